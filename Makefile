@@ -1,0 +1,39 @@
+# The README's commands.  Each target sets itself up: system packages (as root, or via
+# sudo), a virtualenv in .venv with the pinned dependencies, then does its job.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.12 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup system-packages demo test lint typecheck unit bench clean
+
+setup: system-packages $(STAMP)
+
+system-packages:
+	@bash infra/local/install-system-packages.sh
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: setup lint typecheck
+	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+demo: setup
+	@bash infra/local/demo.sh
+
+bench: setup
+	@bash bench/run.sh
+
+clean:
+	rm -rf $(VENV) .demo bench/.work .pytest_cache .mypy_cache .ruff_cache

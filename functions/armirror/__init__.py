@@ -1,0 +1,3 @@
+"""armirror: mirror third-party container images into Artifact Registry."""
+
+__version__ = "0.1.0"
