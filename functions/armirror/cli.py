@@ -25,7 +25,7 @@ def emit_json(value: Any) -> None:
 
 
 def read_image_list(images: Iterable[str], image_file: str | None) -> list[str]:
-    """Images from arguments plus ``-f FILE`` (``-`` is stdin); blank lines and ``#`` comments skipped."""
+    """Images from arguments plus ``-f FILE`` (``-`` is stdin), skipping blanks and comments."""
     names = list(images)
     if image_file:
         stream = sys.stdin if image_file == "-" else open(image_file, encoding="utf-8")  # noqa: SIM115

@@ -121,7 +121,7 @@ class Reference:
         return Reference(self.registry, self.repository, tag, self.digest)
 
     def familiar(self) -> str:
-        """The short form Docker prints: ``nginx:1.25`` rather than ``docker.io/library/nginx:1.25``."""
+        """The short form Docker prints: ``nginx:1.25``, not ``docker.io/library/nginx:1.25``."""
         name = self.name
         if self.registry == DOCKER_HUB:
             name = self.repository.removeprefix("library/")

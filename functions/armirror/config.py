@@ -1,0 +1,144 @@
+"""Settings from the environment, validated once at start.
+
+Every variable the Cloud Functions read is listed in :data:`ENV_VARS`; Terraform sets
+them and a test checks the two agree.  A bad value raises :class:`ConfigError` naming
+the variable, so a misconfigured deployment fails at start rather than on the first event.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from armirror.reference import InvalidReference, parse_prefix
+
+#: Every environment variable armirror reads, with what it means.
+ENV_VARS: dict[str, str] = {
+    "ARMIRROR_DESTINATION": "destination prefix, e.g. us-docker.pkg.dev/PROJECT/REPOSITORY",
+    "ARMIRROR_STORE": "pull store URL: duckdb:///path or bigquery://PROJECT/DATASET",
+    "ARMIRROR_QUEUE": "copy queue: local, or cloudtasks://projects/P/locations/L/queues/Q",
+    "ARMIRROR_COPY_URL": "URL of the copy_image function (the Cloud Tasks target)",
+    "ARMIRROR_TASKS_SERVICE_ACCOUNT": "service account whose OIDC token Cloud Tasks sends",
+    "ARMIRROR_UPSTREAMS": "comma-separated REGISTRY=URL endpoint overrides",
+    "ARMIRROR_ALLOW": "comma-separated glob patterns of sources that may be mirrored",
+    "ARMIRROR_DENY": "comma-separated glob patterns of sources that are never mirrored",
+    "ARMIRROR_MIRROR_THRESHOLD": "pulls of an image before it is mirrored (default 1)",
+    "ARMIRROR_ALLOW_PRIVATE_HOSTS": "true to let request_copy name private or loopback hosts",
+}
+
+#: Variables a cloud deployment must set (the CLI has defaults for all of them).
+REQUIRED_IN_CLOUD: frozenset[str] = frozenset(
+    {"ARMIRROR_DESTINATION", "ARMIRROR_STORE", "ARMIRROR_QUEUE", "ARMIRROR_COPY_URL"}
+)
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def parse_upstreams(items: tuple[str, ...] | list[str], source: str) -> dict[str, str]:
+    """``REGISTRY=URL`` pairs into a mapping; ``source`` names the option for errors."""
+    upstreams: dict[str, str] = {}
+    for item in items:
+        registry, sep, url = item.partition("=")
+        registry, url = registry.strip(), url.strip().rstrip("/")
+        if not sep or not registry or not url:
+            raise ConfigError(f"{source}: expected REGISTRY=URL, got {item!r}")
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{source}: {url!r} must start with http:// or https://")
+        upstreams[registry.lower()] = url
+    return upstreams
+
+
+def _bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"", "0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name}: expected true or false, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings; build with :func:`load`."""
+
+    destination: str | None = None
+    store: str | None = None
+    queue: str = "local"
+    copy_url: str | None = None
+    tasks_service_account: str | None = None
+    upstreams: dict[str, str] = field(default_factory=dict)
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    mirror_threshold: int = 1
+    allow_private_hosts: bool = False
+
+    def require_cloud(self) -> None:
+        """Raise unless every variable a cloud deployment needs is set."""
+        missing = [
+            name
+            for name, value in (
+                ("ARMIRROR_DESTINATION", self.destination),
+                ("ARMIRROR_STORE", self.store),
+                ("ARMIRROR_COPY_URL", self.copy_url),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigError(f"missing required setting(s): {', '.join(missing)}")
+
+
+def load(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every ``ARMIRROR_*`` variable."""
+    env = os.environ if environ is None else environ
+    destination = env.get("ARMIRROR_DESTINATION") or None
+    if destination:
+        try:
+            parse_prefix(destination)
+        except InvalidReference as exc:
+            raise ConfigError(f"ARMIRROR_DESTINATION: {exc}") from exc
+        destination = destination.rstrip("/")
+
+    store = env.get("ARMIRROR_STORE") or None
+    if store and not store.startswith(("duckdb://", "bigquery://")):
+        raise ConfigError(
+            f"ARMIRROR_STORE: expected duckdb:///PATH or bigquery://PROJECT/DATASET, got {store!r}"
+        )
+
+    queue = env.get("ARMIRROR_QUEUE") or "local"
+    if queue != "local" and not queue.startswith("cloudtasks://projects/"):
+        raise ConfigError(
+            "ARMIRROR_QUEUE: expected 'local' or "
+            f"cloudtasks://projects/P/locations/L/queues/Q, got {queue!r}"
+        )
+
+    threshold_text = env.get("ARMIRROR_MIRROR_THRESHOLD") or "1"
+    try:
+        threshold = int(threshold_text)
+    except ValueError:
+        raise ConfigError(
+            f"ARMIRROR_MIRROR_THRESHOLD: expected a whole number, got {threshold_text!r}"
+        ) from None
+    if threshold < 1:
+        raise ConfigError(f"ARMIRROR_MIRROR_THRESHOLD: must be at least 1, got {threshold}")
+
+    return Settings(
+        destination=destination,
+        store=store,
+        queue=queue,
+        copy_url=env.get("ARMIRROR_COPY_URL") or None,
+        tasks_service_account=env.get("ARMIRROR_TASKS_SERVICE_ACCOUNT") or None,
+        upstreams=parse_upstreams(_split(env.get("ARMIRROR_UPSTREAMS", "")), "ARMIRROR_UPSTREAMS"),
+        allow=_split(env.get("ARMIRROR_ALLOW", "")),
+        deny=_split(env.get("ARMIRROR_DENY", "")),
+        mirror_threshold=threshold,
+        allow_private_hosts=_bool(
+            "ARMIRROR_ALLOW_PRIVATE_HOSTS", env.get("ARMIRROR_ALLOW_PRIVATE_HOSTS", "")
+        ),
+    )
