@@ -1,0 +1,26 @@
+"""OCI distribution client: authentication, transport, manifests and the copy engine."""
+
+from armirror.registry.client import RegistryClient, RetryPolicy
+from armirror.registry.copy import Copier, CopyResult, copy_images
+from armirror.registry.errors import (
+    NotFound,
+    PermanentError,
+    RateLimited,
+    RegistryError,
+    TransientError,
+    Unauthorized,
+)
+
+__all__ = [
+    "Copier",
+    "CopyResult",
+    "NotFound",
+    "PermanentError",
+    "RateLimited",
+    "RegistryClient",
+    "RegistryError",
+    "RetryPolicy",
+    "TransientError",
+    "Unauthorized",
+    "copy_images",
+]
