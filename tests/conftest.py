@@ -1,0 +1,45 @@
+"""Fixtures shared by every test: real local registries from infra/local/standins."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "infra" / "local"))
+
+from standins.registry import Registry, start_registry  # noqa: E402
+from standins.token_server import TokenServer  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def source_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """An anonymous registry playing Docker Hub (map docker.io to its URL)."""
+    with start_registry(tmp_path_factory.mktemp("source-registry")) as registry:
+        yield registry
+
+
+@pytest.fixture(scope="session")
+def dest_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """An anonymous registry playing Artifact Registry."""
+    with start_registry(tmp_path_factory.mktemp("dest-registry")) as registry:
+        yield registry
+
+
+@pytest.fixture(scope="session")
+def htpasswd_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """A registry that wants basic credentials (user armirror, password s3cret)."""
+    with start_registry(tmp_path_factory.mktemp("htpasswd-registry"), auth="htpasswd") as registry:
+        yield registry
+
+
+@pytest.fixture(scope="session")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """A registry behind a bearer token server; anonymous callers may pull only."""
+    root = tmp_path_factory.mktemp("token-registry")
+    server = TokenServer(root / "token", anonymous_pull=True)
+    with start_registry(root, auth="token", token_server=server) as registry:
+        yield registry
