@@ -33,7 +33,12 @@ log = logging.getLogger(__name__)
 
 Credential = tuple[str, str]
 _CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
-_REPO_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests|blobs|tags|referrers)(?:/|$)")
+# The name is greedy and the endpoint anchored at the end, so a repository whose path has
+# a component called "blobs", "manifests", "tags" or "referrers" keeps its whole name.
+_REPO_PATH = re.compile(
+    r"^/v2/(?P<name>.+)/(?:manifests/[^/]+|blobs/uploads(?:/.*)?|blobs/[^/]+"
+    r"|tags/list|referrers/[^/]+)$"
+)
 _DOCKER_HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io")
 
 
@@ -233,6 +238,13 @@ class RegistryAuth(httpx.Auth):
         # Refresh a little early so a request never races the expiry.
         self._tokens[scopes] = _Token(header, time.monotonic() + max(lifetime - 10, 5))
         return header
+
+    def header_for(self, method: str, url: httpx.URL) -> str | None:
+        """The Authorization header already earned for a request, for use outside httpx's
+        auth flow (the blob transfer threads).  None means send none."""
+        if self._basic_only:
+            return self._basic_header()
+        return self._cached(scopes_for(httpx.Request(method, url)))
 
     def _prepare(self, request: httpx.Request) -> tuple[str, ...]:
         scopes = scopes_for(request)
