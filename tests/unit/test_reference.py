@@ -1,0 +1,335 @@
+"""Image references: normalisation, validation messages, classification, destinations."""
+
+from __future__ import annotations
+
+import pytest
+from armirror.reference import (
+    InvalidReference,
+    Reference,
+    RegistryClass,
+    classify_registry,
+    destination_for,
+    host_path_component,
+    parse,
+    parse_prefix,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+SHA = "sha256:" + "ab" * 32
+SHA512 = "sha512:" + "cd" * 64
+
+
+@pytest.mark.parametrize(
+    ("text", "registry", "repository", "tag", "digest"),
+    [
+        ("nginx", "docker.io", "library/nginx", "latest", None),
+        ("nginx:1.25", "docker.io", "library/nginx", "1.25", None),
+        ("library/nginx", "docker.io", "library/nginx", "latest", None),
+        ("docker.io/nginx", "docker.io", "library/nginx", "latest", None),
+        ("docker.io/library/nginx:1", "docker.io", "library/nginx", "1", None),
+        ("index.docker.io/nginx", "docker.io", "library/nginx", "latest", None),
+        ("index.docker.io/bitnami/redis:7", "docker.io", "bitnami/redis", "7", None),
+        ("registry-1.docker.io/grafana/grafana", "docker.io", "grafana/grafana", "latest", None),
+        ("bitnami/redis", "docker.io", "bitnami/redis", "latest", None),
+        ("a/b/c", "docker.io", "a/b/c", "latest", None),
+        ("localhost/x", "localhost", "x", "latest", None),
+        ("localhost:5000/x", "localhost:5000", "x", "latest", None),
+        ("localhost:5000/x:v1", "localhost:5000", "x", "v1", None),
+        ("127.0.0.1:5000/team/app:1", "127.0.0.1:5000", "team/app", "1", None),
+        (
+            "quay.io/prometheus/node-exporter:v1.8.0",
+            "quay.io",
+            "prometheus/node-exporter",
+            "v1.8.0",
+            None,
+        ),
+        ("ghcr.io/o/r__x.y-z:T_1.0-rc", "ghcr.io", "o/r__x.y-z", "T_1.0-rc", None),
+        # The registry host is the only place uppercase is allowed; it is kept as given.
+        ("Quay.IO/a/b:1", "Quay.IO", "a/b", "1", None),
+        ("MyHost:5000/x", "MyHost:5000", "x", "latest", None),
+        # A lone "host:port" has no "/": Docker reads it as repository "localhost", tag "5000".
+        ("localhost:5000", "docker.io", "library/localhost", "5000", None),
+        # tag and digest are both kept; a digest alone gets no tag.
+        (f"nginx:1.25@{SHA}", "docker.io", "library/nginx", "1.25", SHA),
+        (f"nginx@{SHA}", "docker.io", "library/nginx", None, SHA),
+        (f"localhost:5000/x@{SHA}", "localhost:5000", "x", None, SHA),
+        (f"gcr.io/p/i:t@{SHA512}", "gcr.io", "p/i", "t", SHA512),
+    ],
+)
+def test_normalisation(
+    text: str, registry: str, repository: str, tag: str | None, digest: str | None
+) -> None:
+    ref = parse(text)
+    assert ref == Reference(registry, repository, tag, digest)
+    assert parse(str(ref)) == ref
+
+
+def test_str_is_fully_qualified_and_familiar_is_short() -> None:
+    ref = parse(f"nginx:1.25@{SHA}")
+    assert str(ref) == f"docker.io/library/nginx:1.25@{SHA}"
+    assert ref.familiar() == f"nginx:1.25@{SHA}"
+    assert ref.name == "docker.io/library/nginx"
+    assert ref.identifier == SHA
+    assert parse("nginx:1.25").identifier == "1.25"
+    assert str(parse("localhost:5000/x")) == "localhost:5000/x:latest"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "empty reference"),
+        (" nginx", "whitespace"),
+        ("nginx\n", "whitespace"),
+        ("ngi nx", "whitespace"),
+        ("NGINX", "must be lowercase"),
+        ("quay.io/Prometheus/x", "must be lowercase"),
+        ("docker.io/Library/nginx", "must be lowercase"),
+        ("nginx:", "malformed tag ''"),
+        ("nginx:-x", "malformed tag '-x'"),
+        ("nginx:.x", "malformed tag '.x'"),
+        ("nginx:a/b", "malformed registry host 'nginx:a'"),
+        (":tag", "missing repository name"),
+        ("quay.io/", "missing repository path after the registry"),
+        ("a//b", "malformed path component ''"),
+        ("-a", "malformed path component '-a'"),
+        ("a-", "malformed path component 'a-'"),
+        ("a___b", "malformed path component 'a___b'"),
+        ("a..b/c", "malformed registry host 'a..b'"),
+        ("host:port/x", "malformed registry host 'host:port'"),
+        ("-bad.io/x", "malformed registry host '-bad.io'"),
+        ("[::1]:5000/x", "IPv6"),
+        ("nginx@", "malformed digest ''"),
+        ("nginx@sha256", "malformed digest 'sha256'"),
+        ("nginx@sha256:abc", "malformed digest 'sha256:abc'"),
+        ("nginx@sha256:" + "g" * 64, "malformed digest"),
+        ("nginx@sha256:" + "A" * 64, "64 lowercase hex digits"),
+        ("nginx@sha256:" + "a" * 65, "64 lowercase hex digits"),
+        ("nginx@sha512:" + "a" * 64, "128 lowercase hex digits"),
+        ("nginx@" + "a" * 64, "malformed digest"),
+        (f"nginx@{SHA}@{SHA}", "malformed digest"),
+    ],
+)
+def test_malformed_input_names_the_problem(text: str, problem: str) -> None:
+    with pytest.raises(InvalidReference) as info:
+        parse(text)
+    assert problem in str(info.value)
+    assert repr(text) in str(info.value)  # the message names the offending input
+    assert info.value.reference == text
+    assert isinstance(info.value, ValueError)
+
+
+def test_non_string_input_is_an_invalid_reference() -> None:
+    with pytest.raises(InvalidReference, match="must be a string"):
+        parse(None)  # type: ignore[arg-type]
+
+
+def test_tag_length_limit() -> None:
+    assert parse("x:" + "t" * 128).tag == "t" * 128
+    with pytest.raises(InvalidReference, match="tag longer than 128 characters"):
+        parse("x:" + "t" * 129)
+
+
+def test_name_length_limit_counts_the_normalised_name() -> None:
+    # "docker.io/" is 10 characters: a 245 character repository is exactly 255.
+    path = "o/" + "a" * 243
+    assert len(parse(path).name) == 255
+    with pytest.raises(InvalidReference, match="name longer than 255 characters"):
+        parse(path + "a")
+    # Normalisation adds "docker.io/library/" (18): a short-looking name may be too long.
+    assert len(parse("a" * 237).name) == 255
+    with pytest.raises(InvalidReference, match="name longer than 255 characters"):
+        parse("a" * 238)
+    with pytest.raises(InvalidReference, match="name longer than 255 characters"):
+        parse("quay.io/" + "a" * 300 + ":tag")
+
+
+@pytest.mark.parametrize(
+    ("registry", "expected"),
+    [
+        ("us-docker.pkg.dev", RegistryClass.ARTIFACT_REGISTRY),
+        ("europe-west1-docker.pkg.dev", RegistryClass.ARTIFACT_REGISTRY),
+        ("US-Docker.PKG.dev", RegistryClass.ARTIFACT_REGISTRY),
+        ("gcr.io", RegistryClass.CONTAINER_REGISTRY),
+        ("eu.gcr.io", RegistryClass.CONTAINER_REGISTRY),
+        ("us.gcr.io:443", RegistryClass.CONTAINER_REGISTRY),
+        ("docker.io", RegistryClass.THIRD_PARTY),
+        ("quay.io", RegistryClass.THIRD_PARTY),
+        ("ghcr.io", RegistryClass.THIRD_PARTY),
+        ("registry.k8s.io", RegistryClass.THIRD_PARTY),
+        ("localhost:5000", RegistryClass.THIRD_PARTY),
+        ("notgcr.io", RegistryClass.THIRD_PARTY),
+        ("docker.pkg.dev.example.com", RegistryClass.THIRD_PARTY),
+        ("mirror.gcr.io.evil.com", RegistryClass.THIRD_PARTY),
+    ],
+)
+def test_classify(registry: str, expected: RegistryClass) -> None:
+    assert classify_registry(registry) is expected
+
+
+def test_reference_classification() -> None:
+    assert parse("nginx").third_party
+    assert not parse("us-docker.pkg.dev/p/r/i:1").third_party
+    assert parse("us-docker.pkg.dev/p/r/i:1").registry_class is RegistryClass.ARTIFACT_REGISTRY
+    assert parse("gcr.io/p/i").registry_class is RegistryClass.CONTAINER_REGISTRY
+
+
+@pytest.mark.parametrize(
+    ("source", "prefix", "expected"),
+    [
+        (
+            "nginx:1.14.2",
+            "us-docker.pkg.dev/p/mirror",
+            "us-docker.pkg.dev/p/mirror/docker.io/library/nginx:1.14.2",
+        ),
+        (
+            "nginx:1.14.2",
+            "us-docker.pkg.dev/p/mirror/",
+            "us-docker.pkg.dev/p/mirror/docker.io/library/nginx:1.14.2",
+        ),
+        (
+            f"quay.io/a/b:1@{SHA}",
+            "us-docker.pkg.dev/p/mirror",
+            f"us-docker.pkg.dev/p/mirror/quay.io/a/b:1@{SHA}",
+        ),
+        (
+            f"ghcr.io/o/r@{SHA}",
+            "localhost:5000/m",
+            f"localhost:5000/m/ghcr.io/o/r@{SHA}",
+        ),
+        # host:port -> host_port, and the host is lowercased: a valid path component.
+        ("localhost:5000/x:1", "us-docker.pkg.dev/p/m", "us-docker.pkg.dev/p/m/localhost_5000/x:1"),
+        (
+            "127.0.0.1:5000/t/a",
+            "us-docker.pkg.dev/p/m",
+            "us-docker.pkg.dev/p/m/127.0.0.1_5000/t/a:latest",
+        ),
+        ("Quay.IO:443/a", "us-docker.pkg.dev/p/m", "us-docker.pkg.dev/p/m/quay.io_443/a:latest"),
+    ],
+)
+def test_destination_for(source: str, prefix: str, expected: str) -> None:
+    destination = destination_for(parse(source), prefix)
+    assert str(destination) == expected
+    assert parse(expected) == destination
+
+
+def test_host_with_port_never_collides_with_a_host() -> None:
+    assert host_path_component("localhost:5000") == "localhost_5000"
+    assert host_path_component("localhost:5000") != host_path_component("localhost")
+    a = destination_for(parse("localhost:5000/x"), "gcr.io/p")
+    b = destination_for(parse("localhost/x"), "gcr.io/p")
+    assert a != b
+
+
+def test_destination_too_long() -> None:
+    source = parse("quay.io/" + "a" * 240)
+    with pytest.raises(InvalidReference, match="destination name longer than 255"):
+        destination_for(source, "us-docker.pkg.dev/project/repository")
+
+
+@pytest.mark.parametrize(
+    ("prefix", "problem"),
+    [
+        ("mirror", "needs a registry host and a path"),
+        ("us-docker.pkg.dev", "needs a registry host and a path"),
+        ("us-docker.pkg.dev/", "needs a registry host and a path"),
+        ("us-docker.pkg.dev/p:1", "takes no tag or digest"),
+        (f"us-docker.pkg.dev/p@{SHA}", "takes no tag or digest"),
+        ("us-docker.pkg.dev/P/x", "must be lowercase"),
+    ],
+)
+def test_bad_prefix(prefix: str, problem: str) -> None:
+    with pytest.raises(InvalidReference, match=problem):
+        parse_prefix(prefix)
+    with pytest.raises(InvalidReference, match=problem):
+        destination_for(parse("nginx"), prefix)
+
+
+# -- properties --------------------------------------------------------------------------
+
+REFERENCE_ALPHABET = "abcxyzABZ0129:/@._-_[] \t\u00e9\u0131"
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.text(max_size=300), st.text(REFERENCE_ALPHABET, max_size=80)))
+def test_parse_returns_or_raises_invalid_reference(text: str) -> None:
+    try:
+        ref = parse(text)
+    except InvalidReference as exc:
+        assert str(exc)
+        return
+    assert isinstance(ref, Reference)
+    assert parse(str(ref)) == ref
+
+
+_SEPARATOR = st.sampled_from([".", "_", "__", "-", "--"])
+_ALNUM = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=6)
+
+
+@st.composite
+def components(draw: st.DrawFn, *, dots: bool = True) -> str:
+    parts = [draw(_ALNUM)]
+    for _ in range(draw(st.integers(0, 2))):
+        separator = draw(_SEPARATOR)
+        if separator == "." and not dots:
+            separator = "-"
+        parts += [separator, draw(_ALNUM)]
+    return "".join(parts)
+
+
+_LABEL = st.from_regex(r"[a-zA-Z0-9]([a-zA-Z0-9-]{0,8}[a-zA-Z0-9])?", fullmatch=True)
+_HOSTS = st.one_of(
+    st.just("localhost"),
+    st.sampled_from(["docker.io", "index.docker.io", "quay.io", "ghcr.io", "us-docker.pkg.dev"]),
+    st.lists(_LABEL, min_size=2, max_size=3).map(".".join),
+    _LABEL.filter(lambda s: s != "localhost").map(lambda s: s + ":1"),
+)
+_PORTS = st.one_of(st.none(), st.integers(1, 65535).map(str))
+_TAGS = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True)
+_DIGESTS = st.one_of(
+    st.binary(min_size=32, max_size=32).map(lambda b: "sha256:" + b.hex()),
+    st.binary(min_size=64, max_size=64).map(lambda b: "sha512:" + b.hex()),
+)
+
+
+@st.composite
+def valid_references(draw: st.DrawFn) -> str:
+    host = draw(st.one_of(st.none(), _HOSTS))
+    if host is not None and ":" not in host:
+        port = draw(_PORTS)
+        host = f"{host}:{port}" if port else host
+    path = [draw(components(dots=host is not None)) for _ in range(draw(st.integers(1, 3)))]
+    text = "/".join(path) if host is None else f"{host}/{'/'.join(path)}"
+    tag, digest = draw(st.one_of(st.none(), _TAGS)), draw(st.one_of(st.none(), _DIGESTS))
+    if tag:
+        text += f":{tag}"
+    if digest:
+        text += f"@{digest}"
+    return text
+
+
+@settings(max_examples=400)
+@given(valid_references())
+def test_valid_references_round_trip(text: str) -> None:
+    ref = parse(text)
+    again = parse(str(ref))
+    assert again == ref
+    assert str(again) == str(ref)
+    # The parts survive normalisation.
+    if "@" in text:
+        assert ref.digest == text.rsplit("@", 1)[1]
+    assert ref.tag or ref.digest
+    assert ref.repository.split("/")[-1] in text
+
+
+@settings(max_examples=200)
+@given(valid_references(), st.sampled_from(["us-docker.pkg.dev/p/mirror", "localhost:5000/m/n"]))
+def test_destinations_are_valid_references(text: str, prefix: str) -> None:
+    source = parse(text)
+    try:
+        destination = destination_for(source, prefix)
+    except InvalidReference as exc:
+        assert "longer than 255" in str(exc)
+        return
+    assert parse(str(destination)) == destination
+    assert (destination.tag, destination.digest) == (source.tag, source.digest)
