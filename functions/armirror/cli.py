@@ -90,7 +90,9 @@ def make_registry_client(
         mapping.update(parse_upstreams(list(upstreams), "--upstream"))
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from None
-    return RegistryClient(upstreams=mapping, insecure=set(insecure), max_connections=jobs * 4)
+    return RegistryClient(
+        upstreams=mapping, insecure=set(insecure), max_connections=jobs * 4, blob_threads=jobs
+    )
 
 
 class _RichCopyProgress:

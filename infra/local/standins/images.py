@@ -12,7 +12,7 @@ import hashlib
 import json
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urljoin
 
 import httpx
@@ -153,9 +153,8 @@ def single_image(
     """A one-platform image; ``shared`` layers come first, as base layers do."""
     media = OCI_LAYER if oci else DOCKER_LAYER
     own = [generated_layer(seed * 1000 + i, size, media) for i, size in enumerate(layer_sizes)]
-    manifest, blobs = manifest_for(
-        [*(shared or []), *own], oci=oci, seed=seed, odd_whitespace=odd_whitespace
-    )
+    base = [replace(layer, media_type=media) for layer in shared or []]
+    manifest, blobs = manifest_for([*base, *own], oci=oci, seed=seed, odd_whitespace=odd_whitespace)
     return Image(repository, tag, manifest, blobs=blobs)
 
 
@@ -176,6 +175,7 @@ def multi_arch_image(
     (platform unknown/unknown, ``vnd.docker.reference.digest`` annotation).
     """
     media = OCI_LAYER if oci else DOCKER_LAYER
+    base = [replace(layer, media_type=media) for layer in shared or []]
     children: list[Manifest] = []
     entries: list[dict[str, object]] = []
     blobs: list[Blob] = []
@@ -186,7 +186,7 @@ def multi_arch_image(
             for i, size in enumerate(layer_sizes)
         ]
         manifest, manifest_blobs = manifest_for(
-            [*(shared or []), *own], oci=oci, seed=seed * 10 + index, os_=os_, arch=arch
+            [*base, *own], oci=oci, seed=seed * 10 + index, os_=os_, arch=arch
         )
         children.append(manifest)
         blobs += manifest_blobs
