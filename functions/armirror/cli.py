@@ -214,22 +214,25 @@ def copy(
     if output_format == "json":
         emit_json([result.to_json() for result in results])
     else:
-        _print_copy_table(results)
+        _print_copy_table(results, prefix.rstrip("/"))
     sys.exit(1 if any(r.status == "failed" for r in results) else 0)
 
 
-def _print_copy_table(results: list[CopyResult]) -> None:
+def _print_copy_table(results: list[CopyResult], prefix: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(show_edge=False)
-    for column in ("source", "destination", "status", "digest", "copied"):
-        table.add_column(column)
+    from armirror.reference import parse
+
+    table = Table(show_edge=False, caption=f"destination: {prefix}/<registry>/<repository>")
+    table.add_column("image", overflow="fold")
+    table.add_column("status")
+    table.add_column("digest")
+    table.add_column("copied", justify="right")
     styles = {"copied": "green", "up-to-date": "cyan", "failed": "bold red"}
     for r in results:
         table.add_row(
-            r.source,
-            r.destination,
+            parse(r.source).familiar(),
             f"[{styles[r.status]}]{r.status}[/]",
             (r.digest or "")[:19],
             _human_bytes(r.bytes_copied),
