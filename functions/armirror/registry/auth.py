@@ -292,10 +292,10 @@ class RegistryAuth(httpx.Auth):
             if basic and not self._basic_only:
                 self._basic_only = True
                 request.headers["Authorization"] = basic
-                await response.aclose()
+                # No aclose() here: httpx reads the 401 body itself once the flow yields
+                # the next request, and a closed stream makes that read fail.
                 yield request
             return
-        await response.aclose()
         token_response = yield self._token_request(scopes, params)
         await token_response.aread()
         request.headers["Authorization"] = self._store_token(scopes, token_response)
