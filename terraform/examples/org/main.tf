@@ -48,6 +48,12 @@ variable "consumers" {
   default     = []
 }
 
+variable "functions_archive" {
+  description = "Prebuilt source zip from cloudbuild.yaml's package step; null zips functions/ at plan time."
+  type        = string
+  default     = null
+}
+
 variable "request_copy_invokers" {
   description = "People or groups allowed to call request_copy."
   type        = list(string)
@@ -65,6 +71,7 @@ module "armirror" {
   consumers           = var.consumers
 
   request_copy_invokers = var.request_copy_invokers
+  functions_archive     = var.functions_archive
 
   deny = ["docker.io/library/*:latest"]
 

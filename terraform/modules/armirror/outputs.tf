@@ -9,12 +9,12 @@ output "dead_letter_topic" {
 }
 
 output "dataset" {
-  description = "BigQuery dataset of the pull store (PROJECT:DATASET)."
+  description = "BigQuery dataset of the pull store (projects/P/datasets/D)."
   value       = google_bigquery_dataset.pulls.id
 }
 
 output "store_url" {
-  description = "ARMIRROR_STORE value: the CLI can read the same store with --store."
+  description = "ARMIRROR_STORE value the functions use (bigquery://PROJECT/DATASET)."
   value       = local.common_env.ARMIRROR_STORE
 }
 

@@ -1,7 +1,10 @@
-# The functions' source: functions/ zipped and uploaded; the object name carries the
-# archive's hash so a code change redeploys every function.
+# The functions' source: functions/ zipped (here, or beforehand by cloudbuild.yaml's
+# package step) and uploaded; the object name carries the archive's hash so a code change
+# redeploys every function and an unchanged one nothing.
 
 data "archive_file" "functions" {
+  count = var.functions_archive == null ? 1 : 0
+
   type        = "zip"
   source_dir  = local.functions_dir
   output_path = "${path.root}/.terraform/tmp/armirror-functions.zip"
@@ -44,8 +47,13 @@ resource "google_storage_bucket" "source" {
   depends_on = [google_project_service.required]
 }
 
+locals {
+  archive_path = var.functions_archive != null ? var.functions_archive : data.archive_file.functions[0].output_path
+  archive_md5  = var.functions_archive != null ? filemd5(var.functions_archive) : data.archive_file.functions[0].output_md5
+}
+
 resource "google_storage_bucket_object" "functions" {
-  name   = "functions-${data.archive_file.functions.output_md5}.zip"
+  name   = "functions-${local.archive_md5}.zip"
   bucket = google_storage_bucket.source.name
-  source = data.archive_file.functions.output_path
+  source = local.archive_path
 }

@@ -145,12 +145,7 @@ variable "request_copy_ingress" {
 }
 
 variable "queue" {
-  description = <<-EOT
-    Copy queue limits. The defaults keep anonymous copies from Docker Hub under its limit
-    (100 manifest GETs per 6 hours per IP): one dispatch every ~4 minutes, at most two at a
-    time, retried with backoff for a day. Raise them when the copier authenticates to Docker
-    Hub or mostly copies from other registries.
-  EOT
+  description = "Copy queue limits. The defaults keep anonymous copies from Docker Hub under its limit (100 manifest GETs per 6 hours per IP): one dispatch every ~4 minutes, at most two at a time, retried with backoff for a day. Raise them when the copier authenticates to Docker Hub or copies mostly from other registries."
   type = object({
     max_dispatches_per_second = optional(number, 0.004)
     max_concurrent_dispatches = optional(number, 2)
@@ -251,6 +246,12 @@ variable "labels" {
 
 variable "kms_key_name" {
   description = "Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K) for customer-managed encryption of the topics, dataset, tables and repository; null uses Google-managed keys. The services' agents need roles/cloudkms.cryptoKeyEncrypterDecrypter on it (granted outside this module)."
+  type        = string
+  default     = null
+}
+
+variable "functions_archive" {
+  description = "Path of a prebuilt source zip (cloudbuild.yaml makes one with infra/package_functions.py). null zips functions_source_dir here."
   type        = string
   default     = null
 }
