@@ -68,15 +68,21 @@ class LocalQueue:
         self._closed = False
         self.completed: list[str] = []
         self.abandoned: list[str] = []
-        if journal is not None:
-            for job in journal.pending_jobs():
-                self._push(job, 0, time.monotonic())
         self._threads = [
             threading.Thread(target=self._run, name=f"armirror-queue-{i}", daemon=True)
             for i in range(max(1, concurrency))
         ]
+
+    def start(self) -> LocalQueue:
+        """Reload the journal's pending jobs and start the workers."""
+        if self._journal is not None:
+            with self._lock:
+                for job in self._journal.pending_jobs():
+                    if job.job_id not in self._known:
+                        self._push(job, 0, time.monotonic())
         for thread in self._threads:
             thread.start()
+        return self
 
     def _push(self, job: CopyJob, attempt: int, due: float) -> None:
         self._known.add(job.job_id)

@@ -1,0 +1,354 @@
+"""The serverless pipeline: what each Cloud Function does, independent of how it is hosted.
+
+- :meth:`Pipeline.on_pull_event`: a log entry from the organisation sink (via Pub/Sub)
+  is recorded in the pull store, and each third-party image the mirror policy accepts
+  gets one copy job.
+- :meth:`Pipeline.copy_image`: the queue's target; copies one image and records it.
+- :meth:`Pipeline.request_copy`: people and scripts ask for images to be mirrored.
+- :meth:`Pipeline.refresh`: the scheduler's call; re-copies mirrors whose upstream tag moved.
+
+The module-level functions adapt framework requests (Flask requests, CloudEvents) to a
+process-wide :class:`Pipeline` built from the environment; functions/main.py and
+``armirror serve`` both call them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from armirror import events as events_module
+from armirror.config import Settings
+from armirror.guard import host_problem
+from armirror.queue import CopyJob, CopyQueue
+from armirror.reference import InvalidReference, Reference, destination_for, matches, parse
+from armirror.registry import Copier, CopyResult, RegistryClient, RegistryError
+from armirror.store import PullStore
+
+log = logging.getLogger("armirror.pipeline")
+
+MAX_REQUEST_BYTES = 64 * 1024
+MAX_REQUEST_IMAGES = 100
+#: Reasons that show a node wanted the image from its registry.
+DEMAND_REASONS = frozenset({"pulling", "pulled", "failed", "rate_limited", "backoff", "deployed"})
+#: How long a destination HEAD is trusted when deciding "already mirrored".
+MIRRORED_CACHE_SECONDS = 300.0
+#: refresh stops before Docker Hub's remaining allowance falls below this.
+REFRESH_RATELIMIT_FLOOR = 10
+
+Response = tuple[str, int, dict[str, str]]
+
+
+def _json_response(body: Any, status: int, headers: Mapping[str, str] | None = None) -> Response:
+    return (
+        json.dumps(body, default=str),
+        status,
+        {"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+@dataclass
+class IngestOutcome:
+    """What one Pub/Sub message led to: rows recorded, jobs queued, and why not more."""
+
+    recorded: int = 0
+    enqueued: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+class Pipeline:
+    """The four functions' logic over a store, a queue and a registry client."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: PullStore,
+        queue: CopyQueue,
+        client_factory: Callable[[], RegistryClient] | None = None,
+    ) -> None:
+        if not settings.destination:
+            raise ValueError("ARMIRROR_DESTINATION is required to run the pipeline")
+        self.settings = settings
+        self.prefix: str = settings.destination
+        self.store = store
+        self.queue = queue
+        self.client_factory = client_factory or (
+            lambda: RegistryClient(upstreams=settings.upstreams)
+        )
+        self._mirrored: dict[str, tuple[float, bool]] = {}
+        self._mirrored_lock = threading.Lock()
+
+    # -- policy --------------------------------------------------------------------------
+
+    def allowed(self, reference: Reference) -> str | None:
+        """Why a reference must not be mirrored, or None when it may."""
+        if not reference.third_party:
+            return "not a third-party registry"
+        if self.settings.deny and matches(reference, self.settings.deny):
+            return "denied by ARMIRROR_DENY"
+        if self.settings.allow and not matches(reference, self.settings.allow):
+            return "not in ARMIRROR_ALLOW"
+        return None
+
+    def is_mirrored(self, destination: Reference) -> bool:
+        """A cached HEAD at the destination (HEADs cost nothing upstream)."""
+        key = str(destination)
+        now = time.monotonic()
+        with self._mirrored_lock:
+            cached = self._mirrored.get(key)
+            if cached and cached[0] > now:
+                return cached[1]
+
+        async def head() -> bool:
+            async with self.client_factory() as client:
+                return await client.head_manifest(destination) is not None
+
+        try:
+            present = asyncio.run(head())
+        except RegistryError as exc:
+            log.warning("cannot check %s: %s", destination, exc)
+            return False
+        with self._mirrored_lock:
+            self._mirrored[key] = (now + MIRRORED_CACHE_SECONDS, present)
+        return present
+
+    # -- on_pull_event -------------------------------------------------------------------
+
+    def on_pull_event(self, event: Any) -> IngestOutcome:
+        """Record a sink message's pull events; queue a copy per newly wanted image.
+
+        Garbage is logged and acknowledged (returns normally); a store or queue fault
+        raises so Pub/Sub redelivers.  Recording is idempotent by insertId and job IDs
+        are deterministic, so a redelivery counts and queues nothing twice.
+        """
+        outcome = IngestOutcome()
+        parsed = events_module.from_cloud_event(event)
+        if not parsed.events:
+            outcome.skipped.append(parsed.skip_reason or "no pull events")
+            log.info("skipped message: %s", outcome.skipped[-1])
+            return outcome
+        outcome.recorded = self.store.record(parsed.events)
+        wanted: dict[str, bool] = {}  # reference -> rate limited
+        for event_ in parsed.events:
+            if event_.reference and event_.third_party and event_.reason in DEMAND_REASONS:
+                limited = event_.reason == "rate_limited"
+                wanted[event_.reference] = wanted.get(event_.reference, False) or limited
+        for text, rate_limited in wanted.items():
+            reference = parse(text)
+            reason = self.allowed(reference)
+            if reason is None and not rate_limited:
+                pulls = self.store.pull_count(text)
+                if pulls < self.settings.mirror_threshold:
+                    reason = (
+                        f"{pulls} pull(s), below the threshold of {self.settings.mirror_threshold}"
+                    )
+            destination = destination_for(reference, self.prefix)
+            if reason is None and self.is_mirrored(destination):
+                reason = "already mirrored"
+            if reason:
+                outcome.skipped.append(f"{text}: {reason}")
+                continue
+            job = CopyJob(
+                str(reference), str(destination), "rate_limited" if rate_limited else "pull"
+            )
+            if self.queue.enqueue(job):
+                outcome.enqueued.append(job.job_id)
+                log.info("queued %s -> %s (%s)", job.source, job.destination, job.reason)
+            else:
+                outcome.skipped.append(f"{text}: already queued")
+        return outcome
+
+    # -- copy_image ----------------------------------------------------------------------
+
+    def copy(self, source: Reference, destination: Reference) -> CopyResult:
+        async def run() -> CopyResult:
+            async with self.client_factory() as client:
+                return await Copier(client, jobs=4).copy(source, destination)
+
+        result = asyncio.run(run())
+        if result.status != "failed" or not result.retryable:
+            self.store.record_copy(result)
+        with self._mirrored_lock:
+            self._mirrored.pop(str(destination), None)
+        return result
+
+    def copy_image(self, body: bytes, headers: Mapping[str, str]) -> Response:
+        """Copy one image; 200 when done or permanently failed, 429/503 to be retried."""
+        task = {k: v for k, v in headers.items() if k.lower().startswith("x-cloudtasks-")}
+        try:
+            data = json.loads(body)
+            source = parse(data["source"])
+            expected = destination_for(source, self.prefix)
+            destination = parse(data.get("destination") or str(expected))
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("copy_image: invalid task %s: %s", task, exc)
+            return _json_response({"status": "failed", "error": f"invalid request: {exc}"}, 200)
+        if destination.name != expected.name:
+            error = f"destination {destination} is not {expected}; the destination is fixed"
+            log.error("copy_image: %s", error)
+            return _json_response({"status": "failed", "error": error}, 200)
+        log.info("copy_image %s -> %s task=%s", source, destination, task)
+        result = self.copy(source, destination)
+        log.info("copy_image %s: %s %s", source, result.status, result.error or "")
+        if result.status == "failed" and result.retryable:
+            retry_headers = {}
+            if result.retry_after is not None:
+                retry_headers["Retry-After"] = str(int(result.retry_after + 0.999))
+            status = 429 if result.retry_after is not None or "429" in (result.error or "") else 503
+            return _json_response(result.to_json(), status, retry_headers)
+        return _json_response(result.to_json(), 200)
+
+    # -- request_copy --------------------------------------------------------------------
+
+    def request_copy(self, body: bytes) -> Response:
+        """Validate a batch of references and queue one job each (202), or refuse all."""
+        if len(body) > MAX_REQUEST_BYTES:
+            return _json_response({"error": f"request larger than {MAX_REQUEST_BYTES} bytes"}, 413)
+        try:
+            data = json.loads(body or b"null")
+        except ValueError as exc:
+            return _json_response({"error": f"body is not JSON: {exc}"}, 400)
+        images = data.get("images") if isinstance(data, dict) else None
+        if not isinstance(images, list) or not images:
+            return _json_response({"error": 'expected {"images": ["REF", ...]}'}, 400)
+        if len(images) > MAX_REQUEST_IMAGES:
+            return _json_response({"error": f"at most {MAX_REQUEST_IMAGES} images a request"}, 413)
+        errors, jobs = [], []
+        for item in images:
+            problem, job = self._validate_request(item)
+            if problem:
+                errors.append({"image": item, "error": problem})
+            elif job:
+                jobs.append(job)
+        if errors:
+            return _json_response({"errors": errors}, 400)
+        accepted = []
+        for job in dict((j.job_id, j) for j in jobs).values():
+            queued = self.queue.enqueue(job)
+            accepted.append({**job.to_json(), "queued": queued})
+        return _json_response({"jobs": accepted}, 202)
+
+    def _validate_request(self, item: Any) -> tuple[str | None, CopyJob | None]:
+        if not isinstance(item, str):
+            return "each image must be a string", None
+        try:
+            reference = parse(item)
+        except InvalidReference as exc:
+            return str(exc), None
+        problem = self.allowed(reference)
+        if problem is None:
+            problem = host_problem(
+                reference.registry,
+                allow_private=self.settings.allow_private_hosts,
+                trusted=self.settings.upstreams.keys(),
+            )
+        if problem:
+            return problem, None
+        destination = destination_for(reference, self.prefix)
+        return None, CopyJob(str(reference), str(destination), "manual")
+
+    # -- refresh -------------------------------------------------------------------------
+
+    def refresh(self) -> dict[str, Any]:
+        """HEAD each mirrored tag upstream; queue a copy where the upstream moved."""
+        report: dict[str, Any] = {"checked": 0, "changed": [], "unchanged": 0, "skipped": []}
+
+        async def run() -> None:
+            async with self.client_factory() as client:
+                for source_text, digest in self.store.mirrored_tags():
+                    source = parse(source_text)
+                    remaining = client.ratelimit_remaining(source.registry)
+                    if remaining is not None and remaining < REFRESH_RATELIMIT_FLOOR:
+                        report["skipped"].append(
+                            {"source": source_text, "reason": f"ratelimit-remaining {remaining}"}
+                        )
+                        continue
+                    try:
+                        head = await client.head_manifest(source)
+                    except RegistryError as exc:
+                        report["skipped"].append({"source": source_text, "reason": str(exc)})
+                        continue
+                    report["checked"] += 1
+                    if head is None or head.digest == digest:
+                        report["unchanged"] += 1
+                        continue
+                    destination = destination_for(source, self.prefix)
+                    job = CopyJob(str(source), str(destination), "refresh", head.digest)
+                    self.queue.enqueue(job)
+                    report["changed"].append(
+                        {"source": source_text, "from": digest, "to": head.digest}
+                    )
+
+        asyncio.run(run())
+        report["stopped_early"] = any(
+            s["reason"].startswith("ratelimit") for s in report["skipped"]
+        )
+        return report
+
+
+def run_job(pipeline: Pipeline, job: CopyJob) -> CopyResult:
+    """What a local queue worker does with one job."""
+    return pipeline.copy(parse(job.source), parse(job.destination))
+
+
+# -- process-wide pipeline for the Cloud Functions and `armirror serve` ------------------
+
+_pipeline: Pipeline | None = None
+_pipeline_lock = threading.Lock()
+
+
+def install(pipeline: Pipeline | None) -> None:
+    """Use ``pipeline`` for the module-level entry points (``armirror serve``, tests)."""
+    global _pipeline
+    _pipeline = pipeline
+
+
+def current() -> Pipeline:
+    """The pipeline configured from the environment, built on first use."""
+    global _pipeline
+    with _pipeline_lock:
+        if _pipeline is None:
+            from armirror.runtime import pipeline_from_environment
+
+            _pipeline = pipeline_from_environment()
+        return _pipeline
+
+
+def on_pull_event(event: Any) -> None:
+    """CloudEvent entry point: garbage is acknowledged, transient faults raise."""
+    outcome = current().on_pull_event(event)
+    log.info(
+        "on_pull_event id=%s recorded=%d enqueued=%d skipped=%s",
+        _event_id(event),
+        outcome.recorded,
+        len(outcome.enqueued),
+        outcome.skipped,
+    )
+
+
+def _event_id(event: Any) -> str:
+    try:
+        return str(event["id"])
+    except (KeyError, TypeError):
+        return "?"
+
+
+def copy_image(request: Any) -> Response:
+    return current().copy_image(request.get_data(cache=False), dict(request.headers))
+
+
+def request_copy(request: Any) -> Response:
+    length = request.content_length
+    if length is not None and length > MAX_REQUEST_BYTES:
+        return _json_response({"error": f"request larger than {MAX_REQUEST_BYTES} bytes"}, 413)
+    return current().request_copy(request.get_data(cache=False))
+
+
+def refresh(request: Any) -> Response:
+    return _json_response(current().refresh(), 200)
