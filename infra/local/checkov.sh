@@ -22,8 +22,9 @@ STAMP="$VENV/.checkov-$CHECKOV_VERSION"
 if [ ! -f "$STAMP" ]; then
   echo "installing checkov $CHECKOV_VERSION into $VENV" >&2
   rm -rf "$VENV"
-  "$PYTHON" -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check "checkov==$CHECKOV_VERSION"
+  # Install output goes to stderr: stdout is checkov's report (tests read it as JSON).
+  "$PYTHON" -m venv "$VENV" >&2
+  "$VENV/bin/pip" install -q --disable-pip-version-check "checkov==$CHECKOV_VERSION" >&2
   touch "$STAMP"
 fi
 
