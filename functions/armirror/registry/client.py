@@ -314,16 +314,32 @@ class RegistryClient:
         return parse_manifest(response.content, response.headers.get("Content-Type"), expected)
 
     async def put_manifest(self, ref: Reference, identifier: str, manifest: Manifest) -> None:
-        """Push the exact bytes; the registry must agree on the digest."""
-        response = await self.request(
-            ref.registry,
-            "PUT",
-            f"/v2/{ref.repository}/manifests/{identifier}",
-            what=f"push manifest {ref.name}:{identifier}",
-            ok=(200, 201, 202),
-            headers={"Content-Type": manifest.media_type},
-            content=manifest.raw,
-        )
+        """Push the exact bytes; the registry must agree on the digest.
+
+        Callers push a manifest only after everything it names is in place, so a 400
+        ``MANIFEST_BLOB_UNKNOWN`` here is the registry briefly not seeing it: eventual
+        consistency, or another client pushing the same image at the same moment
+        (distribution's filesystem storage rewrites link files in place).  That answer
+        is retried within the retry budget like a transient error.
+        """
+        for attempt in range(self.retry.attempts):
+            try:
+                response = await self.request(
+                    ref.registry,
+                    "PUT",
+                    f"/v2/{ref.repository}/manifests/{identifier}",
+                    what=f"push manifest {ref.name}:{identifier}",
+                    ok=(200, 201, 202),
+                    headers={"Content-Type": manifest.media_type},
+                    content=manifest.raw,
+                )
+                break
+            except PermanentError as exc:
+                if exc.status != 400 or "BLOB_UNKNOWN" not in str(exc):
+                    raise
+                await self._wait_before_retry(attempt, exc)
+        else:
+            raise AssertionError("unreachable")  # pragma: no cover
         echoed = response.headers.get("Docker-Content-Digest")
         if echoed and echoed != manifest.digest:
             raise DigestMismatch(
