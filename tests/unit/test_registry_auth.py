@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -221,6 +222,24 @@ def test_credential_store_precedence(tmp_path: Path) -> None:
 # -- the httpx.Auth flow, against an in-memory registry -------------------------------------
 
 
+class _Streamed(httpx.AsyncByteStream):
+    """A body that is not read up front, as with a real connection."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self.body
+
+
+def _challenge(header: str) -> httpx.Response:
+    return httpx.Response(
+        401,
+        headers={"WWW-Authenticate": header, "Content-Type": "application/json"},
+        stream=_Streamed(b'{"errors":[{"code":"UNAUTHORIZED"}]}'),
+    )
+
+
 class _FakeRegistry:
     """Answers like distribution: 401 with a challenge until the right header is sent."""
 
@@ -240,16 +259,12 @@ class _FakeRegistry:
         if self.mode == "basic":
             if auth == "Basic " + _b64("u:p"):
                 return httpx.Response(200)
-            return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="r"'})
+            return _challenge('Basic realm="r"')
         if auth == "Bearer T":
             return httpx.Response(200)
         scope = scopes_for(request)
-        return httpx.Response(
-            401,
-            headers={
-                "WWW-Authenticate": 'Bearer realm="http://registry.test/token",'
-                f'service="svc",scope="{" ".join(scope)}"'
-            },
+        return _challenge(
+            f'Bearer realm="http://registry.test/token",service="svc",scope="{" ".join(scope)}"'
         )
 
 

@@ -1,0 +1,248 @@
+"""Copies through a fault-injecting proxy in front of the source registry.
+
+Each fault either heals within the retry budget (the copy succeeds, digest-exact) or
+does not (the copy fails with a clear error).  Either way the destination tag is absent,
+or names the right digest with every manifest and blob present and correct.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from armirror.reference import destination_for, parse
+from armirror.registry import Copier, CopyResult, RegistryClient, RetryPolicy
+from faultproxy import FaultProxy
+from registry_checks import (
+    assert_tag_sound,
+    cli_env,
+    credentials,
+    fast_retry,
+    head_manifest,
+    run_cli,
+    run_copy,
+    unique,
+)
+from standins import images
+from standins.registry import Registry
+
+BLOB = r"/blobs/sha256:"
+
+
+@pytest.fixture(scope="module")
+def module_proxy(source_registry: Registry) -> Iterator[FaultProxy]:
+    with FaultProxy(source_registry.url) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def proxy(module_proxy: FaultProxy) -> Iterator[FaultProxy]:
+    module_proxy.clear()
+    yield module_proxy
+    module_proxy.clear()
+
+
+def _image(source_registry: Registry, stem: str, seed: int) -> images.Image:
+    """A two-platform image with a 1 MB layer per platform, pushed straight to the source."""
+    image = images.multi_arch_image(
+        unique(f"library/{stem}"), "1", seed=seed, layer_sizes=(4096, 1_000_000)
+    )
+    images.push(source_registry.url, image)
+    return image
+
+
+def _big_blob(image: images.Image) -> str:
+    return next(b.digest for b in image.blobs if b.size == 1_000_000)
+
+
+def _copy(
+    image: images.Image, dest: Registry, proxy: FaultProxy, retry: RetryPolicy | None = None
+) -> tuple[CopyResult, str]:
+    prefix = f"{dest.host}/{unique('mirror')}"
+    results, _ = run_copy(
+        [f"{image.repository}:1"], prefix, upstreams={"docker.io": proxy.url}, retry=retry
+    )
+    return results[0], f"{prefix.split('/', 1)[1]}/docker.io/{image.repository}"
+
+
+def _assert_copied(result: CopyResult, image: images.Image, dest: Registry, repo: str) -> None:
+    assert result.status == "copied", result.error
+    assert result.digest == image.digest
+    assert assert_tag_sound(dest.url, repo, "1", {image.digest}) == image.digest
+
+
+def _assert_failed_cleanly(result: CopyResult, dest: Registry, repo: str) -> None:
+    assert result.status == "failed"
+    assert result.error
+    assert assert_tag_sound(dest.url, repo, "1", {None}) is None
+
+
+# -- faults that heal --------------------------------------------------------------------------
+
+
+def test_429_with_retry_after_is_waited_out(
+    source_registry: Registry, dest_registry: Registry, proxy: FaultProxy
+) -> None:
+    image = _image(source_registry, "busy", 20001)
+    proxy.add("HEAD", rf"/{image.repository}/manifests/1$", "429", times=1, retry_after="1")
+    proxy.add("GET", BLOB, "429", times=1, retry_after="1")
+    result, repo = _copy(image, dest_registry, proxy)
+    _assert_copied(result, image, dest_registry, repo)
+    assert proxy.count("HEAD", "/manifests/1$", "429") == 1
+    assert proxy.count("GET", BLOB, "429") == 1
+
+
+def test_503_is_retried(
+    source_registry: Registry, dest_registry: Registry, proxy: FaultProxy
+) -> None:
+    image = _image(source_registry, "flaky", 20101)
+    proxy.add("GET", r"/manifests/sha256:", "503", times=2)
+    proxy.add("GET", BLOB, "503", times=3)
+    result, repo = _copy(image, dest_registry, proxy)
+    _assert_copied(result, image, dest_registry, repo)
+    assert proxy.count("GET", "", "503") == 5
+
+
+@pytest.mark.parametrize("kind", ["reset", "truncate", "corrupt"])
+def test_broken_blob_transfer_is_retried(
+    source_registry: Registry, dest_registry: Registry, proxy: FaultProxy, kind: str
+) -> None:
+    image = _image(source_registry, f"once-{kind}", 20200 + len(kind))
+    big = _big_blob(image)
+    proxy.add("GET", rf"/blobs/{big}$", kind, times=2)
+    result, repo = _copy(image, dest_registry, proxy)
+    _assert_copied(result, image, dest_registry, repo)
+    assert proxy.count("GET", rf"/blobs/{big}$", kind) == 2
+    assert proxy.count("GET", rf"/blobs/{big}$", "ok") == 1
+
+
+def test_reset_through_the_cli_upstream_option(
+    source_registry: Registry, dest_registry: Registry, proxy: FaultProxy
+) -> None:
+    image = _image(source_registry, "cli-reset", 20301)
+    proxy.add("GET", rf"/blobs/{_big_blob(image)}$", "reset", times=1)
+    prefix = f"{dest_registry.host}/{unique('mirror')}"
+    status, results, stderr = run_cli(
+        f"{image.repository}:1", "--to", prefix, "--upstream", f"docker.io={proxy.url}"
+    )
+    assert status == 0, stderr
+    assert results[0]["status"] == "copied", results[0]["error"]
+    assert proxy.count("GET", BLOB, "reset") == 1
+    repo = f"{prefix.split('/', 1)[1]}/docker.io/{image.repository}"
+    assert assert_tag_sound(dest_registry.url, repo, "1", {image.digest}) == image.digest
+
+
+# -- faults that do not heal -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("503", "answered 503"),
+        ("reset", "Connection reset by peer"),
+        ("truncate", "without sending complete message body"),
+        ("corrupt", "does not match its digest"),
+    ],
+)
+def test_persistent_blob_fault_fails_without_a_tag(
+    source_registry: Registry,
+    dest_registry: Registry,
+    proxy: FaultProxy,
+    kind: str,
+    message: str,
+) -> None:
+    image = _image(source_registry, f"broken-{kind}", 20400 + len(kind))
+    big = _big_blob(image)
+    proxy.add("GET", rf"/blobs/{big}$", kind, times=100)
+    result, repo = _copy(image, dest_registry, proxy, retry=fast_retry(attempts=3))
+    _assert_failed_cleanly(result, dest_registry, repo)
+    assert message in (result.error or "")
+    assert big in (result.error or "")  # the message says which blob
+    assert proxy.count("GET", rf"/blobs/{big}$", kind) == 3  # bounded retries
+    # No manifest was pushed, child or top, and the damaged blob was not committed.
+    for child in image.children:
+        assert head_manifest(dest_registry.url, repo, child.digest) is None
+    assert httpx.head(f"{dest_registry.url}/v2/{repo}/blobs/{big}").status_code == 404
+
+
+def test_failed_update_leaves_the_old_image_in_place(
+    source_registry: Registry, dest_registry: Registry, proxy: FaultProxy
+) -> None:
+    old = _image(source_registry, "moving", 20501)
+    result, repo = _copy(old, dest_registry, proxy)
+    _assert_copied(result, old, dest_registry, repo)
+    # The source tag moves to a new image; copying it breaks on its big layer.
+    new = images.multi_arch_image(old.repository, "1", seed=20502, layer_sizes=(4096, 1_000_000))
+    images.push(source_registry.url, new)
+    proxy.add("GET", rf"/blobs/{_big_blob(new)}$", "truncate", times=100)
+    prefix = f"{dest_registry.host}/{repo.rsplit('/docker.io/', 1)[0]}"
+    results, _ = run_copy(
+        [f"{new.repository}:1"],
+        prefix,
+        upstreams={"docker.io": proxy.url},
+        retry=fast_retry(attempts=2),
+    )
+    assert results[0].status == "failed"
+    assert results[0].retryable is True
+    # The tag still names the old, complete image.
+    assert assert_tag_sound(dest_registry.url, repo, "1", {old.digest}) == old.digest
+    # Healed, the next run moves the tag.
+    proxy.clear()
+    results, _ = run_copy([f"{new.repository}:1"], prefix, upstreams={"docker.io": proxy.url})
+    _assert_copied(results[0], new, dest_registry, repo)
+
+
+def test_persistent_503_on_the_manifest(
+    source_registry: Registry, dest_registry: Registry, proxy: FaultProxy
+) -> None:
+    image = _image(source_registry, "down", 20601)
+    proxy.add("HEAD", r"/manifests/", "503", times=100)
+    proxy.add("GET", r"/manifests/", "503", times=100)
+    result, repo = _copy(image, dest_registry, proxy, retry=fast_retry(attempts=3))
+    _assert_failed_cleanly(result, dest_registry, repo)
+    assert "answered 503" in (result.error or "")
+    assert result.retryable is True
+    assert proxy.count("HEAD", r"/manifests/1$", "503") == 3
+
+
+def test_persistent_429_with_long_retry_after_fails_fast(
+    source_registry: Registry, dest_registry: Registry, proxy: FaultProxy
+) -> None:
+    image = _image(source_registry, "limited", 20701)
+    proxy.add("HEAD", r"/manifests/", "429", times=100, retry_after="3600")
+    proxy.add("GET", r"/manifests/", "429", times=100, retry_after="3600")
+    source = parse(f"{image.repository}:1")
+    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+
+    async def main() -> CopyResult:
+        async with RegistryClient(
+            upstreams={"docker.io": proxy.url}, credentials=credentials()
+        ) as client:
+            # The default retry policy; the bound only stops a broken build from hanging.
+            return await asyncio.wait_for(Copier(client).copy(source, destination), timeout=60)
+
+    result = asyncio.run(main())
+    assert result.status == "failed"
+    assert result.retryable is True
+    assert result.retry_after == 3600
+    assert "rate limiting (429)" in (result.error or "")
+    assert proxy.count("HEAD", "", "429") == 1  # not retried: the wait is too long
+    assert head_manifest(dest_registry.url, destination.repository, "1") is None
+
+
+def test_cli_reports_rate_limit_in_json(
+    source_registry: Registry, dest_registry: Registry, proxy: FaultProxy
+) -> None:
+    image = _image(source_registry, "limited-cli", 20801)
+    proxy.add("HEAD", r"/manifests/", "429", times=100, retry_after="3600")
+    status, results, _ = run_cli(
+        f"{image.repository}:1",
+        "--to",
+        f"{dest_registry.host}/{unique('mirror')}",
+        env=cli_env(ARMIRROR_UPSTREAMS=f"docker.io={proxy.url}"),
+    )
+    assert status == 1
+    (result,) = results
+    assert (result["status"], result["retryable"], result["retry_after"]) == ("failed", True, 3600)
