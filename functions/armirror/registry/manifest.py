@@ -61,7 +61,10 @@ class Manifest:
         return self.media_type in INDEX_TYPES
 
     def _body(self) -> dict[str, Any]:
-        body = json.loads(self.raw)
+        try:
+            body = json.loads(self.raw)
+        except ValueError:  # a registry sent bytes that are not JSON under a manifest type
+            raise UnsupportedManifest(f"manifest {self.digest} is not valid JSON") from None
         if not isinstance(body, dict):
             raise UnsupportedManifest(f"manifest {self.digest} is not a JSON object")
         return body
