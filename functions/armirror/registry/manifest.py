@@ -73,7 +73,9 @@ class Manifest:
         """Child manifests of an index (every platform and attestation)."""
         if not self.is_index:
             return []
-        return [_descriptor(entry, self.digest) for entry in self._body().get("manifests", [])]
+        return [
+            _descriptor(e, self.digest) for e in _entries(self._body(), "manifests", self.digest)
+        ]
 
     def blobs(self) -> list[Descriptor]:
         """Config and layers of an image manifest, minus non-distributable layers."""
@@ -83,7 +85,7 @@ class Manifest:
         found = []
         if "config" in body:
             found.append(_descriptor(body["config"], self.digest))
-        for layer in body.get("layers", []):
+        for layer in _entries(body, "layers", self.digest):
             descriptor = _descriptor(layer, self.digest)
             if descriptor.media_type not in NON_DISTRIBUTABLE:
                 found.append(descriptor)
@@ -93,6 +95,13 @@ class Manifest:
         """The digest this manifest refers to (an OCI 1.1 referrer), if any."""
         subject = self._body().get("subject")
         return subject.get("digest") if isinstance(subject, dict) else None
+
+
+def _entries(body: dict[str, Any], key: str, parent: str) -> list[Any]:
+    entries = body.get(key, [])
+    if not isinstance(entries, list):  # e.g. "layers": null would otherwise be a TypeError
+        raise UnsupportedManifest(f"manifest {parent} has a malformed {key!r} list")
+    return entries
 
 
 def _descriptor(entry: Any, parent: str) -> Descriptor:
