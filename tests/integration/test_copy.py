@@ -553,3 +553,38 @@ def test_layer_of_200_mb(source_registry: Registry, dest_registry: Registry) -> 
     assert layer.status_code == 200
     assert int(layer.headers["Content-Length"]) == big.size
     assert layer.headers["Docker-Content-Digest"] == big.digest
+
+
+@pytest.mark.parametrize(
+    ("media_type", "body"),
+    [
+        (images.OCI_MANIFEST, b"{not json"),
+        (images.OCI_MANIFEST, b'{"schemaVersion": 2, "layers": null}'),
+        (images.OCI_INDEX, b'{"schemaVersion": 2, "manifests": 7}'),
+    ],
+)
+def test_malformed_manifest_fails_that_image_only(
+    source_registry: Registry, dest_registry: Registry, media_type: str, body: bytes
+) -> None:
+    good = images.single_image(unique("library/fine"), "1", seed=10501)
+    images.push(source_registry.url, good)
+    bad = unique("library/garbled")
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    headers = {"Content-Type": media_type, "Docker-Content-Digest": digest}
+    with FaultProxy(source_registry.url) as proxy:
+        for method in ("HEAD", "GET"):
+            proxy.add(
+                method, rf"/v2/{bad}/manifests/", "serve", times=10, headers=headers, body=body
+            )
+        status, results, stderr = run_cli(
+            f"{bad}:1",
+            f"{good.repository}:1",
+            "--to",
+            _prefix(dest_registry),
+            "--upstream",
+            f"docker.io={proxy.url}",
+        )
+    assert status == 1, stderr
+    assert [r["status"] for r in results] == ["failed", "copied"], stderr
+    assert "manifest" in results[0]["error"]
+    assert results[1]["digest"] == good.digest
