@@ -123,9 +123,7 @@ def start_registry(
     config = root / "config.yml"
     config.write_text("\n".join(lines) + "\n")
     log = (root / "registry.log").open("ab")
-    process = subprocess.Popen(
-        [binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
-    )
+    process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 15
     while True:
