@@ -91,7 +91,7 @@ def make_registry_client(
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from None
     return RegistryClient(
-        upstreams=mapping, insecure=set(insecure), max_connections=jobs * 4, blob_threads=jobs
+        upstreams=mapping, insecure=set(insecure), max_connections=jobs, blob_threads=jobs
     )
 
 

@@ -289,7 +289,9 @@ class RegistryAuth(httpx.Auth):
         scheme, params = challenge
         if scheme == "basic":
             basic = self._basic_header()
-            if basic and not self._basic_only:
+            # Another request may have switched to basic meanwhile; retry unless this
+            # request already carried the credentials.
+            if basic and request.headers.get("Authorization") != basic:
                 self._basic_only = True
                 request.headers["Authorization"] = basic
                 # No aclose() here: httpx reads the 401 body itself once the flow yields

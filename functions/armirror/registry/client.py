@@ -346,11 +346,29 @@ class RegistryClient:
                 f"{ref.name}:{identifier} was stored as {echoed}, expected {manifest.digest}"
             )
 
-    async def list_tags(self, ref: Reference) -> list[str]:
-        response = await self.request(
-            ref.registry, "GET", f"/v2/{ref.repository}/tags/list", what=f"tags of {ref.name}"
-        )
-        return list(response.json().get("tags") or [])
+    async def list_tags(self, ref: Reference, *, page_size: int = 1000) -> list[str] | None:
+        """The repository's tags from one page of ``tags/list`` (a GET, but not a pull).
+
+        None when the repository is missing, or has more tags than one page holds:
+        callers then ask about the tags they care about with HEADs instead.
+        """
+        try:
+            response = await self.request(
+                ref.registry,
+                "GET",
+                f"/v2/{ref.repository}/tags/list",
+                what=f"tags of {ref.name}",
+                params={"n": str(page_size)},
+            )
+        except NotFound:
+            return None
+        if "next" in response.headers.get("Link", ""):
+            return None
+        try:
+            tags = response.json().get("tags") or []
+        except (ValueError, AttributeError):
+            return None
+        return [str(tag) for tag in tags]
 
     async def referrers(self, ref: Reference, digest: str) -> list[Descriptor] | None:
         """OCI 1.1 referrers of a digest, or None where the registry lacks the API."""

@@ -105,6 +105,8 @@ class Copier:
         self._placements: dict[tuple[str, str, str], asyncio.Task[int]] = {}
         # (destination endpoint, digest) -> repository that first received the blob.
         self._homes: dict[tuple[str, str], asyncio.Future[str | None]] = {}
+        # source repository name -> its tags/list (None when unavailable).
+        self._tag_lists: dict[str, asyncio.Future[list[str] | None]] = {}
 
     # -- public ------------------------------------------------------------------------
 
@@ -137,7 +139,13 @@ class Copier:
     # -- steps -------------------------------------------------------------------------
 
     async def _copy(self, source: Reference, destination: Reference, result: CopyResult) -> None:
-        head = await self.client.head_manifest(source)
+        # Three cheap questions at once: what the source names, what the destination
+        # names, and which signature tags the source has.
+        head, current, source_tags = await asyncio.gather(
+            self.client.head_manifest(source),
+            self.client.head_manifest(destination, destination.tag or destination.digest),
+            self._source_tags(source),
+        )
         digest = source.digest or (head.digest if head else None)
         if digest is None:
             # HEAD without Docker-Content-Digest: the GET below tells us.
@@ -146,11 +154,13 @@ class Copier:
         destination = destination if destination.tag else destination.with_digest(digest)
         result.destination = str(destination)
 
-        if await self._up_to_date(source, destination, digest):
+        signatures = await self._source_signatures(source, digest, source_tags)
+        up_to_date = current is not None and current.digest == digest
+        if up_to_date and await self._signatures_present(destination, signatures):
             result.status = "up-to-date"
             return
 
-        plan = await self._plan(source, digest)
+        plan = await self._plan(source, digest, signatures)
         blobs = _unique_blobs(plan.manifests())
         if self.progress:
             self.progress.planned(str(source), sum(b.size for b in blobs))
@@ -167,32 +177,51 @@ class Copier:
             await self.client.put_manifest(destination, tag, signature)
         result.status = "copied"
 
-    async def _source_signatures(self, source: Reference, digest: str) -> dict[str, str]:
-        """Signature tags present at the source for ``digest``: tag -> manifest digest."""
+    async def _source_tags(self, source: Reference) -> list[str] | None:
+        """One tags/list per source repository and run, shared by its images."""
+        if not self.signatures:
+            return []
+        task = self._tag_lists.get(source.name)
+        if task is None:
+            task = asyncio.ensure_future(self.client.list_tags(source))
+            self._tag_lists[source.name] = task
+        try:
+            return await asyncio.shield(task)
+        except RegistryError:
+            return None
+
+    async def _source_signatures(
+        self, source: Reference, digest: str, tags: list[str] | None
+    ) -> dict[str, str]:
+        """Signature tags present at the source for ``digest``: tag -> manifest digest.
+
+        With a tag list only the signature tags it names are HEADed; without one (a
+        registry that paginates or refuses tags/list) every candidate is.
+        """
         if not self.signatures:
             return {}
-        found = await asyncio.gather(
-            *(self.client.head_manifest(source, tag) for tag in signature_tags(digest))
-        )
+        candidates = signature_tags(digest)
+        if tags is not None:
+            present = set(tags)
+            candidates = [tag for tag in candidates if tag in present]
+        found = await asyncio.gather(*(self.client.head_manifest(source, t) for t in candidates))
         return {
             tag: head.digest
-            for tag, head in zip(signature_tags(digest), found, strict=True)
+            for tag, head in zip(candidates, found, strict=True)
             if head is not None
         }
 
-    async def _up_to_date(self, source: Reference, destination: Reference, digest: str) -> bool:
-        """HEADs only: the destination names the same digest, and so do its signatures."""
-        current = await self.client.head_manifest(destination, destination.tag or digest)
-        if current is None or current.digest != digest:
-            return False
-        wanted = await self._source_signatures(source, digest)
-        for tag, signature_digest in wanted.items():
-            present = await self.client.head_manifest(destination, tag)
-            if present is None or present.digest != signature_digest:
-                return False
-        return True
+    async def _signatures_present(self, destination: Reference, wanted: dict[str, str]) -> bool:
+        """HEADs only: the destination has every signature tag at the same digest."""
+        present = await asyncio.gather(
+            *(self.client.head_manifest(destination, tag) for tag in wanted)
+        )
+        return all(
+            head is not None and head.digest == digest
+            for head, digest in zip(present, wanted.values(), strict=True)
+        )
 
-    async def _plan(self, source: Reference, digest: str) -> _Plan:
+    async def _plan(self, source: Reference, digest: str, signature_tags: Iterable[str]) -> _Plan:
         top = await self.client.get_manifest(source, digest)
         children = list(
             await asyncio.gather(
@@ -203,7 +232,7 @@ class Copier:
             if child.is_index:
                 raise RegistryError(f"{source}: nested indexes are not supported")
         signatures: dict[str, Manifest] = {}
-        for tag in await self._source_signatures(source, digest):
+        for tag in signature_tags:
             signatures[tag] = await self.client.get_manifest(source, tag)
         referrers: list[Manifest] = []
         for descriptor in await self.client.referrers(source, digest) or []:
