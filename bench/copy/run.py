@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -34,15 +33,23 @@ JOBS = 8
 
 
 def measure(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one command, which must succeed."""
+    """Wall seconds and peak RSS (MB) of one command, which must succeed.
+
+    GNU time reports the peak of the command and its children; wait4() from this
+    process would not do, since a forked child starts with this process's RSS.
+    """
+    report = WORK / "time.txt"
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(
+        ["/usr/bin/time", "-o", str(report), "-f", "%M", *cmd],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wall = time.perf_counter() - start
-    stderr = proc.stderr.read().decode() if proc.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{cmd[0]} failed: {stderr[-2000:]}")
-    return wall, usage.ru_maxrss / 1024
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed: {proc.stderr[-2000:]}")
+    return wall, int(report.read_text().split()[-1]) / 1024
 
 
 def names(imgs: list[images.Image]) -> list[str]:
@@ -106,7 +113,7 @@ def main() -> None:
 
     cold = corpus()
     small = small_corpus()
-    total = sum(b.size for i in cold for b in i.all_blobs())
+    total = sum({b.digest: b.size for i in cold for b in i.all_blobs()}.values())
     unique = len({b.digest for i in cold for b in i.all_blobs()})
     with start_registry(WORK / "source") as src:
         seed(src, cold + small)
@@ -135,7 +142,7 @@ def main() -> None:
     (WORK / "copy-results.json").write_text(
         json.dumps({"runs": results, "median": summary, "corpus_bytes": total}, indent=2)
     )
-    print(f"corpus bytes (blob sizes summed per image): {total / 1e6:.0f} MB")
+    print(f"corpus: {len(cold)} images, {unique} distinct blobs, {total / 1e6:.0f} MB")
     for section, tools in summary.items():
         for tool, value in tools.items():
             unit = "MB" if tool.endswith("rss") else "s"

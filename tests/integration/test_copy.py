@@ -18,6 +18,7 @@ import pytest
 from armirror.reference import destination_for, parse
 from faultproxy import FaultProxy
 from registry_checks import (
+    ROOT,
     cli_command,
     cli_env,
     docker_config_dir,
@@ -591,3 +592,26 @@ def test_malformed_manifest_fails_that_image_only(
     assert [r["status"] for r in results] == ["failed", "copied"], stderr
     assert "manifest" in results[0]["error"]
     assert results[1]["digest"] == good.digest
+
+
+def test_one_job_at_a_time_does_not_deadlock(
+    source_registry: Registry, dest_registry: Registry
+) -> None:
+    """With --jobs 1 each blob transfer needs two connections (GET and PUT) at once.
+
+    The transfer pool once shared the --jobs connection limit, so a single transfer
+    held the only connection for its GET and waited forever for its PUT.
+    """
+    image = images.single_image(unique("library/onejob"), "1", seed=811, layer_sizes=(5000, 7000))
+    images.push(source_registry.url, image)
+    prefix = _prefix(dest_registry)
+    result = subprocess.run(
+        cli_command(
+            f"{image.repository}:1", "--to", prefix, "-j", "1",
+            "--upstream", f"docker.io={source_registry.url}", "--format", "json",
+        ),
+        capture_output=True, text=True, env=cli_env(), cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)[0]["status"] == "copied"
+    verify_image(dest_registry.url, _dest_repo(prefix, image.repository), image.digest)

@@ -161,6 +161,7 @@ class RegistryClient:
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._auths: dict[str, RegistryAuth] = {}
         self._sync: httpx.Client | None = None
+        self._blob_thread_count = blob_threads
         self._blob_threads = ThreadPoolExecutor(
             max_workers=blob_threads, thread_name_prefix="armirror-blob"
         )
@@ -539,8 +540,11 @@ class RegistryClient:
 
     def _sync_client(self) -> httpx.Client:
         if self._sync is None:
+            # Every transfer thread holds two connections at once (the GET it reads
+            # and the PUT it writes); a smaller pool would deadlock.
+            pool = 2 * self._blob_thread_count
             self._sync = httpx.Client(
-                limits=self._limits,
+                limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
                 timeout=self._timeout,
                 follow_redirects=True,
                 headers={"User-Agent": "armirror"},
