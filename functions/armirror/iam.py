@@ -490,11 +490,16 @@ def check_readers(
     endpoint.  Nothing is raised for a failed check: it becomes an ``error`` finding.
     """
     members: list[tuple[str, str | None, str]] = []  # (as given, normalised, problem)
-    for given in dict.fromkeys(consumers):
+    seen: set[str] = set()
+    for given in consumers:
         try:
-            members.append((given, normalise_principal(given), ""))
+            normalised = normalise_principal(given)
         except InvalidPrincipal as exc:
             members.append((given, None, str(exc)))
+            continue
+        if normalised not in seen:
+            seen.add(normalised)
+            members.append((given, normalised, ""))
     if not members:
         return []
 
