@@ -1,0 +1,138 @@
+"""Which files a scan reads: a walk that honours .gitignore and names each file's type."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pathspec
+
+#: File types the scanners read.
+DOCKERFILE, YAML, JSON, CHART_TEMPLATE = "dockerfile", "yaml", "json", "chart-template"
+
+_DOCKERFILE_PATTERNS = (
+    "dockerfile",
+    "containerfile",
+    "dockerfile.*",
+    "containerfile.*",
+    "*.dockerfile",
+    "*.containerfile",
+)
+_HINTS = (
+    ("kustomize", ("kustomization.yaml", "kustomization.yml", "kustomization")),
+    ("compose", ("docker-compose*.y*ml", "compose.y*ml", "compose.*.y*ml", "*.compose.y*ml")),
+    ("cloudbuild", ("cloudbuild*.y*ml", "cloudbuild*.json")),
+    ("helm", ("values.y*ml", "values[-_.]*.y*ml", "*[-_.]values.y*ml")),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    path: Path  # on disk
+    rel: str  # as reported: relative to the PATH given
+    type: str  # DOCKERFILE, YAML, JSON or CHART_TEMPLATE
+    hint: str | None = None  # compose, cloudbuild, kustomize, helm
+    chart: Path | None = None  # the chart directory of a values file or template
+
+
+def classify(path: Path) -> tuple[str, str | None] | None:
+    """``(type, hint)`` for a file name the scanners read, else None."""
+    name = path.name.lower()
+    if any(fnmatch.fnmatchcase(name, pattern) for pattern in _DOCKERFILE_PATTERNS):
+        return DOCKERFILE, None
+    suffix = path.suffix.lower()
+    hint = next(
+        (h for h, patterns in _HINTS if any(fnmatch.fnmatchcase(name, p) for p in patterns)),
+        None,
+    )
+    if suffix in (".yaml", ".yml") or hint == "kustomize":
+        return YAML, hint
+    if suffix == ".json":
+        return JSON, hint
+    if suffix == ".tpl":
+        return CHART_TEMPLATE, None
+    return None
+
+
+def _chart_dir(directory: Path) -> Path | None:
+    return directory if (directory / "Chart.yaml").is_file() else None
+
+
+def _ignore_spec(directory: Path) -> pathspec.PathSpec | None:
+    gitignore = directory / ".gitignore"
+    try:
+        lines = gitignore.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    return pathspec.GitIgnoreSpec.from_lines(lines)
+
+
+def _ignored(specs: list[tuple[Path, pathspec.PathSpec]], path: Path, is_dir: bool) -> bool:
+    """Whether the innermost .gitignore that decides about ``path`` excludes it."""
+    for base, spec in reversed(specs):
+        rel = path.relative_to(base).as_posix() + ("/" if is_dir else "")
+        result = spec.check_file(rel)
+        if result.include is not None:
+            return bool(result.include)
+    return False
+
+
+def candidates(root: Path) -> Iterator[Candidate]:
+    """Files under ``root`` the scanners read, in a stable order.
+
+    ``.git`` is skipped, and so is whatever a ``.gitignore`` on the way excludes.
+    Symbolic links are not followed: a link inside the tree points at a file the walk
+    reaches anyway, and a rewrite must not edit files outside the tree.
+    """
+    if root.is_file():
+        kind = classify(root)
+        if kind is not None:
+            chart = _chart_dir(root.parent)
+            if kind[0] == YAML and root.parent.name == "templates":
+                chart_of_template = _chart_dir(root.parent.parent)
+                if chart_of_template is not None:
+                    yield Candidate(root, root.as_posix(), CHART_TEMPLATE, None, chart_of_template)
+                    return
+            yield Candidate(root, root.as_posix(), kind[0], kind[1], chart)
+        return
+    specs: list[tuple[Path, pathspec.PathSpec]] = []
+    yield from _walk(root, root, specs)
+
+
+def _walk(
+    root: Path, directory: Path, specs: list[tuple[Path, pathspec.PathSpec]]
+) -> Iterator[Candidate]:
+    spec = _ignore_spec(directory)
+    if spec is not None:
+        specs = [*specs, (directory, spec)]
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError:
+        return
+    chart = _chart_dir(directory)
+    template_chart = _chart_dir(directory.parent) if directory.name == "templates" else None
+    subdirs = []
+    for entry in entries:
+        if entry.is_symlink():
+            continue
+        path = Path(entry.path)
+        if entry.is_dir():
+            if entry.name != ".git" and not (specs and _ignored(specs, path, True)):
+                subdirs.append(path)
+            continue
+        kind = classify(path)
+        if kind is None or (specs and _ignored(specs, path, False)):
+            continue
+        rel = path.relative_to(root).as_posix()
+        file_type, hint = kind
+        if template_chart is not None and file_type in (YAML, CHART_TEMPLATE):
+            yield Candidate(path, rel, CHART_TEMPLATE, None, template_chart)
+        elif file_type == CHART_TEMPLATE:
+            continue
+        else:
+            yield Candidate(path, rel, file_type, hint, chart)
+    for subdir in subdirs:
+        yield from _walk(root, subdir, specs)
