@@ -27,6 +27,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: setup lint typecheck
+	@ARMIRROR_EXTRA_APT_PACKAGES=chromium bash infra/local/install-system-packages.sh
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 demo: setup

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages the demo and tests run for real, when they are missing:
-# docker-registry (the OCI registry stand-in) and skopeo (the peer we compare against).
+# docker-registry (the OCI registry stand-in), skopeo (the peer we compare against) and
+# whatever ARMIRROR_EXTRA_APT_PACKAGES names (`make test` adds chromium, which renders
+# the HTML report in its test).
 set -euo pipefail
 declare -A wanted=([docker-registry]=docker-registry [skopeo]=skopeo)
 missing=()
