@@ -1,0 +1,210 @@
+"""The embedded pull store: one DuckDB file with the BigQuery tables and views.
+
+Tables come from the BigQuery JSON schemas with DuckDB types and a primary key (insert_id,
+copy_id); views are the GoogleSQL files transpiled by sqlglot.  One connection, guarded
+by a lock, serves every thread (the local queue's workers record copies while events
+arrive).  To add a table (the local queue's pending jobs, say): add its schema file, or
+create it in :meth:`DuckDBStore._create` beside the others.
+
+DuckDB takes many rows fastest from a file, so large batches travel through a temporary
+CSV file; small ones (a Pub/Sub message's worth) through one multi-row INSERT.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from armirror.events import PullEvent
+from armirror.store import CopyRecord, DailyPulls, ImageRanking, StoreError
+from armirror.store.queries import Queries
+from armirror.store.tables import (
+    KEYS,
+    columns,
+    copy_record,
+    copy_row,
+    duckdb_create_table,
+    event_row,
+    normalised,
+    render_duckdb,
+    table_schemas,
+    utc_row,
+    view_templates,
+)
+
+if TYPE_CHECKING:
+    from armirror.registry.copy import CopyResult
+
+#: Batches up to this many rows go in one INSERT; larger ones through a CSV file.
+SMALL_BATCH = 256
+_NULL = "\\N"
+_CSV_TYPES = {
+    "STRING": "VARCHAR",
+    "INTEGER": "BIGINT",
+    "INT64": "BIGINT",
+    "FLOAT": "DOUBLE",
+    "FLOAT64": "DOUBLE",
+    "BOOLEAN": "BOOLEAN",
+    "BOOL": "BOOLEAN",
+    "TIMESTAMP": "TIMESTAMPTZ",
+    "DATE": "DATE",
+}
+
+
+class DuckDBStore:
+    """A :class:`~armirror.store.PullStore` in a DuckDB file (or ``":memory:"``)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = path
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(str(path))
+        except duckdb.IOException as exc:
+            raise StoreError(
+                f"cannot open {path}: {exc} (is another armirror process using it?)"
+            ) from exc
+        self._lock = threading.RLock()
+        self._queries = Queries("duckdb")
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._create()
+
+    # -- setup ---------------------------------------------------------------------------
+
+    def _create(self) -> None:
+        with self._lock:
+            for table in table_schemas():
+                self._con.execute(duckdb_create_table(table))
+            for name, template in view_templates().items():
+                self._con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {render_duckdb(template)}')
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def __enter__(self) -> DuckDBStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing -------------------------------------------------------------------------
+
+    def _count(self, table: str) -> int:
+        row = self._con.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()
+        return int(row[0]) if row else 0
+
+    def _insert(self, table: str, rows: Sequence[dict[str, Any]]) -> int:
+        """INSERT OR IGNORE rows (unique by key within the batch); returns rows added."""
+        if not rows:
+            return 0
+        names = [c.name for c in columns(table)]
+        quoted = ", ".join(f'"{n}"' for n in names)
+        with self._lock:
+            before = self._count(table)
+            if len(rows) <= SMALL_BATCH:
+                marks = "(" + ", ".join("?" * len(names)) + ")"
+                values = [row[n] for row in rows for n in names]
+                self._con.execute(
+                    f'INSERT OR IGNORE INTO "{table}" ({quoted}) VALUES '
+                    + ", ".join([marks] * len(rows)),
+                    values,
+                )
+            else:
+                self._insert_csv(table, names, quoted, rows)
+            return self._count(table) - before
+
+    def _insert_csv(
+        self, table: str, names: list[str], quoted: str, rows: Sequence[dict[str, Any]]
+    ) -> None:
+        types = {c.name: _CSV_TYPES[c.type] for c in columns(table)}
+        fd, name = tempfile.mkstemp(prefix="armirror-", suffix=".csv")
+        try:
+            with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle)
+                for row in rows:
+                    writer.writerow([_csv_value(row[n]) for n in names])
+            spec = ", ".join(f"'{n}': '{types[n]}'" for n in names)
+            self._con.execute(
+                f'INSERT OR IGNORE INTO "{table}" ({quoted}) SELECT {quoted} FROM read_csv(?, '
+                f"header = false, delim = ',', quote = '\"', escape = '\"', "
+                f"nullstr = '{_NULL}', auto_detect = false, columns = {{{spec}}})",
+                [name],
+            )
+        finally:
+            os.unlink(name)
+
+    def record(self, events: Iterable[PullEvent]) -> int:
+        now = datetime.now(UTC)
+        unique = {e.insert_id: e for e in events}
+        rows = [event_row(e, now) for e in unique.values()]
+        try:
+            return self._insert("pull_events", rows)
+        except duckdb.Error as exc:
+            raise StoreError(f"recording pull events: {exc}") from exc
+
+    def record_copy(self, result: CopyResult) -> None:
+        try:
+            self._insert("copies", [copy_row(result)])
+        except duckdb.Error as exc:
+            raise StoreError(f"recording a copy: {exc}") from exc
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _rows(self, sql: str) -> list[dict[str, Any]]:
+        with self._lock:
+            cursor = self._con.execute(sql)
+            names = [d[0] for d in cursor.description or []]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def pull_count(self, reference: str, since: datetime | None = None) -> int:
+        rows = self._rows(self._queries.pull_count(reference, since))
+        return int(rows[0]["pulls"]) if rows else 0
+
+    def top_images(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        third_party_only: bool = False,
+        limit: int | None = 20,
+    ) -> list[ImageRanking]:
+        sql = self._queries.top_images(since, until, third_party_only, limit)
+        return [ImageRanking(**utc_row(row)) for row in self._rows(sql)]
+
+    def daily(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[DailyPulls]:
+        return [DailyPulls(**row) for row in self._rows(self._queries.daily(since, until))]
+
+    def mirrored(self, reference: str) -> CopyRecord | None:
+        rows = self._rows(self._queries.mirrors(normalised(reference)))
+        return copy_record(rows[0]) if rows else None
+
+    def mirrored_tags(self) -> list[tuple[str, str]]:
+        rows = self._rows(self._queries.mirrors(tags_only=True))
+        return [(row["source"], row["digest"]) for row in rows if row["digest"]]
+
+    def count_rows(self, table: str) -> int:
+        """Rows in a table (for tests and the benchmark)."""
+        if table not in KEYS:
+            raise ValueError(table)
+        with self._lock:
+            return self._count(table)
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return _NULL
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value

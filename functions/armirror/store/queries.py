@@ -1,0 +1,110 @@
+"""The store's read queries, built once in GoogleSQL from the view files.
+
+Each query is a view of ``infra/bigquery`` with a filter, order or limit added through
+sqlglot's builder, so the ranking is defined in one place (``image_ranking.sql``) and
+both adapters run it: BigQuery as GoogleSQL, DuckDB transpiled.  Values are added as
+sqlglot literals, never pasted into SQL text.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlglot import exp
+
+from armirror.reference import try_parse
+from armirror.store.tables import parse_view, qualify, quoted_table
+
+#: Reasons that count as demand for an image in ``pull_count``: a pull started, or
+#: Cloud Run deployed it (Cloud Run logs no pulls).
+DEMAND_REASONS = ("pulling", "deployed")
+
+_TIMESTAMP = exp.DataType.build("TIMESTAMP", dialect="bigquery")
+
+
+def timestamp(value: datetime) -> exp.Expression:
+    """A TIMESTAMP literal (naive datetimes are taken as UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return exp.cast(exp.Literal.string(value.astimezone(UTC).isoformat()), _TIMESTAMP)
+
+
+def _window(
+    tree: exp.Select, since: datetime | None, until: datetime | None, column: str = "event_time"
+) -> exp.Select:
+    if since is not None:
+        tree = tree.where(exp.GTE(this=exp.column(column), expression=timestamp(since)))
+    if until is not None:
+        tree = tree.where(exp.LT(this=exp.column(column), expression=timestamp(until)))
+    return tree
+
+
+class Queries:
+    """The queries for one dialect and one place (project and dataset, or none)."""
+
+    def __init__(self, dialect: str, project: str | None = None, dataset: str | None = None):
+        self.dialect = dialect
+        self.project = project
+        self.dataset = dataset
+
+    def sql(self, tree: exp.Expression) -> str:
+        return qualify(tree, self.project, self.dataset).sql(dialect=self.dialect)
+
+    def table(self, name: str) -> exp.Table:
+        return quoted_table(name, self.project, self.dataset)
+
+    def top_images(
+        self,
+        since: datetime | None,
+        until: datetime | None,
+        third_party_only: bool,
+        limit: int | None,
+    ) -> str:
+        tree = _window(parse_view("image_ranking"), since, until)
+        if third_party_only:
+            tree = tree.where(exp.column("third_party"))
+        tree = tree.order_by("pulls DESC", "rate_limited DESC", "failures DESC", "reference")
+        if limit is not None:
+            tree = tree.limit(int(limit))
+        return self.sql(tree)
+
+    def daily(self, since: datetime | None, until: datetime | None) -> str:
+        tree = _window(parse_view("pulls_daily"), since, until)
+        return self.sql(tree.order_by("day", "registry_class"))
+
+    def mirrors(self, source: str | None = None, tags_only: bool = False) -> str:
+        tree = parse_view("mirrors")
+        if source is not None:
+            tree = tree.where(
+                exp.EQ(this=exp.column("source"), expression=exp.Literal.string(source))
+            )
+        if tags_only:
+            # A reference pinned by digest never moves upstream; refresh checks tags only.
+            tree = tree.where(
+                exp.Not(
+                    this=exp.Like(this=exp.column("source"), expression=exp.Literal.string("%@%"))
+                )
+            )
+        return self.sql(tree.order_by("source"))
+
+    def pull_count(self, reference: str, since: datetime | None) -> str:
+        parsed = try_parse(reference)
+        if parsed is not None:
+            reference = str(parsed)  # "nginx" counts docker.io/library/nginx:latest
+        tree = (
+            exp.select("COUNT(DISTINCT insert_id) AS pulls")
+            .from_(self.table("pull_events"))
+            .where(exp.EQ(this=exp.column("reference"), expression=exp.Literal.string(reference)))
+            .where(
+                exp.In(
+                    this=exp.column("reason"),
+                    expressions=[exp.Literal.string(r) for r in DEMAND_REASONS],
+                )
+            )
+        )
+        if parsed is not None:  # lets BigQuery prune by the clustering columns
+            for column, value in (("registry", parsed.registry), ("repository", parsed.repository)):
+                tree = tree.where(
+                    exp.EQ(this=exp.column(column), expression=exp.Literal.string(value))
+                )
+        return self.sql(_window(tree, since, None))
