@@ -226,7 +226,8 @@ def html_report(progress: Progress, *, generated: datetime | None = None) -> str
         f"<td>{esc(', '.join(row.get('cluster_names') or []))}</td></tr>"
         for row in progress.top_third_party
     )
-    copies = ", ".join(f"{n} {esc(s)}" for s, n in sorted(progress.copies.items())) or "none"
+    copies = ", ".join(f"{n} {esc(s)}" for s, n in sorted(progress.copies.items()) if s != "copied")
+    copies = copies or "none failed"
     kpi_share = f"{share:.0%}" if share is not None else "n/a"
     share_chart = _line_chart(
         "share-chart",
@@ -254,7 +255,8 @@ def html_report(progress: Progress, *, generated: datetime | None = None) -> str
 <div class="kpi" id="kpi-share"><b>{kpi_share}</b>of pulls still third-party</div>
 <div class="kpi"><b>{progress.total("artifact_registry")}</b>pulls from Artifact Registry</div>
 <div class="kpi"><b>{sum(progress.rate_limited)}</b>rate-limit failures</div>
-<div class="kpi"><b>{progress.copies.get("copied", 0)}</b>images copied ({copies})</div>
+<div class="kpi"><b>{progress.copies.get("copied", 0)}</b>images copied
+<span class="muted">({copies})</span></div>
 </div>
 <h2>Pulls per day by registry</h2>
 <p class="legend">{legend}</p>
