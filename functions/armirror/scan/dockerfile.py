@@ -120,10 +120,11 @@ class _Scanner:
 
     def run(self) -> list[Finding]:
         lines = list(_physical_lines(self.text))
+        if lines and lines[0][2].startswith("\ufeff"):
+            lines[0] = (1, lines[0][1] + 1, lines[0][2][1:])
         first = 0
         for number, offset, content in lines:
-            bom = 1 if number == 1 and content.startswith("\ufeff") else 0
-            match = _DIRECTIVE.match(content, bom)
+            match = _DIRECTIVE.match(content)
             if not match or match.group(1).lower() not in _KNOWN_DIRECTIVES:
                 break
             key, value = match.group(1).lower(), match.group(2)

@@ -31,6 +31,7 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 _NULL = "tag:yaml.org,2002:null"
 _MERGE = "tag:yaml.org,2002:merge"
+_FREE_FORM_KEYS = ("annotations", "labels", "env", "nodeselector", "selector", "data")
 _HOSTISH = re.compile(r"^[A-Za-z0-9.-]+(?::[0-9]+)?$")
 
 #: kinds whose pod spec is not at spec.template.spec
@@ -99,9 +100,19 @@ class _Document:
 
     def value_span(self, node: Node) -> Span | None:
         """Span of a scalar's value (inside any quotes), if the text there is the value."""
-        if not isinstance(node, ScalarNode) or node.style in ("|", ">"):
+        if not isinstance(node, ScalarNode):
             return None
         start, end = self.raw_span(node)
+        if node.style in ("|", ">"):
+            # a one-line block scalar (``image: >-`` then the value on the next line)
+            value = str(node.value).rstrip("\n")
+            body_start = self.text.find("\n", start, end)
+            if not value or "\n" in value or body_start == -1:
+                return None
+            found = self.text.find(value, body_start, end)
+            if found == -1 or self.text[body_start:found].strip():
+                return None
+            return found, found + len(value)
         if node.style in ("'", '"'):
             start, end = start + 1, end - 1
         if end < start or self.text[start:end] != node.value:
@@ -148,7 +159,11 @@ class _Document:
                 expression=value,
             )
             return
-        slots = ((Slot(span[0], span[1], "ref"),), None) if span else ((), "quoted with escapes")
+        slots = (
+            ((Slot(span[0], span[1], "ref"),), None)
+            if span
+            else ((), "written with escapes or over several lines; edit it by hand")
+        )
         self.resolved(line, kind, value, where, slots)
 
     def resolved(
@@ -343,30 +358,40 @@ class _Document:
             )
 
     def helm(self, node: Node, path: str, app_version: str | None) -> None:
+        """``image:`` strings and registry/repository/tag/digest maps anywhere in values.
+
+        Annotations, labels, environment and node selectors hold free-form strings, not
+        images.  Only the top-level ``image`` map defaults its tag to the chart's
+        appVersion, as chart templates conventionally do.
+        """
         if isinstance(node, MappingNode):
             for key, value in node.value:
                 if not isinstance(key, ScalarNode):
                     continue
                 name = str(key.value)
+                if name.lower().endswith(_FREE_FORM_KEYS):
+                    continue
                 child = f"{path}.{name}" if path else name
                 if name == "image" or name.endswith("Image"):
                     if isinstance(value, ScalarNode):
                         self.image_scalar(value, "helm", child)
                         continue
                     if isinstance(value, MappingNode) and get(value, "repository") is not None:
-                        self.helm_map(value, child, app_version)
+                        version = app_version if child == "image" else None
+                        self.helm_map(value, child, version, self.line(key))
                         continue
                 self.helm(value, child, app_version)
         elif isinstance(node, SequenceNode):
             for index, item in enumerate(node.value):
                 self.helm(item, f"{path}[{index}]", app_version)
 
-    def helm_map(self, node: MappingNode, where: str, app_version: str | None) -> None:
+    def helm_map(
+        self, node: MappingNode, where: str, app_version: str | None, line: int
+    ) -> None:
         registry_node, repository_node = get(node, "registry"), get(node, "repository")
         tag_node, digest_node = get(node, "tag"), get(node, "digest")
         registry, repository = text_of(registry_node), text_of(repository_node)
         tag, digest = text_of(tag_node) or None, text_of(digest_node) or None
-        line = self.line(node)
         if not repository:
             return
         name = f"{registry}/{repository}" if registry else repository

@@ -99,11 +99,11 @@ def candidates(root: Path) -> Iterator[Candidate]:
             yield Candidate(root, root.as_posix(), kind[0], kind[1], chart)
         return
     specs: list[tuple[Path, pathspec.PathSpec]] = []
-    yield from _walk(root, root, specs)
+    yield from _walk(root, root, specs, "")
 
 
 def _walk(
-    root: Path, directory: Path, specs: list[tuple[Path, pathspec.PathSpec]]
+    root: Path, directory: Path, specs: list[tuple[Path, pathspec.PathSpec]], rel_dir: str
 ) -> Iterator[Candidate]:
     spec = _ignore_spec(directory)
     if spec is not None:
@@ -114,7 +114,7 @@ def _walk(
         return
     chart = _chart_dir(directory)
     template_chart = _chart_dir(directory.parent) if directory.name == "templates" else None
-    subdirs = []
+    subdirs: list[Path] = []
     for entry in entries:
         if entry.is_symlink():
             continue
@@ -126,7 +126,7 @@ def _walk(
         kind = classify(path)
         if kind is None or (specs and _ignored(specs, path, False)):
             continue
-        rel = path.relative_to(root).as_posix()
+        rel = rel_dir + entry.name
         file_type, hint = kind
         if template_chart is not None and file_type in (YAML, CHART_TEMPLATE):
             yield Candidate(path, rel, CHART_TEMPLATE, None, template_chart)
@@ -135,4 +135,4 @@ def _walk(
         else:
             yield Candidate(path, rel, file_type, hint, chart)
     for subdir in subdirs:
-        yield from _walk(root, subdir, specs)
+        yield from _walk(root, subdir, specs, f"{rel_dir}{subdir.name}/")
