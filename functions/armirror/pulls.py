@@ -1,0 +1,111 @@
+"""``armirror pulls``: exported logs -> the pull store -> a ranking of images.
+
+:func:`ingest` streams exported log files (a ``gcloud logging read --format=json``
+array, JSON lines, or a BigQuery sink table's newline-delimited export, plain or gzip)
+through :mod:`armirror.events` into a store in batches, so memory stays flat however
+large the file.  :func:`rank_sink_table` ranks straight from a log sink's own BigQuery
+tables: it parses their rows with the same parser into a throwaway in-memory store.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import sys
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any
+
+from armirror.events import PullEvent, Skip, parse_log_entry, read_entries
+from armirror.store import ImageRanking, PullStore
+
+__all__ = ["IngestSummary", "ingest", "ingest_entries", "open_input", "rank_sink_table"]
+
+#: Events handed to the store at a time.
+BATCH_SIZE = 20_000
+
+
+@dataclass
+class IngestSummary:
+    """What reading the logs did: entries read, events found, rows new, skips by code."""
+
+    entries: int = 0
+    events: int = 0
+    recorded: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "entries": self.entries,
+            "events": self.events,
+            "recorded": self.recorded,
+            "skipped": dict(sorted(self.skipped.items())),
+        }
+
+
+@contextmanager
+def open_input(path: str) -> Iterator[IO[str]]:
+    """A text stream of ``path`` (``-`` is stdin; ``.gz`` is decompressed)."""
+    if path == "-":
+        yield io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+        return
+    raw = gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")  # noqa: SIM115
+    with raw, io.TextIOWrapper(raw, encoding="utf-8", errors="replace") as text:
+        yield text
+
+
+def ingest_entries(
+    store: PullStore, entries: Iterable[Any], summary: IngestSummary | None = None
+) -> IngestSummary:
+    """Parse LogEntries (dicts, or the :class:`Skip` of an unreadable line) into the store."""
+    summary = summary or IngestSummary()
+    batch: list[PullEvent] = []
+    skipped = summary.skipped
+    for entry in entries:
+        summary.entries += 1
+        if isinstance(entry, Skip):
+            skipped[entry.code] += 1
+            continue
+        result = parse_log_entry(entry)
+        if result.events:
+            batch.extend(result.events)
+        for skip in result.skipped:
+            skipped[skip.code] += 1
+        if len(batch) >= BATCH_SIZE:
+            summary.events += len(batch)
+            summary.recorded += store.record(batch)
+            batch = []
+    if batch:
+        summary.events += len(batch)
+        summary.recorded += store.record(batch)
+    return summary
+
+
+def ingest(store: PullStore, paths: Iterable[str]) -> IngestSummary:
+    """Read every file (``-`` for stdin) into the store."""
+    summary = IngestSummary()
+    for path in paths:
+        with open_input(path) as stream:
+            ingest_entries(store, read_entries(stream), summary)
+    return summary
+
+
+def rank_sink_table(
+    table: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    third_party_only: bool = False,
+    limit: int | None = 20,
+) -> tuple[list[ImageRanking], IngestSummary]:
+    """The ranking over a log sink's tables (``PROJECT.DATASET.events_*``)."""
+    from armirror.store.bigquery import read_sink_entries
+    from armirror.store.duckdb import DuckDBStore
+
+    with DuckDBStore(":memory:") as scratch:
+        summary = ingest_entries(scratch, read_sink_entries(table, since=since, until=until))
+        ranking = scratch.top_images(since, until, third_party_only, limit)
+    return ranking, summary

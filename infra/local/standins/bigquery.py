@@ -1,0 +1,86 @@
+"""The BigQuery emulator (PyPI local-bigquery) on 127.0.0.1, for tests, demo and bench.
+
+:func:`start_bigquery` installs it when needed (``infra/local/bigquery-emulator.sh``: its
+own Python 3.13 virtualenv under .tools/, DuckDB extensions from PyPI wheels, so it works
+offline), starts it on free ports with a data directory of its own and waits until it
+answers.  Point google-cloud-bigquery at ``emulator.url`` with anonymous credentials, or
+set ``BIGQUERY_EMULATOR_HOST`` to it (armirror's store does the rest).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from standins.registry import free_port
+
+ROOT = Path(__file__).resolve().parents[3]
+SCRIPT = ROOT / "infra" / "local" / "bigquery-emulator.sh"
+
+
+class EmulatorUnavailable(RuntimeError):
+    """The emulator could not be installed or started; the message says why."""
+
+
+@dataclass
+class BigQueryEmulator:
+    url: str
+    root: Path
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> BigQueryEmulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def install() -> None:
+    """Install the emulator if it is not (fast when it is)."""
+    done = subprocess.run(["bash", str(SCRIPT), "install"], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise EmulatorUnavailable(
+            f"{SCRIPT.name} install failed ({done.returncode}):\n{done.stderr[-3000:]}"
+        )
+
+
+def start_bigquery(root: Path, *, timeout: float = 60.0) -> BigQueryEmulator:
+    """Start the emulator with its data under ``root``; stop it with ``.stop()``."""
+    install()
+    root.mkdir(parents=True, exist_ok=True)
+    port, grpc_port = free_port(), free_port()
+    log = (root / "emulator.log").open("ab")
+    process = subprocess.Popen(
+        ["bash", str(SCRIPT), "serve", str(port), str(grpc_port), str(root / "data")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            tail = (root / "emulator.log").read_text(errors="replace")[-3000:]
+            raise EmulatorUnavailable(f"local-bigquery exited ({process.returncode}):\n{tail}")
+        try:
+            httpx.get(f"{url}/bigquery/v2/projects/local/datasets", timeout=2)
+            break
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                process.kill()
+                process.wait()
+                raise EmulatorUnavailable(f"local-bigquery did not answer on {url}") from None
+            time.sleep(0.1)
+    return BigQueryEmulator(url=url, root=root, process=process)
