@@ -1,0 +1,202 @@
+"""The Cloud Tasks stand-in: PyPI's gcloud-tasks-emulator, bound to 127.0.0.1.
+
+Two halves in one file:
+
+- :func:`start_cloud_tasks_emulator` (run from the project's virtualenv, by tests, the
+  demo and bench) installs the emulator's own virtualenv if needed (via
+  infra/local/cloudtasks-emulator.sh) and starts it on a 127.0.0.1 port;
+- run as a script with the emulator virtualenv's Python (``cloudtasks-emulator.sh serve``
+  does that), it is the launcher: the emulator's ``start`` command binds ``[::]`` whatever
+  host it is given, so the launcher starts the emulator's server itself, bound to
+  127.0.0.1.
+
+The emulator keeps queues in memory only: a queue must be created (CreateQueue, or
+``queues=`` here) before tasks are added to it.  It POSTs each HTTP task to its URL with
+the X-CloudTasks-* headers and retries every ~0.1 s until the target answers 2xx (or
+``max_retries``).  It ignores OIDC tokens, retry_config and dispatch deadlines, and does
+not deduplicate task names.
+
+Only the standard library is imported at module level, so both virtualenvs can load it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[3]
+SCRIPT = ROOT / "infra" / "local" / "cloudtasks-emulator.sh"
+HOST = "127.0.0.1"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class CloudTasksEmulator:
+    """A running emulator: where it listens and how to stop it."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    host: str = HOST
+
+    @property
+    def endpoint(self) -> str:
+        """``host:port``, the gRPC target for ``client_options.api_endpoint``."""
+        return f"{self.host}:{self.port}"
+
+    def client(self) -> Any:
+        """A ``tasks_v2.CloudTasksClient`` talking plain gRPC to this emulator."""
+        import grpc
+        from google.cloud import tasks_v2
+        from google.cloud.tasks_v2.services.cloud_tasks.transports import (
+            CloudTasksGrpcTransport,
+        )
+
+        channel = grpc.insecure_channel(self.endpoint)
+        return tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=channel))
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> CloudTasksEmulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def install_cloud_tasks_emulator(timeout: float = 600) -> None:
+    """Install the emulator's virtualenv if missing (fast when present)."""
+    subprocess.run(["bash", str(SCRIPT), "install"], check=True, timeout=timeout)
+
+
+def start_cloud_tasks_emulator(
+    port: int | None = None,
+    *,
+    queues: Sequence[str] = (),
+    max_retries: int = -1,
+    log_path: Path | None = None,
+    startup_timeout: float = 30,
+    install_timeout: float = 600,
+) -> CloudTasksEmulator:
+    """Start the emulator on 127.0.0.1 (``port``, or a free one) and wait until it serves.
+
+    ``queues`` are full queue names (``projects/P/locations/L/queues/Q``) created at start;
+    ``max_retries`` bounds redelivery of failed tasks (-1: forever, as the emulator does).
+    """
+    install_cloud_tasks_emulator(install_timeout)
+    attempts = 1 if port else 3  # a free port can be taken before the emulator binds it
+    last_error = ""
+    for _ in range(attempts):
+        chosen = port or _free_port()
+        log_file = log_path or Path(tempfile.mkdtemp(prefix="cloudtasks-emulator-")) / "log"
+        ready = log_file.with_name(log_file.name + ".ready")
+        ready.unlink(missing_ok=True)
+        args = ["bash", str(SCRIPT), "serve", str(chosen), "--ready-file", str(ready)]
+        args += ["--max-retries", str(max_retries)]
+        for queue in queues:
+            args += ["--queue", queue]
+        with log_file.open("ab") as log:
+            process = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        emulator = CloudTasksEmulator(port=chosen, process=process, log_path=log_file)
+        deadline = time.monotonic() + startup_timeout
+        while process.poll() is None and not ready.exists():
+            if time.monotonic() > deadline:
+                emulator.stop()
+                raise RuntimeError(
+                    f"Cloud Tasks emulator did not start on {emulator.endpoint} within "
+                    f"{startup_timeout:g} s:\n{emulator.log()[-2000:]}"
+                )
+            time.sleep(0.05)
+        if process.poll() is None:
+            return emulator
+        last_error = emulator.log()[-2000:]
+    raise RuntimeError(f"Cloud Tasks emulator exited:\n{last_error}")
+
+
+# -- the launcher, run with the emulator virtualenv's Python ---------------------------------
+
+
+def _serve(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(description="gcloud-tasks-emulator bound to one host")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default=HOST)
+    parser.add_argument("--queue", action="append", default=[], help="queue to create")
+    parser.add_argument("--max-retries", type=int, default=-1)
+    parser.add_argument("--ready-file", help="written once the API is served")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+
+    # This file's folder holds other stand-ins; keep them off the emulator's import path.
+    here = str(Path(__file__).resolve().parent)
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+
+    import logging
+    from concurrent import futures
+
+    import grpc
+    from gcloud_tasks_emulator import server as emulator_server
+    from gcloud_tasks_emulator.cloudtasks_pb2_grpc import add_CloudTasksServicer_to_server
+
+    logging.basicConfig(
+        level=logging.ERROR if args.quiet else logging.INFO,
+        format="%(asctime)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    bind = f"{args.host}:{args.port}"
+
+    def run(self: Any) -> None:
+        # The emulator's APIThread.run, with the address it hard-codes as [::] replaced.
+        self._httpd = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+        add_CloudTasksServicer_to_server(emulator_server.Greeter(self._state), self._httpd)
+        try:
+            bound = self._httpd.add_insecure_port(bind)
+        except RuntimeError as exc:
+            print(f"cloudtasks-emulator: cannot bind {bind}: {exc}", file=sys.stderr, flush=True)
+            os._exit(3)
+        if not bound:
+            print(f"cloudtasks-emulator: cannot bind {bind}", file=sys.stderr, flush=True)
+            os._exit(3)
+        self._httpd.start()
+        print(f"cloudtasks-emulator: serving on {bind}", file=sys.stderr, flush=True)
+        if args.ready_file:
+            Path(args.ready_file).write_text(bind + "\n")
+
+    emulator_server.APIThread.run = run  # type: ignore[method-assign]
+    server = emulator_server.create_server(
+        args.host, args.port, "localhost", 80, set(args.queue), args.max_retries
+    )
+    server.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_serve(sys.argv[1:]))
