@@ -190,7 +190,7 @@ def _serve(argv: Sequence[str]) -> int:
         if args.ready_file:
             Path(args.ready_file).write_text(bind + "\n")
 
-    emulator_server.APIThread.run = run  # type: ignore[method-assign]
+    emulator_server.APIThread.run = run
     server = emulator_server.create_server(
         args.host, args.port, "localhost", 80, set(args.queue), args.max_retries
     )
