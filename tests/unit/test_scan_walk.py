@@ -62,3 +62,14 @@ def test_a_file_path_is_reported_as_given(tmp_path: Path) -> None:
 )
 def test_classify(name: str, expected: tuple[str, str | None] | None) -> None:
     assert classify(Path(name)) == expected
+
+
+def test_gitignore_above_a_scanned_subdirectory_applies(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".gitignore").write_text("*.generated.yaml\n")
+    sub = tmp_path / "k8s"
+    sub.mkdir()
+    pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{image: a:1}]}\n"
+    (sub / "x.generated.yaml").write_text(pod)
+    (sub / "x.yaml").write_text(pod)
+    assert files(sub) == ["x.yaml"]

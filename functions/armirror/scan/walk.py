@@ -98,8 +98,28 @@ def candidates(root: Path) -> Iterator[Candidate]:
                     return
             yield Candidate(root, root.as_posix(), kind[0], kind[1], chart)
         return
+    top = root.resolve()
     specs: list[tuple[Path, pathspec.PathSpec]] = []
-    yield from _walk(root, root, specs, "")
+    for ancestor in _repository_ancestors(top):
+        spec = _ignore_spec(ancestor)
+        if spec is not None:
+            specs.append((ancestor, spec))
+    if specs and _ignored(specs, top, True):
+        return
+    yield from _walk(top, top, specs, "")
+
+
+def _repository_ancestors(directory: Path) -> list[Path]:
+    """Parents of ``directory`` up to its git work tree's root, outermost first.
+
+    Their .gitignore files apply to a scan of a subdirectory, as they do for git.
+    """
+    chain: list[Path] = []
+    for parent in directory.parents:
+        chain.append(parent)
+        if (parent / ".git").exists():
+            return chain[::-1]
+    return []
 
 
 def _walk(
