@@ -50,7 +50,10 @@ def test_quoting_and_comments_stay(written: str, rewritten: str) -> None:
 
 def test_crlf_and_missing_final_newline_stay() -> None:
     text = POD.replace("\n", "\r\n") + "  - image: redis:7\r\n  - image: alpine:3"
-    assert rewrite(text) == POD.replace("\n", "\r\n") + f"  - image: {M}/redis:7\r\n  - image: {M}/alpine:3"
+    assert (
+        rewrite(text)
+        == POD.replace("\n", "\r\n") + f"  - image: {M}/redis:7\r\n  - image: {M}/alpine:3"
+    )
 
 
 def test_first_party_and_templates_are_left_alone() -> None:
@@ -99,13 +102,17 @@ def test_dockerfile_shapes() -> None:
 def test_shared_arg_with_conflicting_destinations_is_skipped() -> None:
     text = "ARG R=docker.io\nFROM ${R}/nginx:1\nFROM ${R}/bitnami/redis:7\n"
     findings, _ = scan_text(text, "f", "dockerfile")
-    new, changes, skipped, _ = rewrite_text(text, findings, PREFIX)
+    _new, changes, skipped, _ = rewrite_text(text, findings, PREFIX)
     assert len(changes) == 1 and len(skipped) == 1
     assert "shares its value" in skipped[0].reason
 
 
 def test_kustomize_gets_new_name_in_its_style() -> None:
-    text = "images:\n  - name: nginx\n    newTag: '1.27'\n  - {name: redis, newTag: '7'}\n  - name: busybox\n    newName: quay.io/x/busybox  # fork\n"
+    text = (
+        "images:\n  - name: nginx\n    newTag: '1.27'\n"
+        "  - {name: redis, newTag: '7'}\n  - name: busybox\n"
+        "    newName: quay.io/x/busybox  # fork\n"
+    )
     assert rewrite(text, hint="kustomize") == (
         f"images:\n  - name: nginx\n    newName: {M}/nginx\n    newTag: '1.27'\n"
         f"  - {{name: redis, newName: {M}/redis, newTag: '7'}}\n"
@@ -114,26 +121,33 @@ def test_kustomize_gets_new_name_in_its_style() -> None:
 
 
 def test_helm_maps() -> None:
-    text = "image:\n  registry: docker.io\n  repository: bitnami/nginx\n  tag: 1.27\nother:\n  image:\n    repository: grafana/grafana\n    tag: \"11\"\n"
+    text = (
+        "image:\n  registry: docker.io\n  repository: bitnami/nginx\n"
+        "  tag: 1.27\nother:\n  image:\n    repository: grafana/grafana\n"
+        '    tag: "11"\n'
+    )
     assert rewrite(text, hint="helm") == (
-        f"image:\n  registry: us-docker.pkg.dev\n  repository: acme/mirror/docker.io/bitnami/nginx\n  tag: 1.27\n"
-        f"other:\n  image:\n    repository: {PREFIX}/docker.io/grafana/grafana\n    tag: \"11\"\n"
+        f"image:\n  registry: us-docker.pkg.dev\n"
+        f"  repository: acme/mirror/docker.io/bitnami/nginx\n  tag: 1.27\n"
+        f'other:\n  image:\n    repository: {PREFIX}/docker.io/grafana/grafana\n    tag: "11"\n'
     )
 
 
 def test_pinning_writes_tag_and_digest_where_each_shape_can() -> None:
-    dest = {destination_for(parse(s), PREFIX): DIGEST for s in ["nginx:1.27", "redis:7", "alpine:3"]}
+    dest = {
+        destination_for(parse(s), PREFIX): DIGEST for s in ["nginx:1.27", "redis:7", "alpine:3"]
+    }
     pod = POD + "  - image: nginx:1.27\n  - image: mysql:8\n"
     findings, _ = scan_text(pod, "f", "yaml")
-    new, changes, skipped, _ = rewrite_text(pod, findings, PREFIX, digests=dest)
+    new, _changes, skipped, _ = rewrite_text(pod, findings, PREFIX, digests=dest)
     assert new == POD + f"  - image: {M}/nginx:1.27@{DIGEST}\n  - image: mysql:8\n"
     assert "not found at the destination" in skipped[0].reason
     assert rewrite("images:\n- name: redis\n  newTag: '7'\n", hint="kustomize", digests=dest) == (
         f"images:\n- name: redis\n  newName: {M}/redis\n  digest: {DIGEST}\n  newTag: '7'\n"
     )
-    assert rewrite("image:\n  repository: alpine\n  tag: '3'\n  digest: ''\n", hint="helm", digests=dest) == (
-        f"image:\n  repository: {M}/alpine\n  tag: '3'\n  digest: '{DIGEST}'\n"
-    )
+    assert rewrite(
+        "image:\n  repository: alpine\n  tag: '3'\n  digest: ''\n", hint="helm", digests=dest
+    ) == (f"image:\n  repository: {M}/alpine\n  tag: '3'\n  digest: '{DIGEST}'\n")
 
 
 def test_dry_run_writes_nothing_and_prints_a_diff(tmp_path: Path) -> None:
@@ -143,7 +157,9 @@ def test_dry_run_writes_nothing_and_prints_a_diff(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["rewrite", str(tmp_path), "--to", PREFIX, "--dry-run"])
     assert result.exit_code == 0, result.output
     assert target.read_text() == "FROM nginx:1.27" and target.stat().st_mtime_ns == before
-    assert f"-FROM nginx:1.27\n\\ No newline at end of file\n+FROM {M}/nginx:1.27\n" in result.stdout
+    assert (
+        f"-FROM nginx:1.27\n\\ No newline at end of file\n+FROM {M}/nginx:1.27\n" in result.stdout
+    )
     assert "1 files would change, 1 references rewritten" in result.stdout
 
 
@@ -159,7 +175,9 @@ def test_write_is_atomic_keeps_mode_and_reports_json(tmp_path: Path) -> None:
     assert report["changes"][0]["from"] == "docker.io/library/nginx:1.27"
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
     assert (tmp_path / "link.yaml").is_symlink()
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files left
+    assert [
+        p.name for p in tmp_path.iterdir() if p.name.startswith(".")
+    ] == []  # no temp files left
     second = CliRunner().invoke(cli, ["rewrite", str(tmp_path), "--to", PREFIX, "--format", "json"])
     assert json.loads(second.stdout)["references_rewritten"] == 0
 
@@ -172,7 +190,9 @@ def test_a_file_that_does_not_parse_is_left_alone(tmp_path: Path) -> None:
     assert result.errors and result.errors[0].file == "bad.yaml" and result.changes == []
 
 
-def test_a_file_changed_meanwhile_is_not_overwritten(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_file_changed_meanwhile_is_not_overwritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = tmp_path / "Dockerfile"
     target.write_text("FROM nginx:1\n")
     import armirror.rewrite as rw

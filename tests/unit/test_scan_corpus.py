@@ -31,7 +31,9 @@ def test_exact_findings() -> None:
         for f in result.findings
     ]
     assert got == expected()
-    assert [(e.file, e.message.split(":")[0]) for e in result.errors] == [("broken/bad.yaml", "invalid YAML")]
+    assert [(e.file, e.message.split(":")[0]) for e in result.errors] == [
+        ("broken/bad.yaml", "invalid YAML")
+    ]
 
 
 def test_all_adds_first_party_references() -> None:

@@ -56,7 +56,11 @@ def test_arg_defaults_before_from_in_all_spellings() -> None:
     ]
     assert found[3].reference is None and "no default" in (found[3].problem or "")
     # the rewrite edits the place the value is written, not the expression using it
-    assert slot_texts(text)[:3] == [[("ref", "nginx:1.27")], [("ref", "redis:7")], [("ref", "quay.io/x/y:1")]]
+    assert slot_texts(text)[:3] == [
+        [("ref", "nginx:1.27")],
+        [("ref", "redis:7")],
+        [("ref", "quay.io/x/y:1")],
+    ]
     assert found[0].slots[0].start == text.index("nginx:1.27")
     assert found[1].slots[0].start == text.index("redis:7")
 
@@ -73,7 +77,11 @@ def test_registry_arg_becomes_a_name_head_slot() -> None:
     [finding] = scan(text)
     assert str(finding.reference) == "ghcr.io/acme/tool:1"
     [slot] = finding.slots
-    assert (slot.part, text[slot.start : slot.end], slot.tail) == ("name-head", "ghcr.io", "/acme/tool")
+    assert (slot.part, text[slot.start : slot.end], slot.tail) == (
+        "name-head",
+        "ghcr.io",
+        "/acme/tool",
+    )
 
 
 def test_stage_args_inherit_global_defaults_and_from_is_global_only() -> None:
@@ -110,12 +118,16 @@ def test_comments_continuations_and_heredocs() -> None:
         "\tEND\n"
         "FROM redis:7\n"
     )
-    assert refs(text) == [(2, "docker.io/library/nginx:1.27"), (13, "docker.io/library/redis:7")]
+    # the line where the image is written, not where the instruction starts
+    assert refs(text) == [(5, "docker.io/library/nginx:1.27"), (13, "docker.io/library/redis:7")]
     assert slot_texts(text)[0] == [("ref", "nginx:1.27")]
 
 
 def test_escape_directive_and_crlf() -> None:
-    text = "# escape=`\r\nFROM mcr.microsoft.com/windows/nanoserver:ltsc2022 `\r\n  AS a\r\nRUN dir `\r\n  C:\\\r\nFROM a\r\n"
+    text = (
+        "# escape=`\r\nFROM mcr.microsoft.com/windows/nanoserver:ltsc2022 `\r\n"
+        "  AS a\r\nRUN dir `\r\n  C:\\\r\nFROM a\r\n"
+    )
     assert refs(text) == [(2, "mcr.microsoft.com/windows/nanoserver:ltsc2022")]
     assert slot_texts(text) == [[("ref", "mcr.microsoft.com/windows/nanoserver:ltsc2022")]]
 

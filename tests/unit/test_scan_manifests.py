@@ -9,14 +9,18 @@ import pytest
 from armirror.scan import Finding, scan_paths, scan_text
 
 
-def scan(text: str, hint: str | None = None, type_: str = "yaml", app: str | None = None) -> list[Finding]:
+def scan(
+    text: str, hint: str | None = None, type_: str = "yaml", app: str | None = None
+) -> list[Finding]:
     findings, error = scan_text(text, "f.yaml", type_, hint, app)
     assert error is None, error
     return findings
 
 
 def images(findings: list[Finding]) -> list[tuple[int, str]]:
-    return [(f.line, str(f.reference) if f.reference else f"unresolved:{f.image}") for f in findings]
+    return [
+        (f.line, str(f.reference) if f.reference else f"unresolved:{f.image}") for f in findings
+    ]
 
 
 def spans(text: str, findings: list[Finding]) -> list[list[tuple[str, str]]]:
@@ -53,10 +57,14 @@ def test_every_pod_template_and_container_list(kind: str, prefix: str) -> None:
 
 
 def test_pod_and_cronjob_paths() -> None:
-    pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: redis:7}]\n"
+    pod = (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n"
+        "  containers: [{name: a, image: redis:7}]\n"
+    )
     cron = (
         "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: c}\nspec:\n  jobTemplate:\n"
-        "    spec:\n      template:\n        spec:\n          containers:\n          - image: alpine:3\n"
+        "    spec:\n      template:\n        spec:\n          containers:\n"
+        "          - image: alpine:3\n"
     )
     assert images(scan(pod)) == [(5, "docker.io/library/redis:7")]
     assert images(scan(cron)) == [(10, "docker.io/library/alpine:3")]
@@ -87,7 +95,10 @@ def test_list_multi_document_and_cloud_run() -> None:
 
 
 def test_json_manifest() -> None:
-    text = '{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},\n "spec": {"containers": [{"image": "alpine:3.20"}]}}'
+    text = (
+        '{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},\n'
+        ' "spec": {"containers": [{"image": "alpine:3.20"}]}}'
+    )
     found = scan(text, type_="json")
     assert images(found) == [(2, "docker.io/library/alpine:3.20")]
     assert spans(text, found) == [[("ref", "alpine:3.20")]]
@@ -111,16 +122,25 @@ def test_templates_are_unresolved_never_images() -> None:
 
 
 def test_spans_survive_bom_crlf_and_unicode() -> None:
-    text = "\ufeff# é 日本\r\napiVersion: v1\r\nkind: Pod\r\nmetadata: {name: p}\r\nspec:\r\n  containers:\r\n  - image: \"alpine:3\"  # ü\r\n"
+    text = (
+        "\ufeff# é 日本\r\napiVersion: v1\r\nkind: Pod\r\nmetadata: {name: p}\r\n"
+        'spec:\r\n  containers:\r\n  - image: "alpine:3"  # ü\r\n'
+    )
     found = scan(text)
     assert spans(text, found) == [[("ref", "alpine:3")]]
     assert found[0].line == 7
 
 
 def test_escaped_or_multiline_values_get_no_slot() -> None:
-    text = 'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - image: "alp\\x69ne:3"\n  - image: >-\n      redis:7\n'
+    text = (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+        '  - image: "alp\\x69ne:3"\n  - image: >-\n      redis:7\n'
+    )
     found = scan(text)
-    assert [str(f.reference) for f in found] == ["docker.io/library/alpine:3", "docker.io/library/redis:7"]
+    assert [str(f.reference) for f in found] == [
+        "docker.io/library/alpine:3",
+        "docker.io/library/redis:7",
+    ]
     assert found[0].slots == () and "by hand" in (found[0].problem or "")
     assert spans(text, found)[1] == [("ref", "redis:7")]
 
@@ -141,7 +161,8 @@ def test_compose_defaults_merge_keys_and_escapes() -> None:
 
 def test_cloudbuild_steps_images_and_substitutions() -> None:
     text = (
-        "substitutions:\n  _BASE: node:20\nsteps:\n- name: $_BASE\n- name: gcr.io/cloud-builders/docker\n"
+        "substitutions:\n  _BASE: node:20\nsteps:\n- name: $_BASE\n"
+        "- name: gcr.io/cloud-builders/docker\n"
         "- name: 'ubuntu'\nimages: ['ghcr.io/acme/app:$SHORT_SHA']\n"
     )
     found = [f for f in scan(text, "cloudbuild")]
@@ -184,13 +205,20 @@ def test_helm_values_shapes() -> None:
         (8, "docker.io/library/busybox:1.36"),
         (12, "unresolved:{{ .Values.x }}"),
     ]
-    assert spans(text, found)[0] == [("registry", "docker.io"), ("repository", "bitnami/nginx"), ("tag+digest", "1.20")]
+    assert spans(text, found)[0] == [
+        ("registry", "docker.io"),
+        ("repository", "bitnami/nginx"),
+        ("tag+digest", "1.20"),
+    ]
     top = scan("image:\n  repository: nginx\n", "helm", app="1.27")
     assert str(top[0].reference) == "docker.io/library/nginx:1.27"
 
 
 def test_invalid_yaml_reports_the_parser_message_and_keeps_earlier_documents() -> None:
-    text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{image: a:1}]}\n---\nimage: [\n"
+    text = (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n"
+        "spec: {containers: [{image: a:1}]}\n---\nimage: [\n"
+    )
     findings, error = scan_text(text, "f.yaml", "yaml")
     assert [str(f.reference) for f in findings] == ["docker.io/library/a:1"]
     assert error is not None and error.startswith("invalid YAML: line 7")
@@ -218,11 +246,13 @@ def test_bad_files_are_reported_and_the_scan_goes_on(tmp_path: Path) -> None:
 def test_chart_templates_are_read_line_by_line(tmp_path: Path) -> None:
     chart = tmp_path / "chart"
     (chart / "templates").mkdir(parents=True)
-    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 1.0.0\nappVersion: '2.0'\n")
+    (chart / "Chart.yaml").write_text(
+        "apiVersion: v2\nname: c\nversion: 1.0.0\nappVersion: '2.0'\n"
+    )
     (chart / "values.yaml").write_text("image:\n  repository: acme/app\n")
     (chart / "templates" / "d.yaml").write_text(
         "{{- if .Values.on }}\nspec:\n  containers:\n  - image: {{ .Values.image.repository }}\n"
-        "  - image: \"busybox:1.36\"  \n{{- end }}\n"
+        '  - image: "busybox:1.36"  \n{{- end }}\n'
     )
     result = scan_paths([tmp_path])
     assert result.errors == []

@@ -13,8 +13,15 @@ def files(root: Path) -> list[str]:
 
 
 def test_gitignore_nested_and_negated_and_dot_git(tmp_path: Path) -> None:
-    for rel in ["Dockerfile", "vendor/Dockerfile", "a/Dockerfile", "a/keep/Dockerfile",
-                "a/b.Dockerfile", ".git/Dockerfile", "build/x/Dockerfile"]:
+    for rel in [
+        "Dockerfile",
+        "vendor/Dockerfile",
+        "a/Dockerfile",
+        "a/keep/Dockerfile",
+        "a/b.Dockerfile",
+        ".git/Dockerfile",
+        "build/x/Dockerfile",
+    ]:
         path = tmp_path / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("FROM nginx:1\n")

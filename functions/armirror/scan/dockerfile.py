@@ -215,7 +215,8 @@ class _Scanner:
         )
         value = result.value
         if value is None or (value.lower() != "scratch" and value.lower() not in self.stages):
-            self._report(ins.line, word, result.pieces, "FROM", value, result.problem)
+            line = self._line_at(ins, position)
+            self._report(line, word, result.pieces, "FROM", value, result.problem)
         if len(args) >= 3 and args[1][1].lower() == "as":
             self.stages.add(args[2][1].lower())
         self.stage_count += 1
@@ -230,7 +231,15 @@ class _Scanner:
         value = result.value
         if value is not None and (value.lower() in self.stages or value.isdigit()):
             return
-        self._report(ins.line, word, result.pieces, where, value, result.problem)
+        line = self._line_at(ins, position)
+        self._report(line, word, result.pieces, where, value, result.problem)
+
+    def _line_at(self, ins: _Instruction, position: int) -> int:
+        """The physical line holding ``ins.text[position]`` (continuations counted)."""
+        span = ins.locate(position, position + 1)
+        if span is None:
+            return ins.line
+        return self.text.count("\n", 0, span[0]) + 1
 
     def _report(
         self,

@@ -385,9 +385,7 @@ class _Document:
             for index, item in enumerate(node.value):
                 self.helm(item, f"{path}[{index}]", app_version)
 
-    def helm_map(
-        self, node: MappingNode, where: str, app_version: str | None, line: int
-    ) -> None:
+    def helm_map(self, node: MappingNode, where: str, app_version: str | None, line: int) -> None:
         registry_node, repository_node = get(node, "registry"), get(node, "repository")
         tag_node, digest_node = get(node, "tag"), get(node, "digest")
         registry, repository = text_of(registry_node), text_of(repository_node)
