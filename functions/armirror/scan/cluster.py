@@ -6,6 +6,7 @@ the node actually ran from ``status.*ContainerStatuses[].imageID``.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -28,8 +29,10 @@ def load_api(context: str | None = None) -> Any:
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
+    # KUBECONFIG is read now, not when the kubernetes package was imported
+    config_file = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
     try:
-        api_client = config.new_client_from_config(context=context)
+        api_client = config.new_client_from_config(config_file=config_file, context=context)
     except (ConfigException, OSError, TypeError):
         if context is not None:
             raise
