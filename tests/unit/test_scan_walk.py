@@ -80,3 +80,13 @@ def test_gitignore_above_a_scanned_subdirectory_applies(tmp_path: Path) -> None:
     (sub / "x.generated.yaml").write_text(pod)
     (sub / "x.yaml").write_text(pod)
     assert files(sub) == ["x.yaml"]
+
+
+def test_an_ignored_directory_named_explicitly_is_scanned(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".gitignore").write_text("work/\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "Dockerfile").write_text("FROM nginx:1\n")
+    assert files(tmp_path) == []
+    assert files(work) == ["Dockerfile"]

@@ -105,7 +105,7 @@ def candidates(root: Path) -> Iterator[Candidate]:
         if spec is not None:
             specs.append((ancestor, spec))
     if specs and _ignored(specs, top, True):
-        return
+        specs = []  # a directory named explicitly is scanned even if git ignores it
     yield from _walk(top, top, specs, "")
 
 
