@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
 
+import orjson
+
 from armirror.reference import InvalidReference, parse
 
 __all__ = [
@@ -517,7 +519,7 @@ def parse_json(text: str | bytes, *, fallback_time: Any = None) -> ParseResult:
     if len(text) > MAX_ENTRY_BYTES:
         return _skip("too_large", f"entry of {len(text)} bytes")
     try:
-        entry = json.loads(text)
+        entry = orjson.loads(text)
     except (ValueError, RecursionError) as exc:
         return _skip("bad_json", str(exc)[:80])
     return parse_log_entry(entry, fallback_time=fallback_time)
@@ -534,7 +536,7 @@ def _cloud_event_data(event: Any) -> Any:
             return None
     if isinstance(data, bytes | str):
         try:
-            data = json.loads(data)
+            data = orjson.loads(data)
         except (ValueError, RecursionError):
             return None
     return data
@@ -601,7 +603,7 @@ def _read_lines(stream: IO[str], head: str) -> Iterator[Any | Skip]:
                 yield Skip("too_large", f"line of {len(line)} characters")
                 continue
             try:
-                yield json.loads(line)
+                yield orjson.loads(line)
             except (ValueError, RecursionError) as exc:
                 yield Skip("bad_json", str(exc)[:80])
         chunk = stream.read(_CHUNK)
@@ -616,7 +618,7 @@ def _read_lines(stream: IO[str], head: str) -> Iterator[Any | Skip]:
             yield Skip("too_large", f"line of {len(pending)} characters")
             return
         try:
-            yield json.loads(pending)
+            yield orjson.loads(pending)
         except (ValueError, RecursionError) as exc:
             yield Skip("bad_json", str(exc)[:80])
 
