@@ -1,0 +1,343 @@
+"""The Cloud Tasks adapter against the real Cloud Tasks emulator (gcloud-tasks-emulator).
+
+The adapter talks to the emulator through the real google-cloud-tasks client over gRPC,
+and the emulator really dispatches: first to a small recording HTTP server, then to
+copy_image served by functions-framework, which copies an image between two real local
+registries.  The emulator ignores OIDC and does not deduplicate task names, so those are
+tested on the built requests (tests/unit/test_cloudtasks_task.py), not here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from armirror.queue import CopyJob, QueueUnavailable
+from armirror.queue.cloudtasks import CloudTasksQueue, QueueMisconfigured
+from armirror.reference import destination_for, parse
+from google.cloud import tasks_v2
+from standins import images
+from standins.cloudtasks import CloudTasksEmulator, start_cloud_tasks_emulator
+from standins.registry import Registry, free_port
+
+pytestmark = pytest.mark.timeout(180)
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCATION = "projects/armirror-test/locations/europe-west1"
+WAIT = 30.0  # seconds for a dispatched task to reach its target
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = WAIT, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudTasksEmulator]:
+    log = tmp_path_factory.mktemp("cloudtasks") / "emulator.log"
+    # Bounded redelivery: a target that keeps failing is retried ~every 0.1 s otherwise.
+    with start_cloud_tasks_emulator(log_path=log, max_retries=50) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def tasks_client(emulator: CloudTasksEmulator) -> Iterator[Any]:
+    client = emulator.client()
+    yield client
+    client.transport.close()
+
+
+@pytest.fixture
+def queue_path(tasks_client: Any) -> str:
+    """A fresh queue for each test (the emulator needs queues created first)."""
+    name = f"{LOCATION}/queues/copy-{uuid.uuid4().hex[:12]}"
+    tasks_client.create_queue(parent=LOCATION, queue=tasks_v2.Queue(name=name))
+    return name
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class Recorder:
+    """An HTTP target on 127.0.0.1 that records every request and answers 200."""
+
+    def __init__(self) -> None:
+        self.requests: list[Received] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                recorder.requests.append(
+                    Received("POST", self.path, dict(self.headers), self.rfile.read(length))
+                )
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    target = Recorder()
+    yield target
+    target.stop()
+
+
+def _listening_addresses(port: int) -> list[str]:
+    """Local addresses (hex, as /proc/net shows them) of sockets listening on ``port``."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            address, hex_port = fields[1].rsplit(":", 1)
+            if int(hex_port, 16) == port and fields[3] == "0A":  # 0A: LISTEN
+                found.append(address)
+    return found
+
+
+def test_emulator_listens_on_loopback_only(emulator: CloudTasksEmulator) -> None:
+    addresses = _listening_addresses(emulator.port)
+    # 127.0.0.1, as an IPv4 socket or a dual-stack one bound to ::ffff:127.0.0.1; not [::].
+    loopback = {"0100007F", "0000000000000000FFFF00000100007F"}
+    assert addresses, "nothing listens on the emulator's port"
+    assert set(addresses) <= loopback, addresses
+    with socket.create_connection(("127.0.0.1", emulator.port), timeout=2):
+        pass
+
+
+def test_enqueue_dispatches_a_post_with_the_job_to_the_target(
+    emulator: CloudTasksEmulator, tasks_client: Any, queue_path: str, recorder: Recorder
+) -> None:
+    queue = CloudTasksQueue(
+        f"cloudtasks://{queue_path}",
+        f"{recorder.url}/copy_image",
+        service_account="armirror-tasks@armirror-test.iam.gserviceaccount.com",
+        client=tasks_client,
+        timeout=10,
+    )
+    job = CopyJob(
+        "docker.io/library/nginx:1.14.2", "127.0.0.1:5000/m/docker.io/library/nginx:1.14.2"
+    )
+    assert queue.enqueue(job) is True
+
+    (request,) = wait_for(lambda: recorder.requests, what="the task to reach the target")
+    assert request.method == "POST"
+    assert request.path == "/copy_image"
+    assert json.loads(request.body) == {"source": job.source, "destination": job.destination}
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    assert headers["content-type"] == "application/json"
+    # Cloud Tasks sends the queue ID; the emulator sends the full queue name.
+    assert headers["x-cloudtasks-queuename"].rsplit("/", 1)[-1] == queue_path.rsplit("/", 1)[-1]
+    assert headers["x-cloudtasks-taskname"] == job.job_id
+    assert headers["x-cloudtasks-taskretrycount"] == "0"
+    queue.close()
+
+
+def test_several_jobs_each_reach_the_target_once(
+    tasks_client: Any, queue_path: str, recorder: Recorder
+) -> None:
+    queue = CloudTasksQueue(f"cloudtasks://{queue_path}", recorder.url + "/", client=tasks_client)
+    jobs = [CopyJob(f"docker.io/library/img{n}:1", f"r.example/m/img{n}:1") for n in range(5)]
+    assert all(queue.enqueue(job) for job in jobs)
+    wait_for(lambda: len(recorder.requests) >= len(jobs), what="five tasks")
+    time.sleep(0.3)  # a second delivery would show up by now
+    names = sorted(
+        {k.lower(): v for k, v in r.headers.items()}["x-cloudtasks-taskname"]
+        for r in recorder.requests
+    )
+    assert names == sorted(job.job_id for job in jobs)
+
+
+def test_a_queue_that_does_not_exist_is_misconfigured(tasks_client: Any) -> None:
+    queue = CloudTasksQueue(
+        f"cloudtasks://{LOCATION}/queues/never-created",
+        "http://127.0.0.1:9/copy_image",
+        client=tasks_client,
+        timeout=5,
+    )
+    with pytest.raises(QueueMisconfigured, match="never-created"):
+        queue.enqueue(CopyJob("docker.io/library/nginx:1", "r.example/m/nginx:1"))
+
+
+def test_a_stopped_emulator_is_queue_unavailable_without_hanging(
+    tmp_path: Path,
+) -> None:
+    running = start_cloud_tasks_emulator(log_path=tmp_path / "emulator.log")
+    client = running.client()
+    try:
+        name = f"{LOCATION}/queues/stopping"
+        client.create_queue(parent=LOCATION, queue=tasks_v2.Queue(name=name))
+        queue = CloudTasksQueue(
+            f"cloudtasks://{name}", "http://127.0.0.1:9/copy_image", client=client, timeout=2
+        )
+        running.stop()
+        started = time.monotonic()
+        with pytest.raises(QueueUnavailable, match="UNAVAILABLE"):
+            queue.enqueue(CopyJob("docker.io/library/nginx:1", "r.example/m/nginx:1"))
+        assert time.monotonic() - started < 10
+    finally:
+        running.stop()
+        client.transport.close()
+
+
+def test_nothing_listening_is_queue_unavailable_without_hanging() -> None:
+    import grpc
+    from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
+
+    channel = grpc.insecure_channel(f"127.0.0.1:{free_port()}")
+    client = tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=channel))
+    queue = CloudTasksQueue(
+        f"cloudtasks://{LOCATION}/queues/q", "http://127.0.0.1:9/c", client=client, timeout=2
+    )
+    started = time.monotonic()
+    with pytest.raises(QueueUnavailable):
+        queue.enqueue(CopyJob("docker.io/library/nginx:1", "r.example/m/nginx:1"))
+    assert time.monotonic() - started < 10
+    client.transport.close()
+
+
+# -- real dispatch to copy_image -------------------------------------------------------------
+
+
+@pytest.fixture
+def copy_image_function(
+    tmp_path: Path, queue_path: str, source_registry: Registry, dest_registry: Registry
+) -> Iterator[tuple[str, str]]:
+    """functions-framework serving copy_image on 127.0.0.1; yields (URL, destination prefix).
+
+    Configured as in the cloud: the Cloud Tasks queue and copy_image's own URL (copy_image
+    enqueues nothing, and the adapter makes its client only on first use).
+    """
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    prefix = f"{dest_registry.host}/ct-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "ARMIRROR_DESTINATION": prefix,
+        "ARMIRROR_STORE": f"duckdb:///{tmp_path / 'pulls.duckdb'}",
+        "ARMIRROR_QUEUE": f"cloudtasks://{queue_path}",
+        "ARMIRROR_COPY_URL": url,
+        "ARMIRROR_UPSTREAMS": f"docker.io={source_registry.url}",
+    }
+    binary = Path(sys.executable).with_name("functions-framework")
+    log_path = tmp_path / "functions-framework.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [
+                str(binary),
+                "--target=copy_image",
+                f"--source={ROOT / 'functions' / 'main.py'}",
+                "--signature-type=http",
+                "--host=127.0.0.1",
+                f"--port={port}",
+            ],
+            cwd=ROOT / "functions",
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def serving() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"functions-framework exited:\n{log_path.read_text()[-3000:]}")
+        try:
+            httpx.get(url, timeout=1)
+            return True
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_for(serving, what="functions-framework to serve copy_image")
+        yield url, prefix
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_task_dispatched_to_copy_image_copies_the_image(
+    tmp_path: Path,
+    tasks_client: Any,
+    queue_path: str,
+    source_registry: Registry,
+    dest_registry: Registry,
+    copy_image_function: tuple[str, str],
+) -> None:
+    url, prefix = copy_image_function
+    repository = f"library/ct-{uuid.uuid4().hex[:8]}"
+    image = images.single_image(repository, "1.0", seed=7101)
+    digest = images.push(source_registry.url, image)
+    source = parse(f"docker.io/{repository}:1.0")
+    destination = destination_for(source, prefix)
+    job = CopyJob(str(source), str(destination), reason="pull")
+
+    queue = CloudTasksQueue(f"cloudtasks://{queue_path}", url, client=tasks_client)
+    assert queue.enqueue(job) is True
+
+    dest_repo = f"{prefix.split('/', 1)[1]}/docker.io/{repository}"
+    accept = ", ".join(
+        [
+            "application/vnd.docker.distribution.manifest.v2+json",
+            "application/vnd.oci.image.manifest.v1+json",
+        ]
+    )
+
+    def copied() -> str | None:
+        response = httpx.head(
+            f"{dest_registry.url}/v2/{dest_repo}/manifests/1.0",
+            headers={"Accept": accept},
+            timeout=5,
+        )
+        return (
+            response.headers.get("Docker-Content-Digest") if response.status_code == 200 else None
+        )
+
+    try:
+        assert wait_for(copied, timeout=60, what="copy_image to copy the image") == digest
+    except AssertionError as exc:
+        log = (tmp_path / "functions-framework.log").read_text(errors="replace")
+        raise AssertionError(f"{exc}\nfunctions-framework log:\n{log[-3000:]}") from None
