@@ -9,7 +9,6 @@ parsed are reported as :class:`FileError` s; the scan goes on.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -124,7 +123,3 @@ def scan_paths(paths: Iterable[str | Path], *, include_first_party: bool = False
         if not Path(given).exists():
             result.errors.append(FileError(str(given), "no such file or directory"))
     return result
-
-
-def with_file(finding: Finding, file: str) -> Finding:
-    return replace(finding, file=file)
