@@ -41,7 +41,7 @@ find_python() {
 
 installed() {
   [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$1" ] && [ -x "$VENV/bin/python" ] &&
-    "$VENV/bin/python" -c 'import gcloud_tasks_emulator.server' 2>/dev/null
+    "$VENV/bin/python" -W ignore -c 'import gcloud_tasks_emulator.server' 2>/dev/null
 }
 
 install() {
@@ -63,7 +63,7 @@ install() {
   rm -rf "$VENV"
   "$python" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQUIREMENTS" >&2
-  "$VENV/bin/python" -c 'import gcloud_tasks_emulator.server'
+  "$VENV/bin/python" -W ignore -c 'import gcloud_tasks_emulator.server'
   echo "$want" >"$STAMP"
 }
 
