@@ -172,8 +172,10 @@ def test_cloud_run_deployments_count_as_demand(store: PullStore) -> None:
 
 
 def test_a_large_batch_counts_like_small_ones(store: PullStore) -> None:
-    many = [event(n, f"ghcr.io/org/app-{n % 7}:1", at=T0 + timedelta(seconds=n)) for n in range(700)]
-    assert store.record(many) in (700,)
+    many = [
+        event(n, f"ghcr.io/org/app-{n % 7}:1", at=T0 + timedelta(seconds=n)) for n in range(700)
+    ]
+    assert store.record(many) == 700
     store.record(many[:50])
     ranking = store.top_images(limit=None)
     assert sum(r.pulls for r in ranking) == 700
@@ -247,18 +249,19 @@ def test_bigquery_duplicate_rows_past_the_dedup_window_are_not_counted(
         events = fixture_events()
         store.record(events)
         later = datetime.now(UTC) + timedelta(minutes=5)
-        rows = [
-            {k: v.isoformat() if isinstance(v, datetime) else v for k, v in event_row(e, later).items()}
-            for e in events
-        ]
+        rows = []
+        for e in events:
+            row = event_row(e, later)
+            rows.append(
+                {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+            )
         assert not store.client.insert_rows_json(
             f"{store.project}.{store.dataset}.pull_events", rows, row_ids=[None] * len(rows)
         )
-        count = list(
-            store.client.query_and_wait(
-                f"SELECT COUNT(*) AS n FROM `{store.project}.{store.dataset}.pull_events`"
-            )
-        )[0]["n"]
+        table = f"`{store.project}.{store.dataset}.pull_events`"
+        (count,) = [
+            row["n"] for row in store.client.query_and_wait(f"SELECT COUNT(*) AS n FROM {table}")
+        ]
         assert count == 2 * len(events)  # the table holds both copies...
         ranking = {r.reference: r for r in store.top_images(limit=None)}
         assert ranking["docker.io/library/traefik:v3.1"].pulls == 1  # ...the ranking one

@@ -109,7 +109,8 @@ def test_already_present_is_its_own_reason_not_a_pull() -> None:
         "reached your pull rate limit. You may increase the limit by authenticating and upgrading",
         # containerd, HEAD request
         'failed to resolve reference "docker.io/library/redis:7": unexpected status from HEAD '
-        "request to https://registry-1.docker.io/v2/library/redis/manifests/7: 429 Too Many Requests",
+        "request to https://registry-1.docker.io/v2/library/redis/manifests/7: "
+        "429 Too Many Requests",
     ],
 )
 def test_rate_limit_forms(detail: str) -> None:
@@ -129,7 +130,7 @@ def test_other_failures_are_failed() -> None:
     [
         ("Error: ErrImagePull", "Failed", "no_image"),
         ("Error: ImagePullBackOff", "Failed", "no_image"),
-        ("Back-off restarting failed container api in pod x_y(0b1c)", "BackOff", "container_backoff"),
+        ("Back-off restarting failed container api in pod x(0b1c)", "BackOff", "container_backoff"),
         ("Started container api", "Started", "not_an_image_event"),
         ("x" * (events.MAX_MESSAGE_CHARS + 1), "Pulling", "too_large"),
     ],
@@ -289,8 +290,9 @@ def test_entry_without_insert_id_or_message_is_a_skip() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5)
+    ),
     max_leaves=30,
 )
 
@@ -313,9 +315,12 @@ def test_no_entry_shape_raises(
         "insertId": "x",
         "timestamp": stamp,
         "resource": {"type": resource_type, "labels": labels},
-        "jsonPayload": payload if not isinstance(payload, dict) else {**payload, "message": message},
-        "protoPayload": {"serviceName": "run.googleapis.com", "methodName": "x.CreateService",
-                         "request": payload},
+        "jsonPayload": {**payload, "message": message} if isinstance(payload, dict) else payload,
+        "protoPayload": {
+            "serviceName": "run.googleapis.com",
+            "methodName": "x.CreateService",
+            "request": payload,
+        },
     }
     result = parse_log_entry(raw)
     assert all(isinstance(s, Skip) and s.code in events.SKIP_CODES for s in result.skipped)
