@@ -11,7 +11,7 @@ import logging
 from armirror.config import Settings, load
 from armirror.pipeline import Pipeline, run_job
 from armirror.queue import CopyJob
-from armirror.queue.local import Attempt, LocalQueue
+from armirror.queue.local import Attempt, JobJournal, LocalQueue
 from armirror.registry import RegistryClient
 from armirror.store import open_store
 
@@ -33,7 +33,8 @@ def build_pipeline(settings: Settings, *, local_concurrency: int = 4) -> Pipelin
                 return Attempt(done=False, retry_after=result.retry_after)
             return Attempt(done=True)
 
-        local = LocalQueue(work, journal=store, concurrency=local_concurrency)
+        journal = store if isinstance(store, JobJournal) else None
+        local = LocalQueue(work, journal=journal, concurrency=local_concurrency)
         pipeline = Pipeline(settings, store, local, client)
         local.start()
         return pipeline

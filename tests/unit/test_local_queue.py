@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from armirror.queue import CopyJob
 from armirror.queue.local import Attempt, LocalQueue
@@ -11,15 +12,15 @@ from armirror.queue.local import Attempt, LocalQueue
 
 class MemoryJournal:
     def __init__(self) -> None:
-        self.jobs: dict[str, CopyJob] = {}
+        self.jobs: dict[str, dict[str, Any]] = {}
 
-    def add_pending_job(self, job: CopyJob) -> None:
-        self.jobs[job.job_id] = job
+    def add_pending_job(self, job_id: str, job: dict[str, Any]) -> None:
+        self.jobs[job_id] = job
 
     def remove_pending_job(self, job_id: str) -> None:
         self.jobs.pop(job_id, None)
 
-    def pending_jobs(self) -> list[CopyJob]:
+    def pending_jobs(self) -> list[dict[str, Any]]:
         return list(self.jobs.values())
 
 

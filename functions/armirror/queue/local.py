@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from armirror.queue import CopyJob, QueueUnavailable
 
@@ -32,12 +32,13 @@ class Attempt:
     retry_after: float | None = None
 
 
+@runtime_checkable
 class JobJournal(Protocol):
-    """Durable record of pending jobs (the DuckDB store implements it)."""
+    """Durable record of pending jobs, as JSON objects (the DuckDB store implements it)."""
 
-    def add_pending_job(self, job: CopyJob) -> None: ...
+    def add_pending_job(self, job_id: str, job: dict[str, Any]) -> None: ...
     def remove_pending_job(self, job_id: str) -> None: ...
-    def pending_jobs(self) -> list[CopyJob]: ...
+    def pending_jobs(self) -> list[dict[str, Any]]: ...
 
 
 class LocalQueue:
@@ -77,7 +78,8 @@ class LocalQueue:
         """Reload the journal's pending jobs and start the workers."""
         if self._journal is not None:
             with self._lock:
-                for job in self._journal.pending_jobs():
+                for saved in self._journal.pending_jobs():
+                    job = CopyJob.from_json(saved)
                     if job.job_id not in self._known:
                         self._push(job, 0, time.monotonic())
         for thread in self._threads:
@@ -99,7 +101,7 @@ class LocalQueue:
             ):
                 return False
             if self._journal is not None:
-                self._journal.add_pending_job(job)
+                self._journal.add_pending_job(job.job_id, job.to_json())
             self._push(job, 0, time.monotonic())
             self._lock.notify()
             return True

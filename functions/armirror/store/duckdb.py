@@ -13,6 +13,7 @@ CSV file; small ones (a Pub/Sub message's worth) through one multi-row INSERT.
 from __future__ import annotations
 
 import csv
+import json
 import operator
 import os
 import tempfile
@@ -228,6 +229,34 @@ class DuckDBStore:
             raise ValueError(table)
         with self._lock:
             return self._count(table)
+
+    # -- the local queue's journal (queue.local.JobJournal) ------------------------------
+    # Only the embedded store keeps pending jobs: in the cloud, Cloud Tasks holds them.
+
+    def _jobs_table(self) -> None:
+        self._con.execute(
+            "CREATE TABLE IF NOT EXISTS pending_jobs "
+            "(job_id VARCHAR PRIMARY KEY, job VARCHAR NOT NULL, queued_at TIMESTAMPTZ)"
+        )
+
+    def add_pending_job(self, job_id: str, job: dict[str, Any]) -> None:
+        with self._lock:
+            self._jobs_table()
+            self._con.execute(
+                "INSERT OR IGNORE INTO pending_jobs VALUES (?, ?, now())",
+                [job_id, json.dumps(job)],
+            )
+
+    def remove_pending_job(self, job_id: str) -> None:
+        with self._lock:
+            self._jobs_table()
+            self._con.execute("DELETE FROM pending_jobs WHERE job_id = ?", [job_id])
+
+    def pending_jobs(self) -> list[dict[str, Any]]:
+        with self._lock:
+            self._jobs_table()
+            rows = self._con.execute("SELECT job FROM pending_jobs ORDER BY queued_at").fetchall()
+        return [json.loads(row[0]) for row in rows]
 
 
 def _csv_value(value: Any) -> Any:

@@ -1,0 +1,348 @@
+"""The serverless pipeline end to end with real processes.
+
+`armirror serve` (the four functions in one process, embedded DuckDB store, local queue)
+against real registries: a stand-in Docker Hub behind a fault-injecting proxy, and a
+stand-in Artifact Registry.  Events arrive as Pub/Sub CloudEvents over HTTP.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from armirror.store import open_store
+from faultproxy import FaultProxy
+from registry_checks import ROOT, head_manifest, unique
+from standins import images
+from standins.registry import Registry, free_port
+
+
+def log_entry(
+    insert_id: str, image: str, reason: str = "Pulling", cluster: str = "blue"
+) -> dict[str, Any]:
+    messages = {
+        "Pulling": f'Pulling image "{image}"',
+        "Pulled": f'Successfully pulled image "{image}" in 1.2s (1.3s including waiting). Image size: 1000 bytes.',
+        "Failed": f'Failed to pull image "{image}": failed to copy: httpReadSeeker: failed open: unexpected status code https://registry-1.docker.io/v2/library/x/manifests/1: 429 Too Many Requests - Server message: toomanyrequests: You have reached your pull rate limit.',
+    }
+    return {
+        "insertId": insert_id,
+        "logName": "projects/example-prod/logs/events",
+        "resource": {
+            "type": "k8s_pod",
+            "labels": {
+                "project_id": "example-prod",
+                "location": "europe-west1",
+                "cluster_name": cluster,
+                "namespace_name": "payments",
+                "pod_name": "api-1",
+            },
+        },
+        "timestamp": "2026-10-01T08:00:01Z",
+        "jsonPayload": {
+            "kind": "Event",
+            "reason": reason,
+            "type": "Normal",
+            "message": messages[reason],
+            "source": {"component": "kubelet", "host": "gke-blue-pool-1"},
+            "involvedObject": {"kind": "Pod", "name": "api-1", "namespace": "payments"},
+        },
+    }
+
+
+def cloud_event(entry: dict[str, Any] | bytes, event_id: str = "1") -> dict[str, Any]:
+    raw = entry if isinstance(entry, bytes) else json.dumps(entry).encode()
+    return {
+        "specversion": "1.0",
+        "type": "google.cloud.pubsub.topic.v1.messagePublished",
+        "source": "//pubsub.googleapis.com/projects/example-prod/topics/armirror-pull-events",
+        "id": event_id,
+        "datacontenttype": "application/json",
+        "data": {
+            "message": {
+                "data": base64.b64encode(raw).decode(),
+                "messageId": event_id,
+                "publishTime": "2026-10-01T08:00:01.5Z",
+            },
+            "subscription": "projects/example-prod/subscriptions/s",
+        },
+    }
+
+
+class Serve:
+    """`armirror serve` in a subprocess, stopped with SIGTERM like Cloud Run stops it."""
+
+    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.store_path = workdir / "armirror.duckdb"
+        self.log = workdir / "serve.log"
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("ARMIRROR_")}
+        full_env.update({"ARMIRROR_STORE": f"duckdb:///{self.store_path}", **env})
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "armirror.cli", "serve", "--port", str(self.port)],
+            env=full_env, cwd=ROOT, stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert self.process.poll() is None, self.log.read_text()
+            assert time.monotonic() < deadline, "serve did not start"
+            time.sleep(0.1)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.post(f"{self.url}/{path}", timeout=60, **kwargs)
+
+    def event(self, entry: dict[str, Any] | bytes, event_id: str = "1") -> httpx.Response:
+        return self.post(
+            "on_pull_event",
+            json=cloud_event(entry, event_id),
+            headers={"Content-Type": "application/cloudevents+json"},
+        )
+
+    def stop(self) -> str:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=20)
+        return self.log.read_text()
+
+
+def wait_for(condition: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def hub(source_registry: Registry) -> Iterator[FaultProxy]:
+    with FaultProxy(source_registry.url) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def serve_factory(tmp_path: Path, hub: FaultProxy, dest_registry: Registry) -> Iterator[Any]:
+    started: list[Serve] = []
+    prefix = f"{dest_registry.host}/{unique('mirror')}"
+
+    def start(**env: str) -> Serve:
+        settings = {"ARMIRROR_DESTINATION": prefix, "ARMIRROR_UPSTREAMS": f"docker.io={hub.url}"}
+        serve = (
+            Serve(tmp_path / f"serve{len(started)}", {**settings, **env})
+            if ((tmp_path / f"serve{len(started)}").mkdir() or True)
+            else None
+        )
+        assert serve is not None
+        serve.prefix = prefix  # type: ignore[attr-defined]
+        started.append(serve)
+        return serve
+
+    yield start
+    for serve in started:
+        serve.stop()
+
+
+def mirrored_digest(dest: Registry, prefix: str, repository: str, tag: str) -> str | None:
+    return head_manifest(dest.url, f"{prefix.split('/', 1)[1]}/docker.io/{repository}", tag)
+
+
+def test_a_pull_event_ends_with_the_image_mirrored_and_one_row(
+    serve_factory: Any, source_registry: Registry, dest_registry: Registry
+) -> None:
+    image = images.multi_arch_image(unique("library/ingest"), "1.0", seed=1201)
+    images.push(source_registry.url, image)
+    serve = serve_factory()
+    name = f"{image.repository.removeprefix('library/')}:1.0"
+    response = serve.event(log_entry(unique("id"), name))
+    assert response.status_code == 204, response.text
+    wait_for(
+        lambda: (
+            mirrored_digest(dest_registry, serve.prefix, image.repository, "1.0") == image.digest
+        )
+    )
+    serve.stop()
+    with open_store(f"duckdb:///{serve.store_path}") as store:  # type: ignore[attr-defined]
+        assert store.count_rows("pull_events") == 1
+        assert store.mirrored(f"docker.io/{image.repository}:1.0") is not None
+
+
+def test_duplicate_and_concurrent_deliveries_count_once_and_copy_once(
+    serve_factory: Any, source_registry: Registry, dest_registry: Registry, hub: FaultProxy
+) -> None:
+    image = images.single_image(unique("library/dupe"), "2", seed=1202)
+    images.push(source_registry.url, image)
+    serve = serve_factory()
+    name = f"docker.io/{image.repository}:2"
+    entries = [log_entry(f"{unique('dup')}-{n}", name) for n in range(5)]
+    deliveries = [entry for entry in entries for _ in range(4)]  # each delivered 4 times
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda e: serve.event(e).status_code, deliveries))
+    # Binary mode too, as Eventarc may deliver it.
+    ce = cloud_event(entries[0])
+    binary = serve.post(
+        "on_pull_event",
+        json=ce["data"],
+        headers={"ce-specversion": "1.0", "ce-type": ce["type"], "ce-source": ce["source"],
+                 "ce-id": "binary-1", "Content-Type": "application/json"},
+    )  # fmt: skip
+    assert set(statuses) == {204} and binary.status_code == 204
+    wait_for(
+        lambda: mirrored_digest(dest_registry, serve.prefix, image.repository, "2") == image.digest
+    )
+    time.sleep(1.0)  # let any duplicate job show itself
+    manifest_gets = hub.count("GET", f"/v2/{image.repository}/manifests/")
+    serve.stop()
+    assert manifest_gets == 1, "the image was copied more than once"
+    with open_store(f"duckdb:///{serve.store_path}") as store:  # type: ignore[attr-defined]
+        assert store.count_rows("pull_events") == 5
+        assert store.pull_count(name) == 5
+
+
+def test_poison_messages_are_acknowledged(serve_factory: Any) -> None:
+    serve = serve_factory()
+    bad_base64 = cloud_event(b"")
+    bad_base64["data"]["message"]["data"] = "%%%not base64%%%"
+    poison = [
+        bad_base64,
+        cloud_event(b"{not json"),
+        cloud_event(b"[1, 2, 3]"),
+        cloud_event({"insertId": "x", "jsonPayload": {"message": "Started container"}}),
+        cloud_event(
+            {"insertId": "y", "jsonPayload": {"reason": "Pulling", "message": "x" * 300_000}}
+        ),
+        cloud_event(
+            {"insertId": "z", "jsonPayload": {"reason": "Failed", "message": "Error: ErrImagePull"}}
+        ),
+    ]
+    for event in poison:
+        response = serve.post(
+            "on_pull_event", json=event, headers={"Content-Type": "application/cloudevents+json"}
+        )
+        assert response.status_code == 204, response.text
+    # Not a CloudEvent at all is the sender's mistake, not a message to acknowledge.
+    assert serve.post("on_pull_event", content=b"hello").status_code == 400
+    assert "Traceback" not in serve.stop()
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"images": ["nginx", "NGINX!!"]}, 400),
+        ({"images": ["127.0.0.1:5000/evil:1"]}, 400),
+        ({"images": ["169.254.169.254/computeMetadata:v1"]}, 400),
+        ({"images": ["metadata.google.internal/x:1"]}, 400),
+        ({"images": ["localhost:5000/x:1"]}, 400),
+        ({"images": [42]}, 400),
+        ({"images": []}, 400),
+        ({"wrong": []}, 400),
+        ({"images": [f"img{n}:1" for n in range(101)]}, 413),
+        ({"images": ["a" * 70_000]}, 413),
+    ],
+)
+def test_request_copy_refuses_bad_input(
+    serve_factory: Any, body: dict[str, Any], status: int, request: pytest.FixtureRequest
+) -> None:
+    serve = request.getfixturevalue("shared_serve")
+    response = serve.post("request_copy", json=body)
+    assert response.status_code == status, response.text
+    if status == 400 and isinstance(body.get("images"), list) and body["images"]:
+        assert response.json()["errors"], response.text
+
+
+@pytest.fixture
+def shared_serve(serve_factory: Any) -> Serve:
+    return serve_factory()  # type: ignore[no-any-return]
+
+
+def test_request_copy_rejects_non_json_and_queues_valid_images(
+    serve_factory: Any, source_registry: Registry, dest_registry: Registry
+) -> None:
+    serve = serve_factory()
+    assert serve.post("request_copy", content=b"not json").status_code == 400
+    image = images.single_image(unique("library/manual"), "3", seed=1203)
+    images.push(source_registry.url, image)
+    response = serve.post("request_copy", json={"images": [f"{image.repository}:3"]})
+    assert response.status_code == 202, response.text
+    job = response.json()["jobs"][0]
+    assert job["destination"].startswith(serve.prefix) and job["queued"] is True
+    wait_for(
+        lambda: mirrored_digest(dest_registry, serve.prefix, image.repository, "3") == image.digest
+    )
+    again = serve.post("request_copy", json={"images": [f"{image.repository}:3"]})
+    assert again.status_code == 202 and again.json()["jobs"][0]["queued"] is False
+
+
+def test_copy_image_maps_failures_to_status_codes(
+    serve_factory: Any, source_registry: Registry, hub: FaultProxy
+) -> None:
+    serve = serve_factory()
+    image = images.single_image(unique("library/status"), "4", seed=1204)
+    images.push(source_registry.url, image)
+    source = f"docker.io/{image.repository}:4"
+
+    ok = serve.post("copy_image", json={"source": source}, headers={"X-CloudTasks-TaskName": "t1"})
+    assert ok.status_code == 200 and ok.json()["status"] == "copied"
+    assert serve.post("copy_image", json={"source": source}).json()["status"] == "up-to-date"
+
+    missing = serve.post("copy_image", json={"source": f"docker.io/{unique('library/nope')}:1"})
+    assert missing.status_code == 200 and missing.json()["status"] == "failed"
+
+    invalid = serve.post("copy_image", json={"source": "NOT A REF"})
+    assert invalid.status_code == 200 and invalid.json()["status"] == "failed"
+
+    other = serve.post("copy_image", json={"source": source, "destination": "evil.example/x/y:4"})
+    assert other.status_code == 200 and "fixed" in other.json()["error"]
+
+    limited = images.single_image(unique("library/limited"), "5", seed=1205)
+    images.push(source_registry.url, limited)
+    hub.add("HEAD", f"/v2/{limited.repository}/manifests/", "429", times=50, retry_after="3600")
+    rate = serve.post("copy_image", json={"source": f"docker.io/{limited.repository}:5"})
+    assert rate.status_code == 429 and rate.headers["Retry-After"] == "3600"
+
+    broken = images.single_image(unique("library/broken"), "6", seed=1206)
+    images.push(source_registry.url, broken)
+    hub.add("HEAD", f"/v2/{broken.repository}/manifests/", "503", times=50)
+    unavailable = serve.post("copy_image", json={"source": f"docker.io/{broken.repository}:6"})
+    assert unavailable.status_code == 503
+    log = serve.stop()
+    assert "task=" in log and "t1" in log  # X-CloudTasks-* headers are logged
+
+
+def test_refresh_recopies_a_moved_tag_and_leaves_the_other(
+    serve_factory: Any, source_registry: Registry, dest_registry: Registry
+) -> None:
+    serve = serve_factory()
+    moving = images.single_image(unique("library/moving"), "7", seed=1207)
+    steady = images.single_image(unique("library/steady"), "7", seed=1208)
+    for image in (moving, steady):
+        images.push(source_registry.url, image)
+        reply = serve.post("copy_image", json={"source": f"docker.io/{image.repository}:7"})
+        assert reply.json()["status"] == "copied"
+    moved = images.single_image(moving.repository, "7", seed=1217)
+    images.push(source_registry.url, moved)
+
+    report = serve.post("refresh").json()
+    changed = {row["source"] for row in report["changed"]}
+    assert changed == {f"docker.io/{moving.repository}:7"}
+    assert report["checked"] >= 2
+    wait_for(
+        lambda: mirrored_digest(dest_registry, serve.prefix, moving.repository, "7") == moved.digest
+    )
+    assert mirrored_digest(dest_registry, serve.prefix, steady.repository, "7") == steady.digest
+    again = serve.post("refresh").json()
+    assert again["changed"] == []
