@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import html
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from armirror.store import PullStore
 
 CLASSES = ("third_party", "artifact_registry", "other_google")
 CLASS_LABELS = {
@@ -65,6 +68,36 @@ class Progress:
         return data
 
 
+def gather(store: PullStore, since: date, until: date, *, top: int = 10) -> Progress:
+    """Read the store's daily series, ranking and copies for [since, until]."""
+    start = datetime.combine(since, time.min, tzinfo=UTC)
+    end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC)
+    days = day_range(since, until)
+    index = {day: i for i, day in enumerate(days)}
+    progress = Progress(since=since, until=until, days=days)
+    progress.pulls = {c: [0] * len(days) for c in CLASSES}
+    progress.rate_limited = [0] * len(days)
+    for row in store.daily(start, end):
+        i = index.get(row.day)
+        if i is None:
+            continue
+        progress.pulls[class_of(row.registry_class)][i] += row.pulls
+        progress.rate_limited[i] += row.rate_limited
+    progress.top_third_party = [
+        {
+            "reference": r.reference,
+            "pulls": r.pulls,
+            "rate_limited": r.rate_limited,
+            "failures": r.failures,
+            "clusters": r.clusters,
+            "last_seen": r.last_seen.isoformat(),
+        }
+        for r in store.top_images(start, end, third_party_only=True, limit=top)
+    ]
+    progress.copies = store.copy_counts(start, end)
+    return progress
+
+
 def class_of(registry_class: str) -> str:
     """Fold the store's registry classes into the report's three."""
     if registry_class in ("third_party", "artifact_registry"):
@@ -109,10 +142,9 @@ def terminal_summary(progress: Progress) -> str:
     if progress.top_third_party:
         lines.append("  top remaining third-party images:")
         for row in progress.top_third_party[:10]:
-            clusters = ", ".join(row.get("cluster_names") or []) or "-"
             lines.append(
                 f"    {row['pulls']:6d} pulls  {row.get('rate_limited', 0):3d} rate-limited  "
-                f"{row['reference']}  ({clusters})"
+                f"{row.get('clusters', 0):2d} cluster(s)  {row['reference']}"
             )
     return "\n".join(lines)
 
@@ -223,7 +255,7 @@ def html_report(progress: Progress, *, generated: datetime | None = None) -> str
     rows = "".join(
         f"<tr><td>{esc(row['reference'])}</td><td class=n>{row['pulls']}</td>"
         f"<td class=n>{row.get('rate_limited', 0)}</td>"
-        f"<td>{esc(', '.join(row.get('cluster_names') or []))}</td></tr>"
+        f"<td class=n>{row.get('clusters', 0)}</td></tr>"
         for row in progress.top_third_party
     )
     copies = ", ".join(f"{n} {esc(s)}" for s, n in sorted(progress.copies.items()) if s != "copied")

@@ -33,7 +33,7 @@ def sample_progress() -> Progress:
                 "reference": "docker.io/library/nginx:1.27",
                 "pulls": 21,
                 "rate_limited": 5,
-                "cluster_names": ["blue", "green"],
+                "clusters": 2,
             },
         ],
         copies={"copied": 12, "failed": 1},
@@ -93,5 +93,5 @@ def test_terminal_summary_shows_share_and_sparklines() -> None:
     summary = terminal_summary(sample_progress())
     assert "still third-party: 41%" in summary  # 130 of 315 pulls
     assert "▁" in summary and "█" in summary
-    assert "docker.io/library/nginx:1.27" in summary and "blue, green" in summary
+    assert "docker.io/library/nginx:1.27" in summary and " 2 cluster(s)" in summary
     assert "12 copied" in summary and "1 failed" in summary

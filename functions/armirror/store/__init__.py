@@ -140,6 +140,12 @@ class PullStore(Protocol):
         """The latest successful copy of ``reference`` (normalised), or None."""
         ...
 
+    def copy_counts(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> dict[str, int]:
+        """Copies per status (``copied``, ``up-to-date``, ``failed``) in [since, until)."""
+        ...
+
     def mirrored_tags(self) -> list[tuple[str, str]]:
         """(source, digest) of every mirrored source named by tag, for refresh."""
         ...

@@ -204,6 +204,12 @@ class BigQueryStore:
         rows = self._rows(self._queries.mirrors(normalised(reference)))
         return copy_record(rows[0]) if rows else None
 
+    def copy_counts(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> dict[str, int]:
+        rows = self._rows(self._queries.copy_counts(since, until))
+        return {str(row["status"]): int(row["copies"]) for row in rows}
+
     def mirrored_tags(self) -> list[tuple[str, str]]:
         rows = self._rows(self._queries.mirrors(tags_only=True))
         return [(row["source"], row["digest"]) for row in rows if row["digest"]]

@@ -87,6 +87,15 @@ class Queries:
             )
         return self.sql(tree.order_by("source"))
 
+    def copy_counts(self, since: datetime | None, until: datetime | None) -> str:
+        """Copies per status (copied, up-to-date, failed) requested in [since, until)."""
+        tree = (
+            exp.select("status", "COUNT(DISTINCT copy_id) AS copies")
+            .from_(self.table("copies"))
+            .group_by("status")
+        )
+        return self.sql(_window(tree, since, until, column="requested_at").order_by("status"))
+
     def pull_count(self, reference: str, since: datetime | None) -> str:
         parsed = try_parse(reference)
         if parsed is not None:
