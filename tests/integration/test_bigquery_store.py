@@ -214,6 +214,8 @@ def test_copies_and_mirrored(store: PullStore) -> None:
     assert record.finished_at == T0 + timedelta(minutes=2, seconds=30)
     assert store.mirrored(pinned) is not None
     assert store.mirrored_tags() == [("docker.io/library/nginx:1.25", "sha256:" + "b" * 64)]
+    # The same result twice is one copy; each status counted once per attempt.
+    assert store.copy_counts() == {"copied": 2, "failed": 1, "up-to-date": 1}
 
 
 # -- BigQuery only ----------------------------------------------------------------------
