@@ -1,7 +1,7 @@
 # The README's commands.  Each target sets itself up: system packages (as root, or via
 # sudo), a virtualenv in .venv with the pinned dependencies, then does its job.
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.12 || command -v python3)
+PYTHON ?= $(shell bash infra/local/find-python.sh)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
@@ -14,6 +14,7 @@ system-packages:
 	@bash infra/local/install-system-packages.sh
 
 $(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "no Python 3.12+ found" >&2; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
