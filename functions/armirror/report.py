@@ -159,7 +159,7 @@ h1{font-size:1.5rem;margin-bottom:.2rem} h2{font-size:1.1rem;margin-top:2rem}
 .kpi{border:1px solid #dee2e6;border-radius:6px;padding:.6rem 1rem;min-width:10rem}
 .kpi b{display:block;font-size:1.6rem} table{border-collapse:collapse;width:100%}
 td,th{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #e9ecef}
-td.n{text-align:right;font-variant-numeric:tabular-nums} .legend span{margin-right:1rem}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums} .legend span{margin-right:1rem}
 .swatch{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem;vertical-align:-1px}
 svg text{font:11px system-ui,sans-serif;fill:#495057}
 """
@@ -299,7 +299,7 @@ def html_report(progress: Progress, *, generated: datetime | None = None) -> str
 {ratelimit_chart}
 <h2>Top remaining third-party images</h2>
 <table id="top-images"><thead><tr>
-<th>image</th><th>pulls</th><th>rate-limited</th><th>clusters</th></tr></thead>
+<th>image</th><th class=n>pulls</th><th class=n>rate-limited</th><th class=n>clusters</th></tr></thead>
 <tbody>{rows or empty}</tbody></table>
 </body></html>
 """
