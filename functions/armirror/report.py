@@ -299,7 +299,8 @@ def html_report(progress: Progress, *, generated: datetime | None = None) -> str
 {ratelimit_chart}
 <h2>Top remaining third-party images</h2>
 <table id="top-images"><thead><tr>
-<th>image</th><th class=n>pulls</th><th class=n>rate-limited</th><th class=n>clusters</th></tr></thead>
+<th>image</th><th class=n>pulls</th><th class=n>rate-limited</th>
+<th class=n>clusters</th></tr></thead>
 <tbody>{rows or empty}</tbody></table>
 </body></html>
 """
