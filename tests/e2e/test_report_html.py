@@ -82,7 +82,7 @@ def test_report_renders_its_charts_in_chromium(tmp_path: Path) -> None:
     )  # fmt: skip
     assert taken.returncode == 0 and shot.exists(), taken.stderr
     # The bars were really painted: both registry colours appear in the screenshot.
-    pixels = set(Image.open(shot).convert("RGB").getdata())
+    pixels = set(Image.open(shot).convert("RGB").get_flattened_data())
     for series in ("third_party", "artifact_registry"):
         colour = CLASS_COLOURS[series].lstrip("#")
         rgb = tuple(int(colour[i : i + 2], 16) for i in (0, 2, 4))
