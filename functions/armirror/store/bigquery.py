@@ -28,18 +28,15 @@ from google.api_core import exceptions as api_exceptions
 from google.cloud import bigquery
 
 from armirror.events import PullEvent
-from armirror.store import CopyRecord, DailyPulls, ImageRanking, StoreError
-from armirror.store.queries import Queries
+from armirror.store import StoreError
+from armirror.store.queries import Queries, ViewReads
 from armirror.store.tables import (
     KEYS,
     LAYOUT,
-    copy_record,
     copy_row,
     event_row,
-    normalised,
     render_bigquery,
     table_schemas,
-    utc_row,
     view_templates,
 )
 
@@ -71,7 +68,7 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-class BigQueryStore:
+class BigQueryStore(ViewReads):
     """A :class:`~armirror.store.PullStore` in dataset ``project.dataset``."""
 
     def __init__(
@@ -180,39 +177,6 @@ class BigQueryStore:
             return [dict(row.items()) for row in self.client.query_and_wait(sql)]
         except api_exceptions.GoogleAPICallError as exc:
             raise StoreError(f"query failed: {exc}") from exc
-
-    def pull_count(self, reference: str, since: datetime | None = None) -> int:
-        rows = self._rows(self._queries.pull_count(reference, since))
-        return int(rows[0]["pulls"]) if rows else 0
-
-    def top_images(
-        self,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        third_party_only: bool = False,
-        limit: int | None = 20,
-    ) -> list[ImageRanking]:
-        sql = self._queries.top_images(since, until, third_party_only, limit)
-        return [ImageRanking(**utc_row(row)) for row in self._rows(sql)]
-
-    def daily(
-        self, since: datetime | None = None, until: datetime | None = None
-    ) -> list[DailyPulls]:
-        return [DailyPulls(**row) for row in self._rows(self._queries.daily(since, until))]
-
-    def mirrored(self, reference: str) -> CopyRecord | None:
-        rows = self._rows(self._queries.mirrors(normalised(reference)))
-        return copy_record(rows[0]) if rows else None
-
-    def copy_counts(
-        self, since: datetime | None = None, until: datetime | None = None
-    ) -> dict[str, int]:
-        rows = self._rows(self._queries.copy_counts(since, until))
-        return {str(row["status"]): int(row["copies"]) for row in rows}
-
-    def mirrored_tags(self) -> list[tuple[str, str]]:
-        rows = self._rows(self._queries.mirrors(tags_only=True))
-        return [(row["source"], row["digest"]) for row in rows if row["digest"]]
 
 
 # -- a log sink's own tables ---------------------------------------------------------------

@@ -26,19 +26,16 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from armirror.events import PullEvent
-from armirror.store import CopyRecord, DailyPulls, ImageRanking, StoreError
-from armirror.store.queries import Queries
+from armirror.store import StoreError
+from armirror.store.queries import Queries, ViewReads
 from armirror.store.tables import (
     KEYS,
     columns,
-    copy_record,
     copy_row,
     duckdb_create_table,
     event_row,
-    normalised,
     render_duckdb,
     table_schemas,
-    utc_row,
     view_templates,
 )
 
@@ -61,7 +58,7 @@ _CSV_TYPES = {
 }
 
 
-class DuckDBStore:
+class DuckDBStore(ViewReads):
     """A :class:`~armirror.store.PullStore` in a DuckDB file (or ``":memory:"``)."""
 
     def __init__(self, path: Path | str) -> None:
@@ -195,39 +192,6 @@ class DuckDBStore:
             cursor = self._con.execute(sql)
             names = [d[0] for d in cursor.description or []]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-    def pull_count(self, reference: str, since: datetime | None = None) -> int:
-        rows = self._rows(self._queries.pull_count(reference, since))
-        return int(rows[0]["pulls"]) if rows else 0
-
-    def top_images(
-        self,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        third_party_only: bool = False,
-        limit: int | None = 20,
-    ) -> list[ImageRanking]:
-        sql = self._queries.top_images(since, until, third_party_only, limit)
-        return [ImageRanking(**utc_row(row)) for row in self._rows(sql)]
-
-    def daily(
-        self, since: datetime | None = None, until: datetime | None = None
-    ) -> list[DailyPulls]:
-        return [DailyPulls(**row) for row in self._rows(self._queries.daily(since, until))]
-
-    def mirrored(self, reference: str) -> CopyRecord | None:
-        rows = self._rows(self._queries.mirrors(normalised(reference)))
-        return copy_record(rows[0]) if rows else None
-
-    def copy_counts(
-        self, since: datetime | None = None, until: datetime | None = None
-    ) -> dict[str, int]:
-        rows = self._rows(self._queries.copy_counts(since, until))
-        return {str(row["status"]): int(row["copies"]) for row in rows}
-
-    def mirrored_tags(self) -> list[tuple[str, str]]:
-        rows = self._rows(self._queries.mirrors(tags_only=True))
-        return [(row["source"], row["digest"]) for row in rows if row["digest"]]
 
     def count_rows(self, table: str) -> int:
         """Rows in a table (for tests and the benchmark)."""

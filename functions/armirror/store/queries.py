@@ -9,11 +9,20 @@ sqlglot literals, never pasted into SQL text.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlglot import exp
 
 from armirror.reference import try_parse
-from armirror.store.tables import parse_view, qualify, quoted_table
+from armirror.store import CopyRecord, DailyPulls, ImageRanking
+from armirror.store.tables import (
+    copy_record,
+    normalised,
+    parse_view,
+    qualify,
+    quoted_table,
+    utc_row,
+)
 
 #: Reasons that count as demand for an image in ``pull_count``: a pull started, or
 #: Cloud Run deployed it (Cloud Run logs no pulls).
@@ -117,3 +126,49 @@ class Queries:
                     exp.EQ(this=exp.column(column), expression=exp.Literal.string(value))
                 )
         return self.sql(_window(tree, since, None))
+
+
+class ViewReads:
+    """The read half of :class:`~armirror.store.PullStore`, shared by both adapters.
+
+    An adapter supplies ``_queries`` (its dialect) and ``_rows(sql)``; every read is one
+    of the queries above, so DuckDB and BigQuery answer the same question the same way.
+    """
+
+    _queries: Queries
+
+    def _rows(self, sql: str) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def pull_count(self, reference: str, since: datetime | None = None) -> int:
+        rows = self._rows(self._queries.pull_count(reference, since))
+        return int(rows[0]["pulls"]) if rows else 0
+
+    def top_images(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        third_party_only: bool = False,
+        limit: int | None = 20,
+    ) -> list[ImageRanking]:
+        sql = self._queries.top_images(since, until, third_party_only, limit)
+        return [ImageRanking(**utc_row(row)) for row in self._rows(sql)]
+
+    def daily(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[DailyPulls]:
+        return [DailyPulls(**row) for row in self._rows(self._queries.daily(since, until))]
+
+    def mirrored(self, reference: str) -> CopyRecord | None:
+        rows = self._rows(self._queries.mirrors(normalised(reference)))
+        return copy_record(rows[0]) if rows else None
+
+    def copy_counts(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> dict[str, int]:
+        rows = self._rows(self._queries.copy_counts(since, until))
+        return {str(row["status"]): int(row["copies"]) for row in rows}
+
+    def mirrored_tags(self) -> list[tuple[str, str]]:
+        rows = self._rows(self._queries.mirrors(tags_only=True))
+        return [(row["source"], row["digest"]) for row in rows if row["digest"]]
