@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
@@ -35,18 +34,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "infra" / "local"))
 
 from standins import images  # noqa: E402
+from standins.logentries import cloud_event, kubelet_entry  # noqa: E402
 from standins.registry import Registry, free_port, start_registry  # noqa: E402
 
 ARMIRROR = str(ROOT / ".venv" / "bin" / "armirror")
 MANIFESTS = ROOT / "infra" / "local" / "demo" / "manifests"
 REPORT = ROOT / ".demo" / "report.html"
 BOLD, DIM, GREEN, RED, RESET = "\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m"
-RATE_LIMIT_ERROR = (
-    'Failed to pull image "{image}": failed to pull and unpack image "docker.io/{image}": '
-    "failed to copy: httpReadSeeker: failed open: unexpected status code "
-    "https://registry-1.docker.io/v2/library/redis/manifests/7.4: 429 Too Many Requests - "
-    "Server message: toomanyrequests: You have reached your pull rate limit."
-)
 
 
 def step(text: str) -> None:
@@ -82,39 +76,8 @@ def run(*args: str, env: dict[str, str], show: bool = True) -> subprocess.Comple
     return result
 
 
-def kubelet_entry(n: int, when: datetime, reason: str, image: str, cluster: str) -> dict[str, Any]:
-    messages = {
-        "Pulling": f'Pulling image "{image}"',
-        "Pulled": f'Successfully pulled image "{image}" in 2.1s (2.1s including waiting). '
-        "Image size: 48213504 bytes.",
-        "Present": f'Container image "{image}" already present on machine',
-        "Failed": RATE_LIMIT_ERROR.format(image=image),
-    }
-    kubelet_reason = {"Present": "Pulled"}.get(reason, reason)
-    return {
-        "insertId": f"demo-{n:05d}",
-        "logName": "projects/example-prod/logs/events",
-        "resource": {
-            "type": "k8s_pod",
-            "labels": {
-                "project_id": "example-prod",
-                "location": "europe-west1",
-                "cluster_name": cluster,
-                "namespace_name": "payments",
-                "pod_name": f"api-{n % 7}",
-            },
-        },
-        "timestamp": when.isoformat().replace("+00:00", "Z"),
-        "severity": "WARNING" if reason == "Failed" else "INFO",
-        "jsonPayload": {
-            "kind": "Event",
-            "reason": kubelet_reason,
-            "type": "Warning" if reason == "Failed" else "Normal",
-            "message": messages[reason],
-            "source": {"component": "kubelet", "host": f"gke-{cluster}-pool-{n % 3}"},
-            "involvedObject": {"kind": "Pod", "name": f"api-{n % 7}", "namespace": "payments"},
-        },
-    }
+def entry(n: int, when: datetime, kind: str, image: str, cluster: str) -> dict[str, Any]:
+    return kubelet_entry(f"demo-{n:05d}", when, kind, image, cluster=cluster, pod=f"api-{n % 7}")
 
 
 def first_round(samples: list[images.Image], today: datetime) -> list[dict[str, Any]]:
@@ -125,12 +88,12 @@ def first_round(samples: list[images.Image], today: datetime) -> list[dict[str, 
         for i, image in enumerate(samples):
             cluster = ("blue", "green")[i % 2]
             for reason in ("Pulling", "Pulled"):
-                entries.append(kubelet_entry(len(entries), when, reason, familiar(image), cluster))
-        entries.append(kubelet_entry(len(entries), when, "Present", "nginx:1.27", "blue"))
+                entries.append(entry(len(entries), when, reason, familiar(image), cluster))
+        entries.append(entry(len(entries), when, "Present", "nginx:1.27", "blue"))
         first_party = "us-docker.pkg.dev/example-prod/apps/api:2.4.1"
-        entries.append(kubelet_entry(len(entries), when, "Pulling", first_party, "blue"))
+        entries.append(entry(len(entries), when, "Pulling", first_party, "blue"))
     when = today - timedelta(days=3)
-    entries.append(kubelet_entry(len(entries), when, "Failed", "redis:7.4", "green"))
+    entries.append(entry(len(entries), when, "Failed", "redis:7.4", "green"))
     return entries
 
 
@@ -142,31 +105,10 @@ def second_round(samples: list[images.Image], prefix: str, today: datetime) -> l
         for i, image in enumerate(samples):
             mirrored = f"{prefix}/docker.io/{image.repository}:{image.tag}"
             cluster = ("blue", "green")[i % 2]
-            entries.append(kubelet_entry(10_000 + len(entries), when, "Pulling", mirrored, cluster))
+            entries.append(entry(10_000 + len(entries), when, "Pulling", mirrored, cluster))
         if day == 2:  # one straggler still on Docker Hub
-            entries.append(
-                kubelet_entry(10_000 + len(entries), when, "Pulling", "redis:7.4", "green")
-            )
+            entries.append(entry(10_000 + len(entries), when, "Pulling", "redis:7.4", "green"))
     return entries
-
-
-def cloud_event(entry: dict[str, Any], n: int) -> dict[str, Any]:
-    """The CloudEvent Eventarc delivers for one Pub/Sub message from the log sink."""
-    return {
-        "specversion": "1.0",
-        "type": "google.cloud.pubsub.topic.v1.messagePublished",
-        "source": "//pubsub.googleapis.com/projects/example-prod/topics/armirror-pull-events",
-        "id": str(n),
-        "datacontenttype": "application/json",
-        "data": {
-            "message": {
-                "data": base64.b64encode(json.dumps(entry).encode()).decode(),
-                "messageId": str(n),
-                "attributes": {"logging.googleapis.com/timestamp": entry["timestamp"]},
-            },
-            "subscription": "projects/example-prod/subscriptions/eventarc-armirror",
-        },
-    }
 
 
 class Serve:
@@ -195,7 +137,7 @@ class Serve:
             for n, entry in enumerate(replay):
                 response = client.post(
                     f"{self.url}/on_pull_event",
-                    json=cloud_event(entry, n),
+                    json=cloud_event(entry, str(n)),
                     headers={"Content-Type": "application/cloudevents+json"},
                 )
                 statuses.append(response.status_code)

@@ -7,8 +7,6 @@ stand-in Artifact Registry.  Events arrive as Pub/Sub CloudEvents over HTTP.
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import signal
 import subprocess
@@ -16,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,59 +24,14 @@ from armirror.store import open_store
 from faultproxy import FaultProxy
 from registry_checks import ROOT, head_manifest, unique
 from standins import images
+from standins.logentries import cloud_event, kubelet_entry
 from standins.registry import Registry, free_port
 
-
-def log_entry(
-    insert_id: str, image: str, reason: str = "Pulling", cluster: str = "blue"
-) -> dict[str, Any]:
-    messages = {
-        "Pulling": f'Pulling image "{image}"',
-        "Pulled": f'Successfully pulled image "{image}" in 1.2s (1.3s including waiting). Image size: 1000 bytes.',
-        "Failed": f'Failed to pull image "{image}": failed to copy: httpReadSeeker: failed open: unexpected status code https://registry-1.docker.io/v2/library/x/manifests/1: 429 Too Many Requests - Server message: toomanyrequests: You have reached your pull rate limit.',
-    }
-    return {
-        "insertId": insert_id,
-        "logName": "projects/example-prod/logs/events",
-        "resource": {
-            "type": "k8s_pod",
-            "labels": {
-                "project_id": "example-prod",
-                "location": "europe-west1",
-                "cluster_name": cluster,
-                "namespace_name": "payments",
-                "pod_name": "api-1",
-            },
-        },
-        "timestamp": "2026-10-01T08:00:01Z",
-        "jsonPayload": {
-            "kind": "Event",
-            "reason": reason,
-            "type": "Normal",
-            "message": messages[reason],
-            "source": {"component": "kubelet", "host": "gke-blue-pool-1"},
-            "involvedObject": {"kind": "Pod", "name": "api-1", "namespace": "payments"},
-        },
-    }
+WHEN = datetime(2026, 10, 1, 8, 0, 1, tzinfo=UTC)
 
 
-def cloud_event(entry: dict[str, Any] | bytes, event_id: str = "1") -> dict[str, Any]:
-    raw = entry if isinstance(entry, bytes) else json.dumps(entry).encode()
-    return {
-        "specversion": "1.0",
-        "type": "google.cloud.pubsub.topic.v1.messagePublished",
-        "source": "//pubsub.googleapis.com/projects/example-prod/topics/armirror-pull-events",
-        "id": event_id,
-        "datacontenttype": "application/json",
-        "data": {
-            "message": {
-                "data": base64.b64encode(raw).decode(),
-                "messageId": event_id,
-                "publishTime": "2026-10-01T08:00:01.5Z",
-            },
-            "subscription": "projects/example-prod/subscriptions/s",
-        },
-    }
+def log_entry(insert_id: str, image: str, reason: str = "Pulling") -> dict[str, Any]:
+    return kubelet_entry(insert_id, WHEN, reason, image)
 
 
 class Serve:
