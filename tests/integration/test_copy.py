@@ -615,3 +615,39 @@ def test_one_job_at_a_time_does_not_deadlock(
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)[0]["status"] == "copied"
     verify_image(dest_registry.url, _dest_repo(prefix, image.repository), image.digest)
+
+
+def test_referrers_travel_where_the_source_has_the_referrers_api(
+    source_registry: Registry, dest_registry: Registry
+) -> None:
+    """distribution 2.8 has no referrers API, so the proxy answers it as a 1.1 registry would."""
+    image = images.single_image(unique("library/referred"), "1", seed=9801, oci=True)
+    images.push(source_registry.url, image)
+    # An SBOM artifact whose subject is the image, pushed by digest only (no tag).
+    sbom_blob = images.blob_from_bytes(b'{"spdxVersion": "SPDX-2.3"}', "application/spdx+json")
+    sbom, blobs = images.manifest_for([sbom_blob], oci=True, seed=9802)
+    body = json.loads(sbom.raw)
+    body["subject"] = image.top.descriptor()
+    body["artifactType"] = "application/spdx+json"
+    sbom = images.Manifest(images.OCI_MANIFEST, json.dumps(body).encode())
+    images.push(
+        source_registry.url,
+        images.Image(image.repository, None, sbom, blobs=blobs),
+    )
+    index = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [sbom.descriptor(artifactType="application/spdx+json")],
+    }
+    with FaultProxy(source_registry.url) as proxy:
+        proxy.add(
+            "GET", f"/v2/{image.repository}/referrers/{image.digest}", "serve", times=5,
+            headers={"Content-Type": "application/vnd.oci.image.index.v1+json"},
+            body=json.dumps(index).encode(),
+        )  # fmt: skip
+        prefix = _prefix(dest_registry)
+        results, _ = run_copy([f"{image.repository}:1"], prefix, upstreams={"docker.io": proxy.url})
+    assert results[0].status == "copied", results[0].error
+    dest_repo = _dest_repo(prefix, image.repository)
+    assert head_manifest(dest_registry.url, dest_repo, sbom.digest) == sbom.digest
+    verify_image(dest_registry.url, dest_repo, sbom.digest)
