@@ -651,3 +651,41 @@ def test_referrers_travel_where_the_source_has_the_referrers_api(
     dest_repo = _dest_repo(prefix, image.repository)
     assert head_manifest(dest_registry.url, dest_repo, sbom.digest) == sbom.digest
     verify_image(dest_registry.url, dest_repo, sbom.digest)
+
+
+def test_progress_hears_every_byte_once(source_registry: Registry, dest_registry: Registry) -> None:
+    """A progress display sees the planned total, streamed bytes as they go, and the end."""
+    import asyncio
+
+    from armirror.registry import Copier, RegistryClient
+
+    image = images.multi_arch_image(
+        unique("library/progress"), "1", seed=9901, layer_sizes=(300_000, 5000)
+    )
+    images.push(source_registry.url, image)
+    heard: dict[str, list[int]] = {"planned": [], "advanced": []}
+    finished: list[str] = []
+
+    class Recorder:
+        def planned(self, source: str, total_bytes: int) -> None:
+            heard["planned"].append(total_bytes)
+
+        def advanced(self, source: str, nbytes: int) -> None:
+            heard["advanced"].append(nbytes)
+
+        def finished(self, result: object) -> None:
+            finished.append(getattr(result, "status", ""))
+
+    async def run() -> None:
+        async with RegistryClient(upstreams={"docker.io": source_registry.url}) as client:
+            source = parse(f"{image.repository}:1")
+            await Copier(client, progress=Recorder()).copy(
+                source, destination_for(source, _prefix(dest_registry))
+            )
+
+    asyncio.run(run())
+    total = sum(blob.size for blob in image.all_blobs())
+    assert heard["planned"] == [total]
+    assert sum(heard["advanced"]) == total
+    assert len(heard["advanced"]) > len(image.all_blobs())  # streamed in chunks, not per blob
+    assert finished == ["copied"]

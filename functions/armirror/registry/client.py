@@ -16,7 +16,7 @@ import ipaddress
 import logging
 import random
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -431,17 +431,31 @@ class RegistryClient:
         with contextlib.suppress(httpx.HTTPError):
             await self._client(ref.registry).delete(location)
 
-    async def copy_blob(self, source: Reference, destination: Reference, blob: Descriptor) -> int:
-        """Stream one blob from source to destination, retrying the whole transfer."""
+    async def copy_blob(
+        self,
+        source: Reference,
+        destination: Reference,
+        blob: Descriptor,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> int:
+        """Stream one blob from source to destination, retrying the whole transfer.
+
+        ``on_bytes`` hears of every chunk as it goes (from a worker thread), for
+        progress displays; a retried transfer reports its bytes again.
+        """
         for attempt in range(self.retry.attempts):
             try:
-                return await self._copy_blob_once(source, destination, blob)
+                return await self._copy_blob_once(source, destination, blob, on_bytes)
             except (TransientError, DigestMismatch) as exc:
                 await self._wait_before_retry(attempt, exc)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _copy_blob_once(
-        self, source: Reference, destination: Reference, blob: Descriptor
+        self,
+        source: Reference,
+        destination: Reference,
+        blob: Descriptor,
+        on_bytes: Callable[[int], None] | None,
     ) -> int:
         what = f"blob {blob.digest} from {source.name} to {destination.name}"
         # Control requests go through the async client, which also settles auth for
@@ -471,6 +485,7 @@ class RegistryClient:
                 (download_url, source_auth),
                 (upload_url, upload_auth),
                 what,
+                on_bytes,
             )
         except BaseException:
             await self._cancel_upload(destination, started)
@@ -482,6 +497,7 @@ class RegistryClient:
         download: tuple[httpx.URL, str | None],
         upload: tuple[httpx.URL, str | None],
         what: str,
+        on_bytes: Callable[[int], None] | None = None,
     ) -> int:
         """GET from the source straight into the upload PUT, hashing on the way.
 
@@ -511,6 +527,8 @@ class RegistryClient:
                         if hasher:
                             hasher.update(chunk)
                         sent += len(chunk)
+                        if on_bytes:
+                            on_bytes(len(chunk))
                         yield chunk
                     if blob.size and sent != blob.size:
                         raise DigestMismatch(f"{what}: got {sent} bytes, expected {blob.size}")

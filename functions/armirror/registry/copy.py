@@ -258,8 +258,9 @@ class Copier:
         except BaseException:
             self._placements.pop(key, None)  # let a later image try again
             raise
-        if self.progress:
-            self.progress.advanced(str(source), blob.size)
+        if self.progress and moved < blob.size:
+            # Streamed bytes were reported as they went; skipped and mounted ones now.
+            self.progress.advanced(str(source), blob.size - moved)
         return moved
 
     async def _place_blob(
@@ -293,7 +294,9 @@ class Copier:
                 source.registry, destination.registry
             ) and await self.client.mount_blob(destination, blob.digest, source.repository):
                 return 0
-            return await self.client.copy_blob(source, destination, blob)
+            report = self.progress
+            on_bytes = (lambda n: report.advanced(str(source), n)) if report else None
+            return await self.client.copy_blob(source, destination, blob, on_bytes)
 
 
 def _unique_blobs(manifests: list[Manifest]) -> list[Descriptor]:
