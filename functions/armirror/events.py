@@ -264,6 +264,12 @@ def parse_message(message: str, kubelet_reason: str = "") -> MessageInfo | Skip:
     """
     if len(message) > MAX_MESSAGE_CHARS:
         return Skip("too_large", f"message of {len(message)} characters")
+    if len(message) <= _CACHED_MESSAGE_CHARS:
+        return _classify_cached(message, kubelet_reason)
+    return _classify(message, kubelet_reason)
+
+
+def _classify(message: str, kubelet_reason: str) -> MessageInfo | Skip:
     head = message[:40]
     if head.startswith("Pulling image") or head.startswith("pulling image"):
         match = _PULLING_RE.match(message)
@@ -302,6 +308,13 @@ def parse_message(message: str, kubelet_reason: str = "") -> MessageInfo | Skip:
     return Skip("not_an_image_event", f"{kubelet_reason}: {message[:80]}")
 
 
+#: Messages up to this long are classified once: the same few forms recur for each image
+#: (a result is immutable, so sharing it is safe).  Longer ones, and the odd huge one, are
+#: classified every time rather than kept.
+_CACHED_MESSAGE_CHARS = 512
+_classify_cached = functools.lru_cache(maxsize=16384)(_classify)
+
+
 @functools.lru_cache(maxsize=16384)
 def _normalise(image: str) -> tuple[str, str, str, str, bool] | str:
     """(reference, registry, repository, registry_class, third_party), or the problem."""
@@ -327,6 +340,9 @@ def _field(obj: Mapping[str, Any], name: str) -> Any:
 def _dict(obj: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     value = _field(obj, name)
     return value if isinstance(value, dict) else {}
+
+
+_EMPTY: Mapping[str, Any] = {}
 
 
 def _str(value: Any) -> str | None:
@@ -390,10 +406,18 @@ def _insert_id(entry: Mapping[str, Any]) -> str | Skip:
 def _parse_kubelet(
     entry: Mapping[str, Any], resource: Mapping[str, Any], fallback_time: Any
 ) -> ParseResult:
-    insert_id = _insert_id(entry)
-    if isinstance(insert_id, Skip):
-        return ParseResult(skipped=[insert_id])
-    payload = _dict(entry, "jsonPayload")
+    # The hot path of `armirror pulls`: the lookups of _field, _dict and _str are written
+    # out here (a call each costs more than the lookup).
+    insert_id = entry.get("insertId")
+    if insert_id is None:
+        insert_id = entry.get("insertid")
+    if not isinstance(insert_id, str) or not 0 < len(insert_id) <= 256:
+        return ParseResult(skipped=[Skip("missing_field", "insertId")])
+    payload = entry.get("jsonPayload")
+    if payload is None:
+        payload = entry.get("jsonpayload")
+    if not isinstance(payload, dict):
+        payload = _EMPTY
     message = payload.get("message")
     if not isinstance(message, str):
         return _skip("missing_field", "jsonPayload.message", insert_id)
@@ -404,36 +428,54 @@ def _parse_kubelet(
     when = _entry_time(entry, fallback_time)
     if isinstance(when, Skip):
         return ParseResult(skipped=[Skip(when.code, when.detail, insert_id)])
-    normalised = _normalise(info.image)
+    image = info.image
+    normalised = _normalise(image)
     if isinstance(normalised, str):
-        return _skip("invalid_reference", f"{info.image[:120]}: {normalised}", insert_id)
-    reference, registry, repository, registry_class, third_party = normalised
+        return _skip("invalid_reference", f"{image[:120]}: {normalised}", insert_id)
 
-    labels = _dict(resource, "labels")
-    involved = _dict(payload, "involvedObject")
-    source = _dict(payload, "source")
-    pod = _str(labels.get("pod_name"))
-    if pod is None and involved.get("kind") == "Pod":
-        pod = _str(involved.get("name"))
+    labels = resource.get("labels")
+    if not isinstance(labels, dict):
+        labels = _EMPTY
+    involved = payload.get("involvedObject")
+    if involved is None:
+        involved = payload.get("involvedobject")
+    if not isinstance(involved, dict):
+        involved = _EMPTY
+    source = payload.get("source")
+    node = source.get("host") if isinstance(source, dict) else None
+    pod = labels.get("pod_name")
+    if not (isinstance(pod, str) and pod):
+        pod = None
+        if involved.get("kind") == "Pod":
+            pod = involved.get("name")
+            pod = pod if isinstance(pod, str) and pod else None
+    project_id = labels.get("project_id")
+    if not (isinstance(project_id, str) and project_id):
+        project_id = _project_from_log_name(entry)
+    location = labels.get("location")
+    cluster = labels.get("cluster_name")
+    namespace = labels.get("namespace_name")
+    if not (isinstance(namespace, str) and namespace):
+        namespace = involved.get("namespace")
+    # Positional, in field order: PullEvent(insert_id, event_time, reason, image,
+    # reference, registry, repository, registry_class, third_party, project_id, location,
+    # cluster, namespace, pod, node, service, image_bytes, pull_seconds, source).
     event = PullEvent(
-        insert_id=insert_id,
-        event_time=when,
-        reason=info.reason,
-        image=info.image,
-        reference=reference,
-        registry=registry,
-        repository=repository,
-        registry_class=registry_class,
-        third_party=third_party,
-        project_id=_str(labels.get("project_id")) or _project_from_log_name(entry),
-        location=_str(labels.get("location")),
-        cluster=_str(labels.get("cluster_name")),
-        namespace=_str(labels.get("namespace_name")) or _str(involved.get("namespace")),
-        pod=pod,
-        node=_str(source.get("host")),
-        image_bytes=info.image_bytes,
-        pull_seconds=info.pull_seconds,
-        source="kubelet",
+        insert_id,
+        when,
+        info.reason,
+        image,
+        *normalised,
+        project_id,
+        location if isinstance(location, str) and location else None,
+        cluster if isinstance(cluster, str) and cluster else None,
+        namespace if isinstance(namespace, str) and namespace else None,
+        pod,
+        node if isinstance(node, str) and node else None,
+        None,
+        info.image_bytes,
+        info.pull_seconds,
+        "kubelet",
     )
     return ParseResult(events=[event])
 
@@ -576,7 +618,7 @@ _SEPARATORS_RE = re.compile(r"[\s,]*")
 _CHUNK = 1 << 20
 
 
-def read_entries(stream: IO[str]) -> Iterator[Any | Skip]:
+def read_entries(stream: IO[str], head: str | None = None) -> Iterator[Any | Skip]:
     """Stream the LogEntries of an exported file: a JSON array (``gcloud logging read
     --format=json``) or JSON lines (also a BigQuery sink export).
 
@@ -584,7 +626,8 @@ def read_entries(stream: IO[str]) -> Iterator[Any | Skip]:
     not JSON or too large.  Memory stays at about one chunk plus one entry.  A JSON array
     that is cut short or malformed raises ``ValueError`` naming the offset.
     """
-    head = stream.read(_CHUNK)
+    if head is None:  # else: the text already read from the stream
+        head = stream.read(_CHUNK)
     stripped = head.lstrip()
     if stripped.startswith("["):
         yield from _read_array(stream, stripped[1:])
@@ -593,19 +636,32 @@ def read_entries(stream: IO[str]) -> Iterator[Any | Skip]:
 
 
 def _read_lines(stream: IO[str], head: str) -> Iterator[Any | Skip]:
-    lines = head.split("\n")
-    pending = lines.pop()  # an unfinished last line
-    while True:
+    for lines in line_blocks(stream, head):
         for line in lines:
             if not line or line.isspace():
                 continue
-            if len(line) > MAX_ENTRY_BYTES:
-                yield Skip("too_large", f"line of {len(line)} characters")
-                continue
-            try:
-                yield orjson.loads(line)
-            except (ValueError, RecursionError) as exc:
-                yield Skip("bad_json", str(exc)[:80])
+            yield decode_line(line)
+
+
+def decode_line(line: str) -> Any | Skip:
+    """One line of a JSON-lines export: its JSON value, or why it has none."""
+    if len(line) > MAX_ENTRY_BYTES:
+        return Skip("too_large", f"line of {len(line)} characters")
+    try:
+        return orjson.loads(line)
+    except (ValueError, RecursionError) as exc:
+        return Skip("bad_json", str(exc)[:80])
+
+
+def line_blocks(stream: IO[str], head: str = "") -> Iterator[list[str]]:
+    """The lines of a JSON-lines stream (after ``head``, text already read from it), a
+    chunk's worth at a time; some may be blank.  One endless line is cut to its last
+    :data:`MAX_ENTRY_BYTES` characters as it grows, so memory stays bounded."""
+    lines = head.split("\n")
+    pending = lines.pop()  # an unfinished last line
+    while True:
+        if lines:
+            yield lines
         chunk = stream.read(_CHUNK)
         if not chunk:
             break
@@ -613,14 +669,8 @@ def _read_lines(stream: IO[str], head: str) -> Iterator[Any | Skip]:
         pending = lines.pop()
         if len(pending) > 4 * MAX_ENTRY_BYTES:  # one endless line: drop what we have
             pending = pending[-MAX_ENTRY_BYTES:]
-    if pending and not pending.isspace():
-        if len(pending) > MAX_ENTRY_BYTES:
-            yield Skip("too_large", f"line of {len(pending)} characters")
-            return
-        try:
-            yield orjson.loads(pending)
-        except (ValueError, RecursionError) as exc:
-            yield Skip("bad_json", str(exc)[:80])
+    if pending:
+        yield [pending]
 
 
 def _read_array(stream: IO[str], buffer: str) -> Iterator[Any | Skip]:

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import gzip
 import io
+import multiprocessing
+import os
 import sys
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
-from armirror.events import PullEvent, Skip, parse_log_entry, read_entries
+from armirror.events import PullEvent, Skip, line_blocks, parse_log_entry, read_entries
 from armirror.store import ImageRanking, PullStore
 
 __all__ = ["IngestSummary", "ingest", "ingest_entries", "open_input", "rank_sink_table"]
@@ -85,12 +88,87 @@ def ingest_entries(
 
 
 def ingest(store: PullStore, paths: Iterable[str]) -> IngestSummary:
-    """Read every file (``-`` for stdin) into the store."""
+    """Read every file (``-`` for stdin) into the store.
+
+    JSON lines into a store that loads CSV files of events (DuckDB) are parsed by worker
+    processes, :data:`TASK_LINES` lines a task, when the input is larger than one task
+    and the machine has a second core; the store records their files in input order.
+    Anything else is parsed here, as it is read.
+    """
     summary = IngestSummary()
     for path in paths:
         with open_input(path) as stream:
-            ingest_entries(store, read_entries(stream), summary)
+            head = stream.read(_HEAD_CHARS)
+            if head.lstrip().startswith("[") or not _parallel(store):
+                ingest_entries(store, read_entries(stream, head), summary)
+            else:
+                _ingest_lines_parallel(store, line_blocks(stream, head), summary)
     return summary
+
+
+#: Lines a worker parses into one file for the store (about 20,000 events, as BATCH_SIZE).
+TASK_LINES = 20_000
+#: Worker processes; the main process loads their files meanwhile.
+WORKERS = 2
+_HEAD_CHARS = 1 << 20
+
+
+def _parallel(store: PullStore) -> bool:
+    return hasattr(store, "record_events_csv") and WORKERS > 1 and (os.cpu_count() or 1) > 1
+
+
+def _ingest_lines_parallel(store: Any, blocks: Iterator[list[str]], summary: IngestSummary) -> None:
+    from armirror.ingest_worker import ChunkResult, parse_lines
+
+    fields = store.event_csv_fields()
+    pending: deque[Future[ChunkResult]] = deque()
+    pool: ProcessPoolExecutor | None = None
+
+    def finish(result: ChunkResult) -> None:
+        entries, skipped, found, path = result
+        summary.entries += entries
+        summary.skipped.update(skipped)
+        summary.events += found
+        if path is not None:
+            try:
+                summary.recorded += store.record_events_csv(path)
+            finally:
+                os.unlink(path)
+
+    def tasks() -> Iterator[list[str]]:
+        task: list[str] = []
+        for block in blocks:
+            task.extend(block)
+            if len(task) >= TASK_LINES:
+                yield task
+                task = []
+        if task:
+            yield task
+
+    try:
+        for task in tasks():
+            if pool is None and len(task) < TASK_LINES:
+                finish(parse_lines(task, fields))  # all of a small input: no workers
+                continue
+            if pool is None:
+                context = multiprocessing.get_context("spawn")
+                pool = ProcessPoolExecutor(max_workers=WORKERS, mp_context=context)
+            pending.append(pool.submit(parse_lines, task, fields))
+            del task
+            while len(pending) > WORKERS:
+                finish(pending.popleft().result())
+        while pending:
+            finish(pending.popleft().result())
+    finally:
+        if pool is not None:
+            for future in pending:
+                future.cancel()
+            pool.shutdown(wait=True)
+            for future in pending:  # finished but never recorded: remove their files
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    path = future.result()[3]
+                    if path is not None:
+                        os.unlink(path)
 
 
 def rank_sink_table(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import json
-import operator
 import os
 import tempfile
 import threading
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from armirror.events import PullEvent
+from armirror.ingest_worker import write_events_csv
 from armirror.store import StoreError
 from armirror.store.queries import Queries, ViewReads
 from armirror.store.tables import (
@@ -152,32 +152,46 @@ class DuckDBStore(ViewReads):
             raise StoreError(f"recording pull events: {exc}") from exc
 
     def _record_many(self, events: list[PullEvent], now: datetime) -> int:
-        """Many events through a CSV file written at C speed: the columns are the event's
-        attributes (None is an empty field; no event field is ever an empty string) and
-        recorded_at is one constant."""
-        names = [c.name for c in columns("pull_events")]
-        fields = [n for n in names if n != "recorded_at"]
-        types = {c.name: _CSV_TYPES[c.type] for c in columns("pull_events")}
+        """Many events through a CSV file written at C speed (see
+        :meth:`record_events_csv`)."""
         fd, name = tempfile.mkstemp(prefix="armirror-", suffix=".csv")
         try:
             with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-                csv.writer(handle).writerows(map(operator.attrgetter(*fields), events))
-            spec = ", ".join(f"'{n}': '{types[n]}'" for n in fields)
-            select = ", ".join(
-                "CAST(? AS TIMESTAMPTZ)" if n == "recorded_at" else f'"{n}"' for n in names
-            )
-            quoted = ", ".join(f'"{n}"' for n in names)
+                write_events_csv(handle, events, self.event_csv_fields())
+            return self.record_events_csv(name, now)
+        finally:
+            os.unlink(name)
+
+    @staticmethod
+    def event_csv_fields() -> list[str]:
+        """The columns of a file for :meth:`record_events_csv`, in order."""
+        return [c.name for c in columns("pull_events") if c.name != "recorded_at"]
+
+    def record_events_csv(self, path: str, now: datetime | None = None) -> int:
+        """Load a CSV file of events, one per insert_id (``ingest_worker.write_events_csv``
+        with :meth:`event_csv_fields`: None is an empty field, and no event field is ever
+        an empty string); recorded_at is one constant.  Returns the rows added."""
+        now = now or datetime.now(UTC)
+        names = [c.name for c in columns("pull_events")]
+        fields = [n for n in names if n != "recorded_at"]
+        types = {c.name: _CSV_TYPES[c.type] for c in columns("pull_events")}
+        spec = ", ".join(f"'{n}': '{types[n]}'" for n in fields)
+        select = ", ".join(
+            "CAST(? AS TIMESTAMPTZ)" if n == "recorded_at" else f'"{n}"' for n in names
+        )
+        quoted = ", ".join(f'"{n}"' for n in names)
+        try:
             with self._lock:
                 before = self._count("pull_events")
                 self._con.execute(
                     f'INSERT OR IGNORE INTO "pull_events" ({quoted}) SELECT {select} FROM '
                     "read_csv(?, header = false, delim = ',', quote = '\"', escape = '\"', "
                     f"nullstr = '', auto_detect = false, columns = {{{spec}}})",
-                    [now.isoformat(), name],
+                    [now.isoformat(), path],
                 )
                 return self._count("pull_events") - before
-        finally:
-            os.unlink(name)
+        except duckdb.Error as exc:
+            raise StoreError(f"recording pull events: {exc}") from exc
 
     def record_copy(self, result: CopyResult) -> None:
         try:

@@ -1,0 +1,73 @@
+"""`armirror pulls` parses large JSON-lines inputs in worker processes: the store ends up
+with the same rows, and the summary and ranking are the same, as parsing in-process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from armirror import pulls
+from armirror.store.duckdb import DuckDBStore
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def entries(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("pulls") / "entries.jsonl"
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench/pulls/generate.py"), str(path), "--entries", "3000"],
+        check=True,
+    )
+    # A blank line, a broken one, and a last line without a newline.
+    text = path.read_text()
+    cut = text.index("\n", 5000) + 1
+    path.write_text(text[:cut] + '\n  \n{"broken\n' + text[cut:].rstrip("\n"))
+    return path
+
+
+def _ingest(tmp_path: Path, name: str, entries: Path) -> tuple[Any, ...]:
+    with DuckDBStore(tmp_path / f"{name}.duckdb") as store:
+        summary = pulls.ingest(store, [str(entries)])
+        rows = store._con.execute(
+            "SELECT * EXCLUDE (recorded_at) FROM pull_events ORDER BY insert_id"
+        ).fetchall()
+        ranking = [row.to_json() for row in store.top_images(limit=None)]
+    return summary.to_json(), rows, ranking
+
+
+def test_workers_give_what_parsing_in_process_gives(
+    tmp_path: Path, entries: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pulls, "WORKERS", 1)  # in-process, batch by batch
+    expected = _ingest(tmp_path, "serial", entries)
+    monkeypatch.setattr(pulls, "WORKERS", 2)
+    monkeypatch.setattr(pulls, "TASK_LINES", 400)  # several tasks, so the pool runs
+    called: list[int] = []
+    real = pulls._ingest_lines_parallel
+
+    def spy(*args: Any) -> None:
+        called.append(1)
+        real(*args)
+
+    monkeypatch.setattr(pulls, "_ingest_lines_parallel", spy)
+    assert _ingest(tmp_path, "parallel", entries) == expected
+    assert called
+    summary, rows, _ = expected
+    assert summary["entries"] == 3001 and summary["recorded"] == len(rows) > 2000
+    assert summary["skipped"]["bad_json"] > 0
+
+
+def test_reading_again_with_workers_records_nothing(
+    tmp_path: Path, entries: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pulls, "TASK_LINES", 700)
+    with DuckDBStore(tmp_path / "again.duckdb") as store:
+        first = pulls.ingest(store, [str(entries)])
+        second = pulls.ingest(store, [str(entries)])
+    assert first.recorded > 0 and second.recorded == 0
+    assert second.events == first.events and second.skipped == first.skipped
+    assert not list(Path(__import__("tempfile").gettempdir()).glob("armirror-*.csv"))
