@@ -106,8 +106,11 @@ def ingest(store: PullStore, paths: Iterable[str]) -> IngestSummary:
     return summary
 
 
-#: Lines a worker parses into one file for the store (about 20,000 events, as BATCH_SIZE).
-TASK_LINES = 20_000
+#: Lines a worker parses into one file for the store, and files the store loads in one
+#: statement (about 20,000 events, as BATCH_SIZE): small tasks keep the workers' memory
+#: and the main process's queue of lines small.
+TASK_LINES = 5_000
+LOAD_FILES = 4
 #: Worker processes; the main process loads their files meanwhile.
 WORKERS = 2
 _HEAD_CHARS = 1 << 20
@@ -124,16 +127,25 @@ def _ingest_lines_parallel(store: Any, blocks: Iterator[list[str]], summary: Ing
     pending: deque[Future[ChunkResult]] = deque()
     pool: ProcessPoolExecutor | None = None
 
+    files: list[str] = []
+
+    def load() -> None:
+        try:
+            summary.recorded += store.record_events_csv(files)
+        finally:
+            for path in files:
+                os.unlink(path)
+            files.clear()
+
     def finish(result: ChunkResult) -> None:
         entries, skipped, found, path = result
         summary.entries += entries
         summary.skipped.update(skipped)
         summary.events += found
         if path is not None:
-            try:
-                summary.recorded += store.record_events_csv(path)
-            finally:
-                os.unlink(path)
+            files.append(path)
+            if len(files) >= LOAD_FILES:
+                load()
 
     def tasks() -> Iterator[list[str]]:
         task: list[str] = []
@@ -155,20 +167,24 @@ def _ingest_lines_parallel(store: Any, blocks: Iterator[list[str]], summary: Ing
                 pool = ProcessPoolExecutor(max_workers=WORKERS, mp_context=context)
             pending.append(pool.submit(parse_lines, task, fields))
             del task
-            while len(pending) > WORKERS:
+            while len(pending) >= WORKERS:
                 finish(pending.popleft().result())
         while pending:
             finish(pending.popleft().result())
+        if files:
+            load()
     finally:
+        for path in files:
+            os.unlink(path)
         if pool is not None:
             for future in pending:
                 future.cancel()
             pool.shutdown(wait=True)
             for future in pending:  # finished but never recorded: remove their files
                 if future.done() and not future.cancelled() and future.exception() is None:
-                    path = future.result()[3]
-                    if path is not None:
-                        os.unlink(path)
+                    left = future.result()[3]
+                    if left is not None:
+                        os.unlink(left)
 
 
 def rank_sink_table(

@@ -107,23 +107,22 @@ class DuckDBStore(ViewReads):
             return 0
         names = [c.name for c in columns(table)]
         quoted = ", ".join(f'"{n}"' for n in names)
-        with self._lock:
-            before = self._count(table)
+        with self._lock:  # an INSERT answers with the rows it added, ignored ones not counted
             if len(rows) <= SMALL_BATCH:
                 marks = "(" + ", ".join("?" * len(names)) + ")"
                 values = [row[n] for row in rows for n in names]
-                self._con.execute(
+                added = self._con.execute(
                     f'INSERT OR IGNORE INTO "{table}" ({quoted}) VALUES '
                     + ", ".join([marks] * len(rows)),
                     values,
-                )
+                ).fetchone()
             else:
-                self._insert_csv(table, names, quoted, rows)
-            return self._count(table) - before
+                added = self._insert_csv(table, names, quoted, rows)
+            return int(added[0]) if added else 0
 
     def _insert_csv(
         self, table: str, names: list[str], quoted: str, rows: Sequence[dict[str, Any]]
-    ) -> None:
+    ) -> tuple[Any, ...] | None:
         types = {c.name: _CSV_TYPES[c.type] for c in columns(table)}
         fd, name = tempfile.mkstemp(prefix="armirror-", suffix=".csv")
         try:
@@ -132,12 +131,12 @@ class DuckDBStore(ViewReads):
                 for row in rows:
                     writer.writerow([_csv_value(row[n]) for n in names])
             spec = ", ".join(f"'{n}': '{types[n]}'" for n in names)
-            self._con.execute(
+            return self._con.execute(
                 f'INSERT OR IGNORE INTO "{table}" ({quoted}) SELECT {quoted} FROM read_csv(?, '
                 f"header = false, delim = ',', quote = '\"', escape = '\"', "
                 f"nullstr = '{_NULL}', auto_detect = false, columns = {{{spec}}})",
                 [name],
-            )
+            ).fetchone()
         finally:
             os.unlink(name)
 
@@ -167,10 +166,11 @@ class DuckDBStore(ViewReads):
         """The columns of a file for :meth:`record_events_csv`, in order."""
         return [c.name for c in columns("pull_events") if c.name != "recorded_at"]
 
-    def record_events_csv(self, path: str, now: datetime | None = None) -> int:
-        """Load a CSV file of events, one per insert_id (``ingest_worker.write_events_csv``
-        with :meth:`event_csv_fields`: None is an empty field, and no event field is ever
-        an empty string); recorded_at is one constant.  Returns the rows added."""
+    def record_events_csv(self, path: str | list[str], now: datetime | None = None) -> int:
+        """Load CSV files of events (``ingest_worker.write_events_csv`` with
+        :meth:`event_csv_fields`: None is an empty field, and no event field is ever an
+        empty string) in one statement; recorded_at is one constant.  Of events with the
+        same insert_id, the first is kept.  Returns the rows added."""
         now = now or datetime.now(UTC)
         names = [c.name for c in columns("pull_events")]
         fields = [n for n in names if n != "recorded_at"]
