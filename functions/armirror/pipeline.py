@@ -30,6 +30,7 @@ from armirror.queue import CopyJob, CopyQueue
 from armirror.reference import InvalidReference, Reference, destination_for, matches, parse
 from armirror.registry import Copier, CopyResult, RegistryClient, RegistryError
 from armirror.store import PullStore
+from armirror.store.queries import DEMAND_REASONS as COUNTED_REASONS
 
 log = logging.getLogger("armirror.pipeline")
 
@@ -51,6 +52,41 @@ def _json_response(body: Any, status: int, headers: Mapping[str, str] | None = N
         status,
         {"Content-Type": "application/json", **(headers or {})},
     )
+
+
+class _HeadChecker:
+    """Destination HEADs for :meth:`Pipeline.is_mirrored` on one long-lived client.
+
+    One event loop on a daemon thread owns one registry client, so checks from every
+    request thread share its connections and tokens, instead of each building a client
+    (TLS context, connection pool, token) and an event loop for a single HEAD.
+    """
+
+    def __init__(self, factory: Callable[[], RegistryClient]) -> None:
+        self._factory = factory
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: RegistryClient | None = None
+        self._lock = threading.Lock()
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(
+                    target=loop.run_forever, name="armirror-head-checks", daemon=True
+                ).start()
+                self._loop = loop
+            return self._loop
+
+    def exists(self, reference: Reference) -> bool:
+        """Whether a manifest is at ``reference``; registry faults raise RegistryError."""
+
+        async def head() -> bool:
+            if self._client is None:  # only ever touched on the loop's thread
+                self._client = self._factory()
+            return await self._client.head_manifest(reference) is not None
+
+        return asyncio.run_coroutine_threadsafe(head(), self._running_loop()).result()
 
 
 @dataclass
@@ -83,6 +119,7 @@ class Pipeline:
         )
         self._mirrored: dict[str, tuple[float, bool]] = {}
         self._mirrored_lock = threading.Lock()
+        self._heads = _HeadChecker(self.client_factory)
 
     # -- policy --------------------------------------------------------------------------
 
@@ -105,12 +142,8 @@ class Pipeline:
             if cached and cached[0] > now:
                 return cached[1]
 
-        async def head() -> bool:
-            async with self.client_factory() as client:
-                return await client.head_manifest(destination) is not None
-
         try:
-            present = asyncio.run(head())
+            present = self._heads.exists(destination)
         except RegistryError as exc:
             log.warning("cannot check %s: %s", destination, exc)
             return False
@@ -135,14 +168,24 @@ class Pipeline:
             return outcome
         outcome.recorded = self.store.record(parsed.events)
         wanted: dict[str, bool] = {}  # reference -> rate limited
+        counted: dict[str, set[str]] = {}  # reference -> insertIds pull_count counts
         for event_ in parsed.events:
             if event_.reference and event_.third_party and event_.reason in DEMAND_REASONS:
                 limited = event_.reason == "rate_limited"
                 wanted[event_.reference] = wanted.get(event_.reference, False) or limited
+        for event_ in {e.insert_id: e for e in parsed.events}.values():  # as record keeps them
+            if event_.reason in COUNTED_REASONS:
+                counted.setdefault(event_.reference, set()).add(event_.insert_id)
         for text, rate_limited in wanted.items():
             reference = parse(text)
             reason = self.allowed(reference)
-            if reason is None and not rate_limited:
+            # This message's own pulls are in the store now, so the store's count is at
+            # least theirs: when they reach the threshold, the query cannot say less.
+            if (
+                reason is None
+                and not rate_limited
+                and len(counted.get(text, ())) < self.settings.mirror_threshold
+            ):
                 pulls = self.store.pull_count(text)
                 if pulls < self.settings.mirror_threshold:
                     reason = (

@@ -29,6 +29,14 @@ def build_pipeline(settings: Settings, *, local_concurrency: int = 4) -> Pipelin
 
         def work(job: CopyJob) -> Attempt:
             result = run_job(pipeline, job)
+            log.info(
+                "copy job %s %s -> %s: %s%s",
+                job.job_id,
+                job.source,
+                job.destination,
+                result.status,
+                f" ({result.error})" if result.error else "",
+            )
             if result.status == "failed" and result.retryable:
                 return Attempt(done=False, retry_after=result.retry_after)
             return Attempt(done=True)

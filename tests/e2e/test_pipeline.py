@@ -129,7 +129,8 @@ def test_a_pull_event_ends_with_the_image_mirrored_and_one_row(
             mirrored_digest(dest_registry, serve.prefix, image.repository, "1.0") == image.digest
         )
     )
-    serve.stop()
+    log = serve.stop()
+    assert f"docker.io/{image.repository}:1.0 -> " in log and ": copied" in log  # one per copy
     with open_store(f"duckdb:///{serve.store_path}") as store:  # type: ignore[attr-defined]
         assert store.count_rows("pull_events") == 1
         assert store.mirrored(f"docker.io/{image.repository}:1.0") is not None

@@ -8,6 +8,7 @@ sqlglot literals, never pasted into SQL text.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,6 +56,15 @@ class Queries:
         self.dialect = dialect
         self.project = project
         self.dataset = dataset
+
+    def _key(self) -> tuple[str, str | None, str | None]:
+        return (self.dialect, self.project, self.dataset)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Queries) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
     def sql(self, tree: exp.Expression) -> str:
         return qualify(tree, self.project, self.dataset).sql(dialect=self.dialect)
@@ -106,6 +116,11 @@ class Queries:
         return self.sql(_window(tree, since, until, column="requested_at").order_by("status"))
 
     def pull_count(self, reference: str, since: datetime | None) -> str:
+        # Asked once per Pub/Sub message; building it with sqlglot costs milliseconds of
+        # CPU, and a few thousand images make up nearly all the questions.
+        return _pull_count_sql(self, reference, since)
+
+    def _pull_count(self, reference: str, since: datetime | None) -> str:
         parsed = try_parse(reference)
         if parsed is not None:
             reference = str(parsed)  # "nginx" counts docker.io/library/nginx:latest
@@ -126,6 +141,11 @@ class Queries:
                     exp.EQ(this=exp.column(column), expression=exp.Literal.string(value))
                 )
         return self.sql(_window(tree, since, None))
+
+
+@functools.lru_cache(maxsize=4096)
+def _pull_count_sql(queries: Queries, reference: str, since: datetime | None) -> str:
+    return queries._pull_count(reference, since)
 
 
 class ViewReads:
