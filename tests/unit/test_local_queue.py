@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from armirror.queue import CopyJob
@@ -126,3 +127,29 @@ def test_pending_jobs_survive_a_restart() -> None:
         assert journal.jobs == {}
     finally:
         second.close()
+
+
+def test_the_duckdb_store_is_the_journal(tmp_path: Path) -> None:
+    """Jobs queued but not run survive closing the process's store and queue."""
+    from armirror.store.duckdb import DuckDBStore
+
+    path = tmp_path / "armirror.duckdb"
+    store = DuckDBStore(path)
+    first = LocalQueue(lambda j: Attempt(done=True), journal=store)  # never started
+    for n in range(3):
+        assert first.enqueue(job(n))
+    first.close()
+    store.close()
+
+    reopened = DuckDBStore(path)
+    ran: list[str] = []
+    second = LocalQueue(
+        lambda j: (ran.append(j.job_id), Attempt(done=True))[1], journal=reopened
+    ).start()
+    try:
+        assert second.drain(5)
+        assert sorted(ran) == sorted(job(n).job_id for n in range(3))
+        assert reopened.pending_jobs() == []
+    finally:
+        second.close()
+        reopened.close()
