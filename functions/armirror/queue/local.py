@@ -170,4 +170,5 @@ class LocalQueue:
             self._closed = True
             self._lock.notify_all()
         for thread in self._threads:
-            thread.join(timeout=5)
+            if thread.ident is not None:  # a queue closed before start() has none running
+                thread.join(timeout=5)
