@@ -33,7 +33,7 @@ def request_copy(request: Any) -> Any:
 
 @functions_framework.http
 def refresh(request: Any) -> Any:
-    """Cloud Scheduler: enqueue copies for images over the mirror threshold."""
+    """Cloud Scheduler: HEAD every mirrored tag upstream; queue a copy where it moved."""
     from armirror import pipeline
 
     return pipeline.refresh(request)

@@ -114,7 +114,7 @@ resource "google_cloudfunctions2_function" "refresh" {
   project     = var.project_id
   location    = var.region
   name        = local.names.refresh
-  description = "armirror: re-evaluate pull counts and queue copies that are due (Cloud Scheduler)"
+  description = "armirror: re-copy mirrors whose upstream tag moved (Cloud Scheduler)"
   labels      = local.labels
 
   build_config {

@@ -164,7 +164,7 @@ variable "queue" {
 }
 
 variable "refresh_schedule" {
-  description = "Cron schedule of the refresh job (re-evaluates thresholds and re-queues missing copies)."
+  description = "Cron schedule of the refresh job (HEADs each mirrored tag upstream and re-copies the ones that moved)."
   type        = string
   default     = "17 */6 * * *"
 }
