@@ -113,6 +113,9 @@ TASK_LINES = 5_000
 LOAD_FILES = 4
 #: Worker processes; the main process loads their files meanwhile.
 WORKERS = 2
+#: Tasks handed out ahead, so the workers keep parsing while the main process loads
+#: (with only WORKERS in flight they idled during each load: about 15% slower).
+IN_FLIGHT = 3 * WORKERS
 _HEAD_CHARS = 1 << 20
 
 
@@ -167,7 +170,7 @@ def _ingest_lines_parallel(store: Any, blocks: Iterator[list[str]], summary: Ing
                 pool = ProcessPoolExecutor(max_workers=WORKERS, mp_context=context)
             pending.append(pool.submit(parse_lines, task, fields))
             del task
-            while len(pending) >= WORKERS:
+            while len(pending) >= IN_FLIGHT:
                 finish(pending.popleft().result())
         while pending:
             finish(pending.popleft().result())
