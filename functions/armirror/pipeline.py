@@ -243,7 +243,7 @@ class Pipeline:
             retry_headers = {}
             if result.retry_after is not None:
                 retry_headers["Retry-After"] = str(int(result.retry_after + 0.999))
-            status = 429 if result.retry_after is not None or "429" in (result.error or "") else 503
+            status = 429 if result.rate_limited else 503
             return _json_response(result.to_json(), status, retry_headers)
         return _json_response(result.to_json(), 200)
 

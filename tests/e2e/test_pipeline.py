@@ -269,6 +269,14 @@ def test_copy_image_maps_failures_to_status_codes(
     rate = serve.post("copy_image", json={"source": f"docker.io/{limited.repository}:5"})
     assert rate.status_code == 429 and rate.headers["Retry-After"] == "3600"
 
+    # A rate limit that names no time is still a rate limit, not an outage.
+    quiet = images.single_image(unique("library/quiet"), "5", seed=1215)
+    images.push(source_registry.url, quiet)
+    hub.add("HEAD", f"/v2/{quiet.repository}/manifests/", "429", times=50)
+    limited_quietly = serve.post("copy_image", json={"source": f"docker.io/{quiet.repository}:5"})
+    assert limited_quietly.status_code == 429 and "Retry-After" not in limited_quietly.headers
+    assert limited_quietly.json()["rate_limited"] is True
+
     broken = images.single_image(unique("library/broken"), "6", seed=1206)
     images.push(source_registry.url, broken)
     hub.add("HEAD", f"/v2/{broken.repository}/manifests/", "503", times=50)

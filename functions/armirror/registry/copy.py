@@ -46,8 +46,10 @@ class CopyResult:
     digest: str | None = None
     bytes_copied: int = 0
     error: str | None = None
-    #: For failures: whether trying again later may succeed, and when (seconds).
+    #: For failures: whether trying again later may succeed, whether a registry's rate
+    #: limit refused it, and when to try again (seconds) when the registry said.
     retryable: bool = False
+    rate_limited: bool = False
     retry_after: float | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -130,6 +132,7 @@ class Copier:
             result.error = str(exc)
             result.retryable = isinstance(exc, TransientError)
             if isinstance(exc, RateLimited):
+                result.rate_limited = True
                 result.retry_after = exc.retry_after
         result.finished_at = _now()
         if self.progress:
