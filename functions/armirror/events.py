@@ -28,7 +28,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, Protocol
 
 import orjson
 
@@ -653,7 +653,13 @@ def decode_line(line: str) -> Any | Skip:
         return Skip("bad_json", str(exc)[:80])
 
 
-def line_blocks(stream: IO[str], head: str = "") -> Iterator[list[str]]:
+class TextReader(Protocol):
+    """What :func:`line_blocks` reads from: a text file, or a byte range of one."""
+
+    def read(self, size: int, /) -> str: ...
+
+
+def line_blocks(stream: TextReader, head: str = "") -> Iterator[list[str]]:
     """The lines of a JSON-lines stream (after ``head``, text already read from it), a
     chunk's worth at a time; some may be blank.  One endless line is cut to its last
     :data:`MAX_ENTRY_BYTES` characters as it grows, so memory stays bounded."""

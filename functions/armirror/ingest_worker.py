@@ -1,6 +1,9 @@
 """The part of ``armirror pulls`` that runs in worker processes: JSON lines -> a CSV file
 of pull events that the DuckDB store loads in one statement.
 
+A worker takes its lines either as a list (stdin, gzip) or as a byte range of a plain
+file that it reads itself, so that the main process neither reads nor pickles them.
+
 It imports only :mod:`armirror.events` (not DuckDB), so a worker starts in a tenth of a
 second.  The file has the layout of :meth:`DuckDBStore.record_events_csv`: one row an
 event, the given attributes in order, None as an empty field.
@@ -8,6 +11,7 @@ event, the given attributes in order, None as an empty field.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import operator
 import os
@@ -16,9 +20,9 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import IO
 
-from armirror.events import PullEvent, Skip, decode_line, parse_log_entry
+from armirror.events import PullEvent, Skip, decode_line, line_blocks, parse_log_entry
 
-__all__ = ["ChunkResult", "parse_lines", "write_events_csv"]
+__all__ = ["ChunkResult", "line_boundary", "parse_lines", "parse_range", "write_events_csv"]
 
 #: (entries read, skips by code, events found, path of the CSV file or None if no events)
 ChunkResult = tuple[int, dict[str, int], int, str | None]
@@ -61,3 +65,50 @@ def parse_lines(lines: Sequence[str], fields: Sequence[str]) -> ChunkResult:
         os.unlink(name)
         raise
     return entries, dict(skipped), found, name
+
+
+_READ = 1 << 20
+
+
+class _RangeText:
+    """The text of bytes ``[start, end)`` of a file, read a chunk at a time (what
+    :func:`~armirror.events.line_blocks` needs of a stream: ``read(n)``)."""
+
+    def __init__(self, handle: IO[bytes], start: int, end: int) -> None:
+        handle.seek(start)
+        self._handle = handle
+        self._left = end - start
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def read(self, size: int) -> str:
+        if self._left <= 0:
+            return ""
+        data = self._handle.read(min(size, self._left))
+        self._left = 0 if not data else self._left - len(data)
+        return self._decoder.decode(data, final=self._left <= 0)
+
+
+def parse_range(path: str, start: int, end: int, fields: Sequence[str]) -> ChunkResult:
+    """:func:`parse_lines` for the lines in bytes ``[start, end)`` of ``path``, which
+    :func:`line_boundary` put at line starts.  An endless line is cut as
+    :func:`~armirror.events.line_blocks` cuts it, so memory stays bounded."""
+    with open(path, "rb") as handle:
+        lines = [line for block in line_blocks(_RangeText(handle, start, end)) for line in block]
+    return parse_lines(lines, fields)
+
+
+def line_boundary(handle: IO[bytes], offset: int) -> int:
+    """The start of the first line that begins at or after ``offset`` (the file's end if
+    none does); reads a chunk at a time, so a huge line costs no memory."""
+    if offset <= 0:
+        return 0
+    handle.seek(offset - 1)
+    position = offset - 1
+    while True:
+        chunk = handle.read(_READ)
+        if not chunk:
+            return min(position, handle.seek(0, os.SEEK_END))
+        newline = chunk.find(b"\n")
+        if newline >= 0:
+            return position + newline + 1
+        position += len(chunk)

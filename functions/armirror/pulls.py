@@ -91,9 +91,10 @@ def ingest(store: PullStore, paths: Iterable[str]) -> IngestSummary:
     """Read every file (``-`` for stdin) into the store.
 
     JSON lines into a store that loads CSV files of events (DuckDB) are parsed by worker
-    processes, :data:`TASK_LINES` lines a task, when the input is larger than one task
-    and the machine has a second core; the store records their files in input order.
-    Anything else is parsed here, as it is read.
+    processes when the input is larger than one task and the machine has a second core:
+    a plain file in byte ranges of :data:`TASK_BYTES` that the workers read themselves,
+    stdin or gzip in lists of :data:`TASK_LINES` lines; the store records their files in
+    input order.  Anything else is parsed here, as it is read.
     """
     summary = IngestSummary()
     for path in paths:
@@ -101,14 +102,17 @@ def ingest(store: PullStore, paths: Iterable[str]) -> IngestSummary:
             head = stream.read(_HEAD_CHARS)
             if head.lstrip().startswith("[") or not _parallel(store):
                 ingest_entries(store, read_entries(stream, head), summary)
+            elif _plain_file(path) and os.path.getsize(path) > TASK_BYTES:
+                _ingest_parallel(store, _file_ranges(path), summary)
             else:
-                _ingest_lines_parallel(store, line_blocks(stream, head), summary)
+                _ingest_parallel(store, _line_tasks(line_blocks(stream, head)), summary)
     return summary
 
 
-#: Lines a worker parses into one file for the store, and files the store loads in one
-#: statement (about 20,000 events, as BATCH_SIZE): small tasks keep the workers' memory
-#: and the main process's queue of lines small.
+#: Bytes of a plain file (about 5,000 entries) or lines of other input that a worker
+#: parses into one file for the store, and files the store loads in one statement
+#: (about 20,000 events, as BATCH_SIZE): small tasks keep the workers' memory small.
+TASK_BYTES = 4 << 20
 TASK_LINES = 5_000
 LOAD_FILES = 4
 #: Worker processes; the main process loads their files meanwhile.
@@ -123,8 +127,40 @@ def _parallel(store: PullStore) -> bool:
     return hasattr(store, "record_events_csv") and WORKERS > 1 and (os.cpu_count() or 1) > 1
 
 
-def _ingest_lines_parallel(store: Any, blocks: Iterator[list[str]], summary: IngestSummary) -> None:
-    from armirror.ingest_worker import ChunkResult, parse_lines
+def _plain_file(path: str) -> bool:
+    return path != "-" and not path.endswith(".gz") and os.path.isfile(path)
+
+
+#: A task for a worker: a list of lines, or a byte range (path, start, end) of a file.
+_Task = list[str] | tuple[str, int, int]
+
+
+def _line_tasks(blocks: Iterator[list[str]]) -> Iterator[_Task]:
+    task: list[str] = []
+    for block in blocks:
+        task.extend(block)
+        if len(task) >= TASK_LINES:
+            yield task
+            task = []
+    if task:
+        yield task
+
+
+def _file_ranges(path: str) -> Iterator[_Task]:
+    """Byte ranges of about TASK_BYTES that start and end at line boundaries."""
+    from armirror.ingest_worker import line_boundary
+
+    size = os.path.getsize(path)
+    with open(path, "rb") as handle:
+        start = 0
+        while start < size:
+            end = line_boundary(handle, start + TASK_BYTES)
+            yield (path, start, end)
+            start = end
+
+
+def _ingest_parallel(store: Any, tasks: Iterator[_Task], summary: IngestSummary) -> None:
+    from armirror.ingest_worker import ChunkResult, parse_lines, parse_range
 
     fields = store.event_csv_fields()
     pending: deque[Future[ChunkResult]] = deque()
@@ -150,32 +186,29 @@ def _ingest_lines_parallel(store: Any, blocks: Iterator[list[str]], summary: Ing
             if len(files) >= LOAD_FILES:
                 load()
 
-    def tasks() -> Iterator[list[str]]:
-        task: list[str] = []
-        for block in blocks:
-            task.extend(block)
-            if len(task) >= TASK_LINES:
-                yield task
-                task = []
-        if task:
-            yield task
+    def submit(task: _Task) -> Future[ChunkResult]:
+        assert pool is not None
+        if isinstance(task, tuple):
+            return pool.submit(parse_range, *task, fields)
+        return pool.submit(parse_lines, task, fields)
 
     try:
-        for task in tasks():
-            if pool is None and len(task) < TASK_LINES:
-                finish(parse_lines(task, fields))  # all of a small input: no workers
-                continue
-            if pool is None:
-                context = multiprocessing.get_context("spawn")
-                pool = ProcessPoolExecutor(max_workers=WORKERS, mp_context=context)
-            pending.append(pool.submit(parse_lines, task, fields))
-            del task
-            while len(pending) >= IN_FLIGHT:
+        with store.bulk_load():
+            for task in tasks:
+                if pool is None and isinstance(task, list) and len(task) < TASK_LINES:
+                    finish(parse_lines(task, fields))  # all of a small input: no workers
+                    continue
+                if pool is None:
+                    context = multiprocessing.get_context("spawn")
+                    pool = ProcessPoolExecutor(max_workers=WORKERS, mp_context=context)
+                pending.append(submit(task))
+                del task
+                while len(pending) >= IN_FLIGHT:
+                    finish(pending.popleft().result())
+            while pending:
                 finish(pending.popleft().result())
-        while pending:
-            finish(pending.popleft().result())
-        if files:
-            load()
+            if files:
+                load()
     finally:
         for path in files:
             os.unlink(path)

@@ -47,13 +47,13 @@ def test_workers_give_what_parsing_in_process_gives(
     monkeypatch.setattr(pulls, "WORKERS", 2)
     monkeypatch.setattr(pulls, "TASK_LINES", 400)  # several tasks, so the pool runs
     called: list[int] = []
-    real = pulls._ingest_lines_parallel
+    real = pulls._ingest_parallel
 
     def spy(*args: Any) -> None:
         called.append(1)
         real(*args)
 
-    monkeypatch.setattr(pulls, "_ingest_lines_parallel", spy)
+    monkeypatch.setattr(pulls, "_ingest_parallel", spy)
     assert _ingest(tmp_path, "parallel", entries) == expected
     assert called
     summary, rows, _ = expected

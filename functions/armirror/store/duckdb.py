@@ -17,7 +17,8 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,6 +61,8 @@ _CSV_TYPES = {
 
 #: DuckDB's memory limit for the embedded store.
 MEMORY_LIMIT = "128MB"
+#: The write-ahead log may grow to this during :meth:`DuckDBStore.bulk_load`.
+BULK_CHECKPOINT_THRESHOLD = "1GB"
 
 
 class DuckDBStore(ViewReads):
@@ -226,6 +229,22 @@ class DuckDBStore(ViewReads):
             return self.record_events_csv(name, now)
         finally:
             os.unlink(name)
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """Defer DuckDB's checkpoints to the end of a run of loads.  Each load still
+        commits (to the write-ahead log), so a failed ingest keeps what it loaded; but
+        DuckDB no longer rewrites the file and its primary-key index each time the log
+        passes 16 MB, which cost a quarter of a 500,000-entry ingest."""
+        with self._lock:
+            self._con.execute(f"SET checkpoint_threshold = '{BULK_CHECKPOINT_THRESHOLD}'")
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._con.execute("RESET checkpoint_threshold")
+                if self.path != ":memory:":
+                    self._con.execute("CHECKPOINT")
 
     @staticmethod
     def event_csv_fields() -> list[str]:
