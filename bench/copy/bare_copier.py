@@ -4,14 +4,19 @@ It does the least work a copier could do (no HEADs, no digest checks, no retries
 auth) and moves bytes on blocking sockets in threads, which costs the least CPU in
 Python; so it shows what the two local registries can physically sustain here.
 
-    python bench/copy/bare_copier.py SRC_URL DST_URL PREFIX JOBS REPO:TAG...
+With ``--verify`` it also hashes every blob on the way and checks it against its
+digest, as the issue asks of armirror: the limit for a copier that verifies.
+
+    python bench/copy/bare_copier.py [--verify] SRC_URL DST_URL PREFIX JOBS REPO:TAG...
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -26,7 +31,19 @@ ACCEPT = ", ".join(
 )
 
 
-def main(src_url: str, dst_url: str, prefix: str, jobs: int, images: list[str]) -> None:
+def verified(chunks: Iterator[bytes], digest: str) -> Iterator[bytes]:
+    """The chunks, hashed on the way; raises at the end when they do not match."""
+    hasher = hashlib.sha256()
+    for chunk in chunks:
+        hasher.update(chunk)
+        yield chunk
+    if f"sha256:{hasher.hexdigest()}" != digest:
+        raise ValueError(f"{digest}: content does not match")
+
+
+def main(
+    src_url: str, dst_url: str, prefix: str, jobs: int, images: list[str], verify: bool
+) -> None:
     limits = httpx.Limits(max_connections=jobs * 2)
     src = httpx.Client(base_url=src_url, limits=limits, timeout=120)
     dst = httpx.Client(base_url=dst_url, limits=limits, timeout=120)
@@ -48,7 +65,7 @@ def main(src_url: str, dst_url: str, prefix: str, jobs: int, images: list[str]) 
         with src.stream("GET", f"/v2/{repo}/blobs/{digest}") as down:
             dst.put(
                 url.copy_merge_params({"digest": digest}),
-                content=down.iter_raw(),
+                content=verified(down.iter_raw(), digest) if verify else down.iter_raw(),
                 headers={"Content-Length": down.headers["Content-Length"]},
             )
         holder[digest] = target
@@ -88,4 +105,5 @@ def main(src_url: str, dst_url: str, prefix: str, jobs: int, images: list[str]) 
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5:])
+    args = [arg for arg in sys.argv[1:] if arg != "--verify"]
+    main(args[0], args[1], args[2], int(args[3]), args[4:], "--verify" in sys.argv)

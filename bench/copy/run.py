@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -32,16 +33,24 @@ PYTHON = str(ROOT / ".venv" / "bin" / "python")
 JOBS = 8
 
 
-def measure(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one command, which must succeed.
+def cpu_seconds(registry: Registry) -> float:
+    """CPU time (user + system) a registry process has used so far, from /proc."""
+    fields = Path(f"/proc/{registry.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(cmd: list[str], *registries: Registry) -> tuple[float, float, float, float]:
+    """Wall seconds, peak RSS (MB) and CPU seconds of one command, which must succeed,
+    and the CPU seconds the given registries spent meanwhile.
 
     GNU time reports the peak of the command and its children; wait4() from this
     process would not do, since a forked child starts with this process's RSS.
     """
     report = WORK / "time.txt"
+    before = sum(cpu_seconds(r) for r in registries)
     start = time.perf_counter()
     proc = subprocess.run(
-        ["/usr/bin/time", "-o", str(report), "-f", "%M", *cmd],
+        ["/usr/bin/time", "-o", str(report), "-f", "%M %U %S", *cmd],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -49,7 +58,9 @@ def measure(cmd: list[str]) -> tuple[float, float]:
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed: {proc.stderr[-2000:]}")
-    return wall, int(report.read_text().split()[-1]) / 1024
+    served = sum(cpu_seconds(r) for r in registries) - before
+    rss, user, system = report.read_text().split()[-3:]
+    return wall, int(rss) / 1024, float(user) + float(system), served
 
 
 def names(imgs: list[images.Image]) -> list[str]:
@@ -83,7 +94,33 @@ def bare_cmd(src: Registry, dst: Registry, imgs: list[images.Image]) -> list[str
     return [PYTHON, script, src.url, dst.url, "mirror/docker.io", str(JOBS), *names(imgs)]
 
 
-TOOLS = {"armirror": armirror_cmd, "skopeo loop": skopeo_cmd, "bare copier": bare_cmd}
+def bare_verify_cmd(src: Registry, dst: Registry, imgs: list[images.Image]) -> list[str]:
+    return [*bare_cmd(src, dst, imgs)[:2], "--verify", *bare_cmd(src, dst, imgs)[2:]]
+
+
+def checker_cmd(src: Registry, dst: Registry, imgs: list[images.Image]) -> list[str]:
+    script = str(Path(__file__).resolve().parent / "bare_checker.py")
+    return [PYTHON, script, src.url, dst.url, "mirror/docker.io", str(JOBS), *names(imgs)]
+
+
+def httpx_checker_cmd(src: Registry, dst: Registry, imgs: list[images.Image]) -> list[str]:
+    return [*checker_cmd(src, dst, imgs)[:2], "--httpx", *checker_cmd(src, dst, imgs)[2:]]
+
+
+TOOLS = {
+    "armirror": armirror_cmd,
+    "skopeo loop": skopeo_cmd,
+    "bare copier": bare_cmd,
+    "bare copier --verify": bare_verify_cmd,
+}
+#: Yardsticks for the warm re-run: the same requests, on the standard library and on
+#: httpx alone (bench/copy/bare_checker.py).
+WARM_TOOLS = {
+    "armirror": armirror_cmd,
+    "skopeo loop": skopeo_cmd,
+    "bare checker": checker_cmd,
+    "bare checker --httpx": httpx_checker_cmd,
+}
 
 
 def fresh_registry(name: str) -> Registry:
@@ -105,11 +142,17 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, list[float]]] = {}
 
-    def record(section: str, tool: str, wall: float, rss: float) -> None:
+    def record(section: str, tool: str, wall: float, rss: float, cpu: float, served: float) -> None:
         entry = results.setdefault(section, {}).setdefault(tool, [])
         entry.append(wall)
         results[section].setdefault(f"{tool} rss", []).append(rss)
-        print(f"{section:6} {tool:12} {wall:7.2f}s {rss:7.1f} MB", file=sys.stderr)
+        results[section].setdefault(f"{tool} client cpu", []).append(cpu)
+        results[section].setdefault(f"{tool} registries cpu", []).append(served)
+        print(
+            f"{section:6} {tool:22} {wall:7.2f}s {rss:7.1f} MB  cpu: client {cpu:5.2f}s "
+            f"registries {served:5.2f}s",
+            file=sys.stderr,
+        )
 
     cold = corpus()
     small = small_corpus()
@@ -121,19 +164,19 @@ def main() -> None:
         for _ in range(args.runs):
             for tool, make in TOOLS.items():
                 with fresh_registry("dest") as dst:
-                    record("cold", tool, *measure(make(src, dst, cold)))
+                    record("cold", tool, *measure(make(src, dst, cold), src, dst))
         with fresh_registry("warm-dest") as dst:
             measure(armirror_cmd(src, dst, small))  # populate once
             for _ in range(args.runs):
-                for tool in ("armirror", "skopeo loop"):
-                    record("warm", tool, *measure(TOOLS[tool](src, dst, small)))
+                for tool, make in WARM_TOOLS.items():
+                    record("warm", tool, *measure(make(src, dst, small), src, dst))
         if not args.skip_huge:
             huge = [huge_layer_image()]
             seed(src, huge)
             for _ in range(args.runs):
                 for tool in ("armirror", "skopeo loop"):
                     with fresh_registry("huge-dest") as dst:
-                        record("huge", tool, *measure(TOOLS[tool](src, dst, huge)))
+                        record("huge", tool, *measure(TOOLS[tool](src, dst, huge), src, dst))
 
     summary = {
         section: {tool: statistics.median(values) for tool, values in tools.items()}
@@ -145,7 +188,7 @@ def main() -> None:
     print(f"corpus: {len(cold)} images, {unique} distinct blobs, {total / 1e6:.0f} MB")
     for section, tools in summary.items():
         for tool, value in tools.items():
-            unit = "MB" if tool.endswith("rss") else "s"
+            unit = "MB" if tool.endswith("rss") else "CPU-s" if tool.endswith("cpu") else "s"
             print(f"| {section} | {tool} | {value:.2f} {unit} |")
 
 
