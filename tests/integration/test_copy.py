@@ -214,6 +214,62 @@ def test_signature_tags_travel(source_registry: Registry, dest_registry: Registr
         verify_image(dest_registry.url, dest_repo, manifest.digest)
 
 
+def test_platform_signatures_travel_and_a_rerun_pulls_nothing(
+    source_registry: Registry, dest_registry: Registry, counting_proxy: FaultProxy
+) -> None:
+    """``cosign sign --recursive`` also signs each platform's manifest: those tags are
+    copied too, and a re-run finds them with HEADs (the platform digests come from the
+    mirror's own copy of the index, not from a pull)."""
+    image = images.sign(
+        images.multi_arch_image(unique("library/signedall"), "1", seed=9711),
+        seed=9712,
+        kinds=("sig", "att"),
+        platforms=True,
+    )
+    images.push(source_registry.url, image)
+    prefix = _prefix(dest_registry)
+    upstreams = {"docker.io": counting_proxy.url}
+    results, _ = run_copy([f"{image.repository}:1"], prefix, upstreams=upstreams)
+    assert results[0].status == "copied", results[0].error
+    dest_repo = _dest_repo(prefix, image.repository)
+    # .sig and .att for the index and each child (two platforms and their attestations)
+    assert len(image.tagged) == 2 * (1 + len(image.children)) >= 6
+    assert skopeo_tags(dest_registry.host, dest_repo) == sorted(["1", *image.tagged])
+    for tag, manifest in image.tagged.items():
+        assert skopeo_digest(dest_registry.host, f"{dest_repo}:{tag}") == manifest.digest
+
+    counting_proxy.clear()
+    again, client = run_copy([f"{image.repository}:1"], prefix, upstreams=upstreams)
+    assert again[0].status == "up-to-date", again[0].error
+    gets = [path for method, path, _ in counting_proxy.log if method == "GET"]
+    assert [path.split("?")[0].rsplit("/", 2)[-2:] for path in gets] == [["tags", "list"]]
+    assert client.request_counts.get((dest_registry.host, "GET")) == 1  # the mirrored index
+
+
+def test_platform_signatures_added_upstream_later_are_copied_on_rerun(
+    source_registry: Registry, dest_registry: Registry
+) -> None:
+    repo = unique("library/signedlater")
+    first = images.sign(images.multi_arch_image(repo, "1", seed=9721), seed=9722)
+    images.push(source_registry.url, first)
+    prefix = _prefix(dest_registry)
+    upstreams = {"docker.io": source_registry.url}
+    results, _ = run_copy([f"{repo}:1"], prefix, upstreams=upstreams)
+    assert results[0].status == "copied", results[0].error
+    dest_repo = _dest_repo(prefix, repo)
+    assert len(skopeo_tags(dest_registry.host, dest_repo)) == 2
+
+    later = images.sign(images.multi_arch_image(repo, "1", seed=9721), seed=9722, platforms=True)
+    assert later.digest == first.digest and len(later.tagged) == 1 + len(later.children)
+    images.push(source_registry.url, later)
+    again, _ = run_copy([f"{repo}:1"], prefix, upstreams=upstreams)
+    assert again[0].status == "copied", again[0].error
+    assert skopeo_tags(dest_registry.host, dest_repo) == sorted(["1", *later.tagged])
+    for tag, manifest in later.tagged.items():
+        assert skopeo_digest(dest_registry.host, f"{dest_repo}:{tag}") == manifest.digest
+    assert run_copy([f"{repo}:1"], prefix, upstreams=upstreams)[0][0].status == "up-to-date"
+
+
 def test_rerun_does_nothing_and_only_heads_the_source(
     source_registry: Registry, dest_registry: Registry, counting_proxy: FaultProxy
 ) -> None:

@@ -13,13 +13,15 @@ The copy is planned from manifests before any byte moves:
 4. Push child manifests by digest, then the top manifest by tag, last.  Any failure
    before that point leaves the destination tag where it was, so a tag never points at
    an incomplete image.  Cosign ``sha256-<hex>.sig|.att|.sbom`` tags and OCI referrers
-   of the image's digest follow.
+   of the image's digest follow, and the signature tags of each platform's digest
+   (``cosign sign --recursive``) where the source's tag list shows some.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -28,12 +30,13 @@ from typing import Any, Literal, Protocol
 from armirror.reference import Reference
 from armirror.registry.client import RegistryClient
 from armirror.registry.errors import RateLimited, RegistryError, TransientError
-from armirror.registry.manifest import Descriptor, Manifest
+from armirror.registry.manifest import INDEX_TYPES, Descriptor, Manifest
 
 log = logging.getLogger(__name__)
 
 CopyStatus = Literal["copied", "up-to-date", "failed"]
 SIGNATURE_SUFFIXES = ("sig", "att", "sbom")
+_SIGNATURE_TAG_RE = re.compile(r"^sha256-[0-9a-f]{64}\.(?:sig|att|sbom)$")
 
 
 @dataclass
@@ -157,13 +160,22 @@ class Copier:
         destination = destination if destination.tag else destination.with_digest(digest)
         result.destination = str(destination)
 
-        signatures = await self._source_signatures(source, digest, source_tags)
         up_to_date = current is not None and current.digest == digest
+        children: list[str] = []
+        if up_to_date and current is not None and current.media_type in INDEX_TYPES:
+            children = await self._children_if_signed(destination, digest, source_tags)
+        signatures = await self._source_signatures(source, [digest, *children], source_tags)
         if up_to_date and await self._signatures_present(destination, signatures):
             result.status = "up-to-date"
             return
 
-        plan = await self._plan(source, digest, signatures)
+        plan = await self._plan(source, digest)
+        if not children and source_tags is not None:  # the platforms' signatures
+            signatures |= await self._source_signatures(
+                source, [c.digest for c in plan.top.children()], source_tags
+            )
+        for tag in signatures:
+            plan.signatures[tag] = await self.client.get_manifest(source, tag)
         blobs = _unique_blobs(plan.manifests())
         if self.progress:
             self.progress.planned(str(source), sum(b.size for b in blobs))
@@ -180,6 +192,21 @@ class Copier:
             await self.client.put_manifest(destination, tag, signature)
         result.status = "copied"
 
+    async def _children_if_signed(
+        self, destination: Reference, digest: str, tags: list[str] | None
+    ) -> list[str]:
+        """The platform digests of an index that is already mirrored, when the source's
+        tag list has signature tags for digests other than the index's own (else []).
+
+        They come from the mirror's copy of the index, which has the same digest, so
+        asking costs no pull from the source.
+        """
+        own = set(signature_tags(digest))
+        if not tags or not any(_SIGNATURE_TAG_RE.match(t) and t not in own for t in tags):
+            return []
+        mirrored = await self.client.get_manifest(destination, digest)
+        return [child.digest for child in mirrored.children()]
+
     async def _source_tags(self, source: Reference) -> list[str] | None:
         """One tags/list per source repository and run, shared by its images."""
         if not self.signatures:
@@ -194,19 +221,22 @@ class Copier:
             return None
 
     async def _source_signatures(
-        self, source: Reference, digest: str, tags: list[str] | None
+        self, source: Reference, digests: list[str], tags: list[str] | None
     ) -> dict[str, str]:
-        """Signature tags present at the source for ``digest``: tag -> manifest digest.
+        """Signature tags present at the source for ``digests`` (the image's, then its
+        platforms'): tag -> manifest digest.
 
         With a tag list only the signature tags it names are HEADed; without one (a
-        registry that paginates or refuses tags/list) every candidate is.
+        registry that paginates or refuses tags/list) every candidate of the first
+        digest is, and the platforms' are not looked for.
         """
-        if not self.signatures:
+        if not self.signatures or not digests:
             return {}
-        candidates = signature_tags(digest)
-        if tags is not None:
+        if tags is None:
+            candidates = signature_tags(digests[0])
+        else:
             present = set(tags)
-            candidates = [tag for tag in candidates if tag in present]
+            candidates = [t for d in digests for t in signature_tags(d) if t in present]
         found = await asyncio.gather(*(self.client.head_manifest(source, t) for t in candidates))
         return {
             tag: head.digest
@@ -224,7 +254,8 @@ class Copier:
             for head, digest in zip(present, wanted.values(), strict=True)
         )
 
-    async def _plan(self, source: Reference, digest: str, signature_tags: Iterable[str]) -> _Plan:
+    async def _plan(self, source: Reference, digest: str) -> _Plan:
+        """The manifests to copy (signatures are added by the caller)."""
         top = await self.client.get_manifest(source, digest)
         children = list(
             await asyncio.gather(
@@ -234,13 +265,10 @@ class Copier:
         for child in children:
             if child.is_index:
                 raise RegistryError(f"{source}: nested indexes are not supported")
-        signatures: dict[str, Manifest] = {}
-        for tag in signature_tags:
-            signatures[tag] = await self.client.get_manifest(source, tag)
         referrers: list[Manifest] = []
         for descriptor in await self.client.referrers(source, digest) or []:
             referrers.append(await self.client.get_manifest(source, descriptor.digest))
-        return _Plan(top, children, signatures, referrers)
+        return _Plan(top, children, {}, referrers)
 
     # -- blobs -------------------------------------------------------------------------
 

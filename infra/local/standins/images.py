@@ -215,23 +215,29 @@ def multi_arch_image(
     return Image(repository, tag, Manifest(index_type, raw), children=children, blobs=blobs)
 
 
-def sign(image: Image, *, seed: int, kinds: tuple[str, ...] = ("sig",)) -> Image:
-    """Add cosign-style ``sha256-<hex>.sig`` (or .att/.sbom) tags for the image's digest."""
-    for kind in kinds:
-        payload = blob_from_bytes(
-            json.dumps(
-                {"critical": {"image": {"docker-manifest-digest": image.digest}}, "kind": kind}
-            ).encode(),
-            "application/vnd.dev.cosign.simplesigning.v1+json",
-        )
-        manifest, blobs = manifest_for(
-            [payload],
-            oci=True,
-            seed=seed + len(kind),
-            annotations={"dev.cosignproject.cosign/signature": f"MEUCIQ{seed}{kind}"},
-        )
-        image.tagged[f"{image.digest.replace(':', '-')}.{kind}"] = manifest
-        image.blobs += blobs
+def sign(
+    image: Image, *, seed: int, kinds: tuple[str, ...] = ("sig",), platforms: bool = False
+) -> Image:
+    """Add cosign-style ``sha256-<hex>.sig`` (or .att/.sbom) tags for the image's digest,
+    and with ``platforms`` for each child manifest's digest too (``cosign sign
+    --recursive``)."""
+    digests = [image.digest] + ([child.digest for child in image.children] if platforms else [])
+    for number, digest in enumerate(digests):
+        for kind in kinds:
+            payload = blob_from_bytes(
+                json.dumps(
+                    {"critical": {"image": {"docker-manifest-digest": digest}}, "kind": kind}
+                ).encode(),
+                "application/vnd.dev.cosign.simplesigning.v1+json",
+            )
+            manifest, blobs = manifest_for(
+                [payload],
+                oci=True,
+                seed=seed + 10 * number + len(kind),
+                annotations={"dev.cosignproject.cosign/signature": f"MEUCIQ{seed}{number}{kind}"},
+            )
+            image.tagged[f"{digest.replace(':', '-')}.{kind}"] = manifest
+            image.blobs += blobs
     return image
 
 
