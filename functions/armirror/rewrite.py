@@ -28,6 +28,7 @@ from armirror.reference import (
     Reference,
     RegistryClass,
     destination_for,
+    parse,
     parse_prefix,
 )
 from armirror.scan import (
@@ -151,7 +152,7 @@ def _slot_text(slot: Slot, finding: Finding, text: str, dest: Reference, pin: st
 
 
 def _edits_for(
-    finding: Finding, text: str, dest: Reference, pin: str | None
+    finding: Finding, text: str, dest: Reference, pin: str | None, prefix: str
 ) -> tuple[list[_Edit], str | None]:
     """The edits that point ``finding`` at ``dest``; a note when a digest could not be pinned."""
     edits: list[_Edit] = []
@@ -161,8 +162,11 @@ def _edits_for(
             continue
         if slot.part in ("ref", "digest", "tag+digest"):
             pinned = pinned or bool(pin)
-        value = _slot_text(slot, finding, text, dest, pin)
-        new = slot.template.format(value)
+        if slot.part == "alias":
+            alias = destination_for(parse(slot.tail), prefix).name
+            new = slot.template.format(name=alias, new_name=dest.name)
+        else:
+            new = slot.template.format(_slot_text(slot, finding, text, dest, pin))
         if slot.start == slot.end or text[slot.start : slot.end] != new:
             edits.append(_Edit(slot.start, slot.end, new))
     note = None
@@ -230,8 +234,8 @@ def rewrite_text(
                 skipped.append(Skipped(finding, f"{dest} not found at the destination; copy it"))
                 continue
         try:
-            edits, note = _edits_for(finding, text, dest, pin)
-        except ValueError as exc:
+            edits, note = _edits_for(finding, text, dest, pin, prefix)
+        except (ValueError, InvalidReference) as exc:
             skipped.append(Skipped(finding, str(exc)))
             continue
         if any(_overlaps(e, a) for e in edits for a in accepted):
@@ -344,7 +348,7 @@ def rewrite_paths(
         result.unresolved.extend(unresolved)
         if new_text == plan.text:
             continue
-        problem = _check(plan, new_text, base, include_first_party)
+        problem = _check(plan, new_text, _aliases_added(plan.findings, changes))
         if problem:
             result.errors.append(FileError(plan.candidate.rel, f"not rewritten: {problem}"))
             continue
@@ -364,13 +368,22 @@ def rewrite_paths(
     return result
 
 
-def _check(plan: _Planned, new_text: str, base: Reference, include_first_party: bool) -> str | None:
-    """Why the new text must not be written, if it fails the second scan."""
+def _aliases_added(findings: list[Finding], changes: list[Change]) -> int:
+    """Kustomize entries the rewrite added (a twin for each rewritten entry that has one)."""
+    rewritten = {c.line for c in changes if c.kind == "kustomize"}
+    return sum(
+        1 for f in findings if f.line in rewritten and any(slot.part == "alias" for slot in f.slots)
+    )
+
+
+def _check(plan: _Planned, new_text: str, added: int = 0) -> str | None:
+    """Why the new text must not be written, if it fails the second scan: it must parse
+    and hold the references it held, plus the ``added`` kustomize twins."""
     c = plan.candidate
     findings, error = scan_text(new_text, c.rel, c.type, c.hint)
     if error:
         return f"the rewritten text would not parse ({error})"
-    before = sum(1 for f in plan.findings if f.reference is not None)
+    before = sum(1 for f in plan.findings if f.reference is not None) + added
     after = sum(1 for f in findings if f.reference is not None)
     if before != after:
         return f"the rewritten text holds {after} references where there were {before}"

@@ -39,6 +39,9 @@ def test_pin_digests_from_the_destination(dest_registry: Registry, tmp_path: Pat
     assert (tmp_path / "kustomization.yaml").read_text() == (
         f"images:\n- name: redis\n  newName: {prefix}/quay.io/opstree/redis\n"
         f"  digest: {redis_digest}\n  newTag: v7\n"
+        # the twin for resources that name the mirror of redis, pinned the same way
+        f"- name: {prefix}/docker.io/library/redis\n"
+        f"  newName: {prefix}/quay.io/opstree/redis\n  newTag: v7\n  digest: {redis_digest}\n"
     )
     assert [s["image"] for s in report["skipped"]] == ["postgres:16"]
     assert "not found at the destination" in report["skipped"][0]["reason"]

@@ -115,8 +115,18 @@ def test_kustomize_gets_new_name_in_its_style() -> None:
     )
     assert rewrite(text, hint="kustomize") == (
         f"images:\n  - name: nginx\n    newName: {M}/nginx\n    newTag: '1.27'\n"
+        f"  - name: {M}/nginx\n    newTag: '1.27'\n"
         f"  - {{name: redis, newName: {M}/redis, newTag: '7'}}\n"
         f"  - name: busybox\n    newName: {PREFIX}/quay.io/x/busybox  # fork\n"
+        f"  - name: {M}/busybox\n    newName: {PREFIX}/quay.io/x/busybox\n"
+    )
+
+
+def test_kustomize_twin_keeps_line_endings_and_a_missing_final_newline() -> None:
+    text = "images:\r\n- name: nginx   # pinned by ops\r\n  newTag: '1.27'"
+    assert rewrite(text, hint="kustomize") == (
+        f"images:\r\n- name: nginx   # pinned by ops\r\n  newName: {M}/nginx\r\n"
+        f"  newTag: '1.27'\r\n- name: {M}/nginx\r\n  newTag: '1.27'"
     )
 
 
@@ -144,6 +154,7 @@ def test_pinning_writes_tag_and_digest_where_each_shape_can() -> None:
     assert "not found at the destination" in skipped[0].reason
     assert rewrite("images:\n- name: redis\n  newTag: '7'\n", hint="kustomize", digests=dest) == (
         f"images:\n- name: redis\n  newName: {M}/redis\n  digest: {DIGEST}\n  newTag: '7'\n"
+        f"- name: {M}/redis\n  newTag: '7'\n  digest: {DIGEST}\n"
     )
     assert rewrite(
         "image:\n  repository: alpine\n  tag: '3'\n  digest: ''\n", hint="helm", digests=dest

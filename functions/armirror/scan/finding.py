@@ -33,6 +33,10 @@ class Slot:
     - ``registry`` / ``repository``: the two halves of a Helm ``image:`` map
     - ``digest``: a digest value, written only by ``--pin-digests``
     - ``tag+digest``: a tag value that gains ``@digest`` under ``--pin-digests``
+    - ``alias``: a whole kustomize ``images`` entry added after the original, for
+      resources that name the mirror; ``tail`` is the original ``name``, and the
+      template's ``{name}`` and ``{new_name}`` are the destinations of ``tail`` and of
+      the reference
     - ``name-head``: the leading part of a name assembled from several values
       (``ARG REG=ghcr.io`` in ``FROM ${REG}/org/app``); ``tail`` is the written rest,
       which the new name must end with

@@ -119,6 +119,16 @@ class _Document:
             return None
         return start, end
 
+    def line_end(self, position: int) -> int:
+        """The end of ``position``'s line (before ``\r\n``) when only blanks or a comment
+        follow it there, else ``position``: where an inserted line goes after a value."""
+        found = self.text.find("\n", position)
+        end = len(self.text) if found == -1 else found
+        if self.text[end - 1 : end] == "\r" and end > position:
+            end -= 1
+        rest = self.text[position:end].strip()
+        return end if not rest or rest.startswith("#") else position
+
     def line(self, node: Node) -> int:
         return int(node.start_mark.line) + 1
 
@@ -298,6 +308,7 @@ class _Document:
         end = self.raw_span(after)[1]
         if entry.flow_style:
             return Slot(end, end, part, f", {key}: {{}}")
+        end = self.line_end(end)
         indent = " " * int(key_node.start_mark.column)
         return Slot(end, end, part, f"{self.newline}{indent}{key}: {{}}")
 
@@ -343,6 +354,8 @@ class _Document:
                 slots.append(
                     self._insert_after(entry, anchor_value, anchor_key, "digest", "digest")
                 )
+            if problem is None and name and _third_party(name):
+                slots.extend(self._kustomize_alias(entry, name, digest_node is None))
             self.findings.append(
                 Finding(
                     self.file,
@@ -356,6 +369,46 @@ class _Document:
                     slots=tuple(slots),
                 )
             )
+
+    def _kustomize_alias(self, entry: MappingNode, name: str, add_digest: bool) -> list[Slot]:
+        """A twin of a kustomize ``images`` entry, for the mirrored ``name``, after it.
+
+        Kustomize matches ``name`` exactly.  Once this tree's own resources (a base)
+        are rewritten too, they name the mirror, and ``name: nginx`` would no longer
+        match them: the overlay's tag would be lost.  So the entry stays, for
+        resources that still say ``nginx``, and gains a twin with ``name: <mirror>``
+        and the same ``newName`` (rewritten), ``newTag`` and ``digest``.  Block style
+        with one-line values only; otherwise no twin is added.
+        """
+        if entry.flow_style:
+            return []
+        start = self.offset(entry.start_mark.line, entry.start_mark.column)
+        dash = self.text.rfind("-", 0, start)
+        line_start = self.text.rfind("\n", 0, start) + 1
+        if dash < line_start or self.text[dash + 1 : start].strip():
+            return []
+        key_column, dash_column = start - line_start, dash - line_start
+        lines = []
+        end = 0
+        for key, value in entry.value:
+            if not isinstance(key, ScalarNode) or not isinstance(value, ScalarNode):
+                return []
+            first, last = self.raw_span(key)[0], self.raw_span(value)[1]
+            if "\n" in self.text[first:last]:
+                return []
+            end = max(end, last)
+            if key.value == "newName":
+                lines.append("newName: {new_name}")
+            elif key.value != "name":
+                lines.append(self.text[first:last].replace("{", "{{").replace("}", "}}"))
+        end = self.line_end(end)
+        indent = self.newline + " " * key_column
+        head = f"{self.newline}{' ' * dash_column}-{' ' * (key_column - dash_column - 1)}"
+        template = head + "name: {name}" + "".join(indent + line for line in lines)
+        slots = [Slot(end, end, "alias", template, tail=name)]
+        if add_digest:  # written only when pinning, as in the entry itself
+            slots.append(Slot(end, end, "digest", indent + "digest: {}"))
+        return slots
 
     def helm(self, node: Node, path: str, app_version: str | None) -> None:
         """``image:`` strings and registry/repository/tag/digest maps anywhere in values.
@@ -428,6 +481,11 @@ class _Document:
                 self.file, line, "helm", image, reference, where, None, problem, slots=tuple(slots)
             )
         )
+
+
+def _third_party(name: str) -> bool:
+    reference, _ = try_reference(name)
+    return reference is not None and reference.third_party
 
 
 def _tagless_or_full(name: str, tag: str | None, digest: str | None) -> Reference | None:
