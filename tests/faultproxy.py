@@ -3,7 +3,8 @@
 It forwards every request to one upstream registry and, while a rule has uses left,
 misbehaves instead: answer 429 (with a Retry-After) or 503, reset the connection in the
 middle of a body, truncate a body (fewer bytes than its Content-Length, then close),
-corrupt a body (same length, wrong bytes), or serve a canned response.  Rules match a
+corrupt a body (same length, wrong bytes), leave headers out of the answer ("strip"),
+or serve a canned response.  Rules match a
 method and a path regex; each has a bounded number of uses (``times``), so every retry
 loop in a test ends.
 
@@ -24,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
-KINDS = frozenset({"429", "503", "reset", "truncate", "corrupt", "serve"})
+KINDS = frozenset({"429", "503", "reset", "truncate", "corrupt", "serve", "strip"})
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
 
 
@@ -35,7 +36,8 @@ class Rule:
     kind: str
     times: int
     retry_after: str | None = None
-    #: For "serve": status, headers and body of the canned answer.
+    #: For "serve": status, headers and body of the canned answer; for "strip": the
+    #: response headers to leave out of the upstream's answer.
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
@@ -204,8 +206,11 @@ class FaultProxy:
                 self, method: str, path: str, upstream: httpx.Response, rule: Rule | None
             ) -> None:
                 self.send_response(upstream.status_code)
+                dropped = {"content-length", *_HOP_BY_HOP}
+                if rule and rule.kind == "strip":
+                    dropped |= {name.lower() for name in rule.headers}
                 for name, value in upstream.headers.multi_items():
-                    if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
+                    if name.lower() not in dropped:
                         self.send_header(name, value)
                 body_length = upstream.headers.get("Content-Length")
                 if body_length is None:
@@ -218,7 +223,7 @@ class FaultProxy:
                 self.send_header("Content-Length", body_length)
                 self.end_headers()
                 if method == "HEAD":
-                    proxy._record(method, path, "ok")
+                    proxy._record(method, path, rule.kind if rule else "ok")
                     return
                 total = int(body_length)
                 cut = total // 2 if rule and rule.kind in {"reset", "truncate"} else None

@@ -270,6 +270,30 @@ def test_platform_signatures_added_upstream_later_are_copied_on_rerun(
     assert run_copy([f"{repo}:1"], prefix, upstreams=upstreams)[0][0].status == "up-to-date"
 
 
+def test_platform_signatures_found_when_the_mirror_heads_without_content_type(
+    source_registry: Registry, dest_registry: Registry
+) -> None:
+    """A mirror whose HEAD leaves Content-Type out may still hold an index: the re-run
+    looks at its platforms, finds signatures added upstream since, and copies them."""
+    repo = unique("library/signednotype")
+    first = images.sign(images.multi_arch_image(repo, "1", seed=9731), seed=9732)
+    images.push(source_registry.url, first)
+    upstreams = {"docker.io": source_registry.url}
+    with FaultProxy(dest_registry.url) as mirror:
+        prefix = f"{mirror.url.removeprefix('http://')}/{unique('mirror')}"
+        assert run_copy([f"{repo}:1"], prefix, upstreams=upstreams)[0][0].status == "copied"
+        later = images.sign(
+            images.multi_arch_image(repo, "1", seed=9731), seed=9732, platforms=True
+        )
+        images.push(source_registry.url, later)
+        mirror.add("HEAD", r"/manifests/", "strip", times=100, headers={"Content-Type": ""})
+        again, _ = run_copy([f"{repo}:1"], prefix, upstreams=upstreams)
+        assert mirror.count("HEAD", r"/manifests/1$", "strip") == 1
+    assert again[0].status == "copied", again[0].error
+    dest_repo = _dest_repo(prefix, repo)
+    assert skopeo_tags(dest_registry.host, dest_repo) == sorted(["1", *later.tagged])
+
+
 def test_rerun_does_nothing_and_only_heads_the_source(
     source_registry: Registry, dest_registry: Registry, counting_proxy: FaultProxy
 ) -> None:

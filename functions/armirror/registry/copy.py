@@ -30,7 +30,7 @@ from typing import Any, Literal, Protocol
 from armirror.reference import Reference
 from armirror.registry.client import RegistryClient
 from armirror.registry.errors import RateLimited, RegistryError, TransientError
-from armirror.registry.manifest import INDEX_TYPES, Descriptor, Manifest
+from armirror.registry.manifest import IMAGE_TYPES, Descriptor, Manifest
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,9 @@ class Copier:
 
         up_to_date = current is not None and current.digest == digest
         children: list[str] = []
-        if up_to_date and current is not None and current.media_type in INDEX_TYPES:
+        # Only a HEAD that names a single image rules out platforms: a registry that
+        # leaves Content-Type out (or says something vague) may be serving an index.
+        if up_to_date and current is not None and current.media_type not in IMAGE_TYPES:
             children = await self._children_if_signed(destination, digest, source_tags)
         signatures = await self._source_signatures(source, [digest, *children], source_tags)
         if up_to_date and await self._signatures_present(destination, signatures):

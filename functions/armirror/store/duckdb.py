@@ -238,13 +238,21 @@ class DuckDBStore(ViewReads):
         passes 16 MB, which cost a quarter of a 500,000-entry ingest."""
         with self._lock:
             self._con.execute(f"SET checkpoint_threshold = '{BULK_CHECKPOINT_THRESHOLD}'")
+        loaded = False
         try:
             yield
+            loaded = True
         finally:
-            with self._lock:
-                self._con.execute("RESET checkpoint_threshold")
-                if self.path != ":memory:":
-                    self._con.execute("CHECKPOINT")
+            try:
+                with self._lock:
+                    self._con.execute("RESET checkpoint_threshold")
+                    if self.path != ":memory:":
+                        self._con.execute("CHECKPOINT")
+            except duckdb.Error as exc:
+                if loaded:  # else the load's own error is the one to tell
+                    raise StoreError(
+                        f"DuckDB {self.path}: checkpoint after loading: {exc}"
+                    ) from exc
 
     @staticmethod
     def event_csv_fields() -> list[str]:
