@@ -8,8 +8,10 @@ Python's start-up cost; a real client cannot do the same requests faster.
 
 With ``--httpx`` it sends the same requests on httpx's AsyncClient instead, JOBS at a
 time, and nothing more: what httpx itself costs for them, without armirror's code.
+With ``--httpcore`` it sends them on httpcore's AsyncConnectionPool, the layer under
+httpx: the least an asyncio client in the httpx family can cost.
 
-    python bench/copy/bare_checker.py [--httpx] SRC_URL DST_URL PREFIX JOBS REPO:TAG...
+    python bench/copy/bare_checker.py [--httpx|--httpcore] SRC_URL DST_URL PREFIX JOBS REPO:TAG...
 """
 
 from __future__ import annotations
@@ -65,10 +67,34 @@ def on_httpx(todo: list[tuple[str, str, str]], jobs: int) -> list[str]:
     return asyncio.run(run())
 
 
+def on_httpcore(todo: list[tuple[str, str, str]], jobs: int) -> list[str]:
+    import asyncio
+
+    import httpcore
+
+    async def run() -> list[str]:
+        failures: list[str] = []
+        slots = asyncio.Semaphore(jobs)
+        async with httpcore.AsyncConnectionPool(max_connections=2 * jobs) as pool:
+
+            async def one(method: str, base: str, path: str) -> None:
+                async with slots:
+                    response = await pool.request(method, base + path, headers={"Accept": ACCEPT})
+                if response.status != 200:
+                    failures.append(f"{method} {base}{path}: {response.status}")
+
+            await asyncio.gather(*(one(*request) for request in todo))
+        return failures
+
+    return asyncio.run(run())
+
+
 def main(src_url: str, dst_url: str, prefix: str, jobs: int, images: list[str]) -> None:
     todo = requests(src_url, dst_url, prefix, images)
-    if "--httpx" in sys.argv:
-        failures = on_httpx(todo, jobs)
+    for flag, client in (("--httpx", on_httpx), ("--httpcore", on_httpcore)):
+        if flag not in sys.argv:
+            continue
+        failures = client(todo, jobs)
         if failures:
             sys.exit("\n".join(failures[:10]))
         return
@@ -104,5 +130,5 @@ def main(src_url: str, dst_url: str, prefix: str, jobs: int, images: list[str]) 
 
 
 if __name__ == "__main__":
-    args = [arg for arg in sys.argv[1:] if arg != "--httpx"]
+    args = [arg for arg in sys.argv[1:] if arg not in {"--httpx", "--httpcore"}]
     main(args[0], args[1], args[2], int(args[3]), args[4:])

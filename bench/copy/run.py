@@ -1,6 +1,6 @@
 """Copy benchmark: armirror vs a skopeo loop vs a bare parallel copier, in one run.
 
-    .venv/bin/python bench/copy/run.py [--runs 3] [--skip-huge]
+    .venv/bin/python bench/copy/run.py [--runs 3] [--skip-huge] [--sections warm,huge]
 
 Each cold run copies the corpus into a fresh, empty destination registry.  Wall time and
 peak RSS come from wait4() on each command.  Results go to bench/.work/copy-results.json
@@ -107,20 +107,26 @@ def httpx_checker_cmd(src: Registry, dst: Registry, imgs: list[images.Image]) ->
     return [*checker_cmd(src, dst, imgs)[:2], "--httpx", *checker_cmd(src, dst, imgs)[2:]]
 
 
+def httpcore_checker_cmd(src: Registry, dst: Registry, imgs: list[images.Image]) -> list[str]:
+    return [*checker_cmd(src, dst, imgs)[:2], "--httpcore", *checker_cmd(src, dst, imgs)[2:]]
+
+
 TOOLS = {
     "armirror": armirror_cmd,
     "skopeo loop": skopeo_cmd,
     "bare copier": bare_cmd,
     "bare copier --verify": bare_verify_cmd,
 }
-#: Yardsticks for the warm re-run: the same requests, on the standard library and on
-#: httpx alone (bench/copy/bare_checker.py).
+#: Yardsticks for the warm re-run: the same requests, on the standard library, on
+#: httpx alone and on httpcore (the layer under httpx) alone (bench/copy/bare_checker.py).
 WARM_TOOLS = {
     "armirror": armirror_cmd,
     "skopeo loop": skopeo_cmd,
     "bare checker": checker_cmd,
     "bare checker --httpx": httpx_checker_cmd,
+    "bare checker --httpcore": httpcore_checker_cmd,
 }
+SECTIONS = ("cold", "warm", "huge")
 
 
 def fresh_registry(name: str) -> Registry:
@@ -138,7 +144,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--skip-huge", action="store_true")
+    parser.add_argument(
+        "--sections",
+        default=",".join(SECTIONS),
+        help=f"comma-separated, of {', '.join(SECTIONS)} (default: all)",
+    )
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
+    if not sections <= set(SECTIONS):
+        parser.error(f"--sections: unknown {', '.join(sorted(sections - set(SECTIONS)))}")
+    if args.skip_huge:
+        sections.discard("huge")
     WORK.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, list[float]]] = {}
 
@@ -161,16 +177,17 @@ def main() -> None:
     with start_registry(WORK / "source") as src:
         seed(src, cold + small)
         print(f"corpus: {len(cold)} images, {unique} blobs", file=sys.stderr)
-        for _ in range(args.runs):
+        for _ in range(args.runs if "cold" in sections else 0):
             for tool, make in TOOLS.items():
                 with fresh_registry("dest") as dst:
                     record("cold", tool, *measure(make(src, dst, cold), src, dst))
-        with fresh_registry("warm-dest") as dst:
-            measure(armirror_cmd(src, dst, small))  # populate once
-            for _ in range(args.runs):
-                for tool, make in WARM_TOOLS.items():
-                    record("warm", tool, *measure(make(src, dst, small), src, dst))
-        if not args.skip_huge:
+        if "warm" in sections:
+            with fresh_registry("warm-dest") as dst:
+                measure(armirror_cmd(src, dst, small))  # populate once
+                for _ in range(args.runs):
+                    for tool, make in WARM_TOOLS.items():
+                        record("warm", tool, *measure(make(src, dst, small), src, dst))
+        if "huge" in sections:
             huge = [huge_layer_image()]
             seed(src, huge)
             for _ in range(args.runs):
