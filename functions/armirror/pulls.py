@@ -93,23 +93,21 @@ def ingest(store: PullStore, paths: Iterable[str]) -> IngestSummary:
     JSON lines into a store that loads CSV files of events (DuckDB) are parsed by worker
     processes when the input is larger than one task and the machine has a second core:
     a plain file in byte ranges of :data:`TASK_BYTES` that the workers read themselves,
-    stdin or gzip in lists of :data:`TASK_LINES` lines; the store records their files in
-    input order.  Anything else is parsed here, as it is read.
+    stdin, gzip and small files in lists of :data:`TASK_LINES` lines that may span
+    files; the store records their files in input order.  Anything else is parsed here,
+    as it is read.
     """
     summary = IngestSummary()
     # One bulk load for all the files: its closing checkpoint costs a rewrite of the
     # store, so once per file made 400 small files take twice as long.
     bulk = store.bulk_load() if hasattr(store, "bulk_load") else nullcontext()
     with bulk:
+        if _parallel(store):
+            _ingest_parallel(store, _tasks(paths), summary)
+            return summary
         for path in paths:
             with open_input(path) as stream:
-                head = stream.read(_HEAD_CHARS)
-                if head.lstrip().startswith("[") or not _parallel(store):
-                    ingest_entries(store, read_entries(stream, head), summary)
-                elif _plain_file(path) and os.path.getsize(path) > TASK_BYTES:
-                    _ingest_parallel(store, _file_ranges(path), summary)
-                else:
-                    _ingest_parallel(store, _line_tasks(line_blocks(stream, head)), summary)
+                ingest_entries(store, read_entries(stream), summary)
     return summary
 
 
@@ -142,19 +140,43 @@ def _plain_file(path: str) -> bool:
     return not absolute.startswith(("/dev/", "/proc/")) and os.path.isfile(absolute)
 
 
+@dataclass
+class _InProcess:
+    """Entries of a file that is not JSON lines (a ``gcloud logging read`` array): they
+    are parsed here, once every task before them is in the store."""
+
+    entries: Iterator[Any]
+
+
 #: A task for a worker: a list of lines, or a byte range (path, start, end) of a file.
 _Task = list[str] | tuple[str, int, int]
 
 
-def _line_tasks(blocks: Iterator[list[str]]) -> Iterator[_Task]:
-    task: list[str] = []
-    for block in blocks:
-        task.extend(block)
-        if len(task) >= TASK_LINES:
-            yield task
-            task = []
-    if task:
-        yield task
+def _tasks(paths: Iterable[str]) -> Iterator[_Task | _InProcess]:
+    """The tasks of all the files in order.  Lines of files too small for byte ranges
+    gather into tasks of TASK_LINES across files, so 400 hourly exports of 1,000 entries
+    keep both workers busy instead of being parsed here one by one."""
+    lines: list[str] = []
+    for path in paths:
+        with open_input(path) as stream:
+            head = stream.read(_HEAD_CHARS)
+            array = head.lstrip().startswith("[")
+            ranges = not array and _plain_file(path) and os.path.getsize(path) > TASK_BYTES
+            if (array or ranges) and lines:
+                yield lines
+                lines = []
+            if array:
+                yield _InProcess(read_entries(stream, head))
+            elif ranges:
+                yield from _file_ranges(path)
+            else:
+                for block in line_blocks(stream, head):
+                    lines.extend(block)
+                    if len(lines) >= TASK_LINES:
+                        yield lines
+                        lines = []
+    if lines:
+        yield lines
 
 
 def _file_ranges(path: str) -> Iterator[_Task]:
@@ -172,7 +194,9 @@ def _file_ranges(path: str) -> Iterator[_Task]:
             start = end
 
 
-def _ingest_parallel(store: Any, tasks: Iterator[_Task], summary: IngestSummary) -> None:
+def _ingest_parallel(
+    store: Any, tasks: Iterator[_Task | _InProcess], summary: IngestSummary
+) -> None:
     from armirror.ingest_worker import ChunkResult, parse_lines, parse_range
 
     fields = store.event_csv_fields()
@@ -207,6 +231,13 @@ def _ingest_parallel(store: Any, tasks: Iterator[_Task], summary: IngestSummary)
 
     try:
         for task in tasks:
+            if isinstance(task, _InProcess):
+                while pending:
+                    finish(pending.popleft().result())
+                if files:
+                    load()
+                ingest_entries(store, task.entries, summary)
+                continue
             if pool is None and isinstance(task, list) and len(task) < TASK_LINES:
                 finish(parse_lines(task, fields))  # all of a small input: no workers
                 continue

@@ -3,6 +3,7 @@ with the same rows, and the summary and ranking are the same, as parsing in-proc
 
 from __future__ import annotations
 
+import gzip
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +72,57 @@ def test_reading_again_with_workers_records_nothing(
     assert first.recorded > 0 and second.recorded == 0
     assert second.events == first.events and second.skipped == first.skipped
     assert not list(Path(__import__("tempfile").gettempdir()).glob("armirror-*.csv"))
+
+
+def test_many_small_files_share_tasks_and_keep_their_order(
+    tmp_path: Path, entries: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hourly exports: files smaller than a task are gathered into tasks across files
+    (so the workers run), a ``gcloud`` JSON array among them is parsed here in its
+    place, and the store ends up as if everything were parsed in order in-process."""
+    lines = entries.read_text().split("\n")
+    paths: list[str] = []
+    for number, start in enumerate(range(0, len(lines), 150)):
+        part = lines[start : start + 150]
+        path = tmp_path / f"part-{number:03d}.jsonl"
+        if number == 7:  # one export in gcloud's format
+            path = path.with_suffix(".json")
+            part = ["[", ",\n".join(line for line in part if line.startswith("{")), "]"]
+        elif number == 12:  # and one gzipped
+            path = path.with_suffix(".jsonl.gz")
+            path.write_bytes(gzip.compress("\n".join(part).encode()))
+            paths.append(str(path))
+            continue
+        path.write_text("\n".join(part))  # no final newline: the next file's first line
+        paths.append(str(path))  # must not run into it
+    assert len(paths) > 15
+
+    def ingest(name: str) -> tuple[Any, ...]:
+        with DuckDBStore(tmp_path / f"{name}.duckdb") as store:
+            summary = pulls.ingest(store, paths)
+            rows = store._con.execute(
+                "SELECT * EXCLUDE (recorded_at) FROM pull_events ORDER BY insert_id"
+            ).fetchall()
+        return summary.to_json(), rows
+
+    monkeypatch.setattr(pulls, "WORKERS", 1)
+    expected = ingest("serial")
+    monkeypatch.setattr(pulls, "WORKERS", 2)
+    monkeypatch.setattr(pulls, "TASK_LINES", 400)
+    tasks: list[Any] = []
+    real = pulls._tasks
+
+    def spy(names: Any) -> Any:
+        for task in real(names):
+            tasks.append(task if isinstance(task, pulls._InProcess) else len(task))
+            yield task
+
+    monkeypatch.setattr(pulls, "_tasks", spy)
+    assert ingest("parallel") == expected
+    assert expected[0]["entries"] > 2900 and expected[0]["skipped"]["bad_json"] > 0
+    spanning = [task for task in tasks if isinstance(task, int) and task >= 400]
+    assert len(spanning) >= 4  # each gathered from three or more files of 150 lines
+    # files 0-6 (150 lines each) in two tasks of three files, what is left, then the array
+    assert [task >= 400 for task in tasks[:3]] == [True, True, False]
+    assert isinstance(tasks[3], pulls._InProcess)
+    assert sum(isinstance(task, pulls._InProcess) for task in tasks) == 1
