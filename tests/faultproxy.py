@@ -3,8 +3,8 @@
 It forwards every request to one upstream registry and, while a rule has uses left,
 misbehaves instead: answer 429 (with a Retry-After) or 503, reset the connection in the
 middle of a body, truncate a body (fewer bytes than its Content-Length, then close),
-corrupt a body (same length, wrong bytes), leave headers out of the answer ("strip"),
-or serve a canned response.  Rules match a
+corrupt a body (same length, wrong bytes), change the answer's headers ("headers"), or
+serve a canned response.  Rules match a
 method and a path regex; each has a bounded number of uses (``times``), so every retry
 loop in a test ends.
 
@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
-KINDS = frozenset({"429", "503", "reset", "truncate", "corrupt", "serve", "strip"})
+KINDS = frozenset({"429", "503", "reset", "truncate", "corrupt", "serve", "headers"})
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
 
 
@@ -36,8 +36,8 @@ class Rule:
     kind: str
     times: int
     retry_after: str | None = None
-    #: For "serve": status, headers and body of the canned answer; for "strip": the
-    #: response headers to leave out of the upstream's answer.
+    #: For "serve": status, headers and body of the canned answer; for "headers": the
+    #: upstream answer's headers to set, or with the value "" to leave out.
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
@@ -206,11 +206,13 @@ class FaultProxy:
                 self, method: str, path: str, upstream: httpx.Response, rule: Rule | None
             ) -> None:
                 self.send_response(upstream.status_code)
-                dropped = {"content-length", *_HOP_BY_HOP}
-                if rule and rule.kind == "strip":
-                    dropped |= {name.lower() for name in rule.headers}
+                changed = rule.headers if rule and rule.kind == "headers" else {}
+                dropped = {"content-length", *_HOP_BY_HOP, *(n.lower() for n in changed)}
                 for name, value in upstream.headers.multi_items():
                     if name.lower() not in dropped:
+                        self.send_header(name, value)
+                for name, value in changed.items():
+                    if value:
                         self.send_header(name, value)
                 body_length = upstream.headers.get("Content-Length")
                 if body_length is None:

@@ -25,7 +25,7 @@ import binascii
 import functools
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any, Literal, Protocol
@@ -43,6 +43,7 @@ __all__ = [
     "PullEvent",
     "Reason",
     "Skip",
+    "first_by_insert_id",
     "from_cloud_event",
     "parse_json",
     "parse_log_entry",
@@ -146,6 +147,16 @@ class PullEvent:
         when = values["event_time"]
         values["event_time"] = when if isinstance(when, datetime) else parse_timestamp(when)
         return cls(**values)
+
+
+def first_by_insert_id(events: Iterable[PullEvent]) -> list[PullEvent]:
+    """One event per insert_id, the first of each, in order.  Every store and worker
+    keeps the first, as a store keeps the row it already has, so which of two different
+    entries with one insertId wins never depends on how the input was split."""
+    unique: dict[str, PullEvent] = {}
+    for event in events:
+        unique.setdefault(event.insert_id, event)
+    return list(unique.values())
 
 
 @dataclass(frozen=True, slots=True)

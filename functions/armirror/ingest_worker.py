@@ -20,12 +20,28 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import IO
 
-from armirror.events import PullEvent, Skip, decode_line, line_blocks, parse_log_entry
+from armirror.events import (
+    PullEvent,
+    Skip,
+    decode_line,
+    first_by_insert_id,
+    line_blocks,
+    parse_log_entry,
+)
 
-__all__ = ["ChunkResult", "line_boundary", "parse_lines", "parse_range", "write_events_csv"]
+__all__ = [
+    "ChunkResult",
+    "FileIdentity",
+    "file_identity",
+    "line_boundary",
+    "parse_lines",
+    "parse_range",
+    "write_events_csv",
+]
 
-#: (entries read, skips by code, events found, path of the CSV file or None if no events)
-ChunkResult = tuple[int, dict[str, int], int, str | None]
+#: (entries read, skips by code, events found, path of the CSV file or None if no events,
+#: the insert_ids in the file)
+ChunkResult = tuple[int, dict[str, int], int, str | None, frozenset[str]]
 
 
 def write_events_csv(handle: IO[str], events: Sequence[PullEvent], fields: Sequence[str]) -> None:
@@ -35,12 +51,12 @@ def write_events_csv(handle: IO[str], events: Sequence[PullEvent], fields: Seque
 
 def parse_lines(lines: Sequence[str], fields: Sequence[str]) -> ChunkResult:
     """Parse JSON lines (blank ones are ignored, as :func:`read_entries` does) and write
-    their events, one per insert_id (the last, as ``PullStore.record`` keeps), to a
+    their events, the first per insert_id (as ``PullStore.record`` keeps), to a
     temporary CSV file that the caller loads and removes."""
     entries = 0
     found = 0
     skipped: Counter[str] = Counter()
-    unique: dict[str, PullEvent] = {}
+    events: list[PullEvent] = []
     for line in lines:
         if not line or line.isspace():
             continue
@@ -50,21 +66,21 @@ def parse_lines(lines: Sequence[str], fields: Sequence[str]) -> ChunkResult:
             skipped[entry.code] += 1
             continue
         result = parse_log_entry(entry)
-        for event in result.events:
-            unique[event.insert_id] = event
+        events.extend(result.events)
         found += len(result.events)
         for skip in result.skipped:
             skipped[skip.code] += 1
+    unique = first_by_insert_id(events)
     if not unique:
-        return entries, dict(skipped), found, None
+        return entries, dict(skipped), found, None, frozenset()
     fd, name = tempfile.mkstemp(prefix="armirror-", suffix=".csv")
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            write_events_csv(handle, list(unique.values()), fields)
+            write_events_csv(handle, unique, fields)
     except BaseException:
         os.unlink(name)
         raise
-    return entries, dict(skipped), found, name
+    return entries, dict(skipped), found, name, frozenset(e.insert_id for e in unique)
 
 
 _READ = 1 << 20
@@ -84,15 +100,38 @@ class _RangeText:
         if self._left <= 0:
             return ""
         data = self._handle.read(min(size, self._left))
-        self._left = 0 if not data else self._left - len(data)
+        if not data:
+            raise OSError(f"{self._handle.name}: the file shrank while being read")
+        self._left -= len(data)
         return self._decoder.decode(data, final=self._left <= 0)
 
 
-def parse_range(path: str, start: int, end: int, fields: Sequence[str]) -> ChunkResult:
+#: What identifies a file across processes: (st_dev, st_ino).
+FileIdentity = tuple[int, int]
+
+
+def file_identity(handle: IO[bytes]) -> FileIdentity:
+    status = os.fstat(handle.fileno())
+    return status.st_dev, status.st_ino
+
+
+def parse_range(
+    path: str,
+    start: int,
+    end: int,
+    identity: FileIdentity | None,
+    fields: Sequence[str],
+) -> ChunkResult:
     """:func:`parse_lines` for the lines in bytes ``[start, end)`` of ``path``, which
     :func:`line_boundary` put at line starts.  An endless line is cut as
-    :func:`~armirror.events.line_blocks` cuts it, so memory stays bounded."""
+    :func:`~armirror.events.line_blocks` cuts it, so memory stays bounded.
+
+    ``identity`` is the file the main process measured: a file renamed away and
+    replaced under ``path`` (log rotation), or cut shorter than ``end``, is an OSError
+    rather than other lines or fewer of them."""
     with open(path, "rb") as handle:
+        if identity is not None and file_identity(handle) != identity:
+            raise OSError(f"{path}: the file was replaced while being read")
         lines = [line for block in line_blocks(_RangeText(handle, start, end)) for line in block]
     return parse_lines(lines, fields)
 

@@ -14,15 +14,17 @@ import io
 import multiprocessing
 import os
 import sys
+import zlib
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
 from armirror.events import PullEvent, Skip, line_blocks, parse_log_entry, read_entries
+from armirror.ingest_worker import FileIdentity
 from armirror.store import ImageRanking, PullStore
 
 __all__ = ["IngestSummary", "ingest", "ingest_entries", "open_input", "rank_sink_table"]
@@ -55,9 +57,26 @@ def open_input(path: str) -> Iterator[IO[str]]:
     if path == "-":
         yield io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
         return
-    raw = gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")  # noqa: SIM115
+    raw = _GzipInput(path, "rb") if path.endswith(".gz") else open(path, "rb")  # noqa: SIM115
     with raw, io.TextIOWrapper(raw, encoding="utf-8", errors="replace") as text:
         yield text
+
+
+class _GzipInput(gzip.GzipFile):
+    """A gzip file whose being cut short or corrupt is an OSError that names it (gzip
+    says EOFError, zlib.error or a CRC mismatch without the file's name)."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            return super().read(size)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise OSError(f"{self.name}: not a whole gzip file: {exc}") from None
+
+    def read1(self, size: int = -1) -> bytes:
+        try:
+            return super().read1(size)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise OSError(f"{self.name}: not a whole gzip file: {exc}") from None
 
 
 def ingest_entries(
@@ -97,18 +116,33 @@ def ingest(store: PullStore, paths: Iterable[str]) -> IngestSummary:
     files; the store records their files in input order.  Anything else is parsed here,
     as it is read.
     """
+    paths = list(paths)
+    _check_inputs(paths)
     summary = IngestSummary()
     # One bulk load for all the files: its closing checkpoint costs a rewrite of the
     # store, so once per file made 400 small files take twice as long.
     bulk = store.bulk_load() if hasattr(store, "bulk_load") else nullcontext()
     with bulk:
         if _parallel(store):
-            _ingest_parallel(store, _tasks(paths), summary)
+            # closing: on an error, the file the tasks were being read from is closed now
+            with closing(_tasks(paths)) as tasks:
+                _ingest_parallel(store, tasks, summary)
             return summary
         for path in paths:
             with open_input(path) as stream:
                 ingest_entries(store, read_entries(stream), summary)
     return summary
+
+
+def _check_inputs(paths: list[str]) -> None:
+    """Fail before reading anything when an input cannot be opened, rather than after
+    earlier files were read (their lines may still be waiting for a worker)."""
+    if paths.count("-") > 1:
+        raise ValueError("standard input ('-') can be read only once")
+    for path in paths:
+        if path != "-":
+            with open(path, "rb"):
+                pass
 
 
 #: Bytes of a plain file (about 5,000 entries) or lines of other input that a worker
@@ -148,11 +182,12 @@ class _InProcess:
     entries: Iterator[Any]
 
 
-#: A task for a worker: a list of lines, or a byte range (path, start, end) of a file.
-_Task = list[str] | tuple[str, int, int]
+#: A task for a worker: a list of lines, or a byte range (path, start, end, identity)
+#: of a file.
+_Task = list[str] | tuple[str, int, int, FileIdentity]
 
 
-def _tasks(paths: Iterable[str]) -> Iterator[_Task | _InProcess]:
+def _tasks(paths: Iterable[str]) -> Generator[_Task | _InProcess, None, None]:
     """The tasks of all the files in order.  Lines of files too small for byte ranges
     gather into tasks of TASK_LINES across files, so 400 hourly exports of 1,000 entries
     keep both workers busy instead of being parsed here one by one."""
@@ -181,16 +216,17 @@ def _tasks(paths: Iterable[str]) -> Iterator[_Task | _InProcess]:
 
 def _file_ranges(path: str) -> Iterator[_Task]:
     """Byte ranges of about TASK_BYTES that start and end at line boundaries."""
-    from armirror.ingest_worker import line_boundary
+    from armirror.ingest_worker import file_identity, line_boundary
 
     size = os.path.getsize(path)
     with open(path, "rb") as handle:
+        identity = file_identity(handle)
         start = 0
         while start < size:
             end = line_boundary(handle, start + TASK_BYTES)
             if end <= start:  # the boundary is clamped to the end of a shorter file
                 raise OSError(f"{path}: the file shrank from {size} bytes while being read")
-            yield (path, start, end)
+            yield (path, start, end, identity)
             start = end
 
 
@@ -204,21 +240,30 @@ def _ingest_parallel(
     pool: ProcessPoolExecutor | None = None
 
     files: list[str] = []
+    # The insert_ids in the files to load next, and the rows of a later file whose
+    # insert_id an earlier one has: the store leaves those out, so the first is kept
+    # without ordering the whole statement (which cost a tenth of the ingest).
+    ids: set[str] = set()
+    later_copies: list[tuple[str, str]] = []
 
     def load() -> None:
         try:
-            summary.recorded += store.record_events_csv(files)
+            summary.recorded += store.record_events_csv(files, later_copies=later_copies)
         finally:
             for path in files:
                 os.unlink(path)
             files.clear()
+            ids.clear()
+            later_copies.clear()
 
     def finish(result: ChunkResult) -> None:
-        entries, skipped, found, path = result
+        entries, skipped, found, path, written = result
         summary.entries += entries
         summary.skipped.update(skipped)
         summary.events += found
         if path is not None:
+            later_copies.extend((path, insert_id) for insert_id in ids & written)
+            ids.update(written)
             files.append(path)
             if len(files) >= LOAD_FILES:
                 load()

@@ -286,12 +286,34 @@ def test_platform_signatures_found_when_the_mirror_heads_without_content_type(
             images.multi_arch_image(repo, "1", seed=9731), seed=9732, platforms=True
         )
         images.push(source_registry.url, later)
-        mirror.add("HEAD", r"/manifests/", "strip", times=100, headers={"Content-Type": ""})
+        mirror.add("HEAD", r"/manifests/", "headers", times=100, headers={"Content-Type": ""})
         again, _ = run_copy([f"{repo}:1"], prefix, upstreams=upstreams)
-        assert mirror.count("HEAD", r"/manifests/1$", "strip") == 1
+        assert mirror.count("HEAD", r"/manifests/1$", "headers") == 1
     assert again[0].status == "copied", again[0].error
     dest_repo = _dest_repo(prefix, repo)
     assert skopeo_tags(dest_registry.host, dest_repo) == sorted(["1", *later.tagged])
+
+
+def test_a_mirror_that_names_manifests_vaguely_still_finds_an_image_up_to_date(
+    source_registry: Registry, dest_registry: Registry
+) -> None:
+    """A signed single-platform image, with another signed version in the repository,
+    on a mirror that calls every manifest application/octet-stream: the re-run looks
+    for platforms, finds a manifest it cannot type, and still says up-to-date."""
+    repo = unique("library/vague")
+    for tag, seed in (("1", 9741), ("2", 9743)):
+        signed = images.sign(images.single_image(repo, tag, seed=seed), seed=seed + 1)
+        images.push(source_registry.url, signed)
+    upstreams = {"docker.io": source_registry.url}
+    with FaultProxy(dest_registry.url) as mirror:
+        prefix = f"{mirror.url.removeprefix('http://')}/{unique('mirror')}"
+        assert run_copy([f"{repo}:1"], prefix, upstreams=upstreams)[0][0].status == "copied"
+        vague = {"Content-Type": "application/octet-stream"}
+        for method in ("HEAD", "GET"):
+            mirror.add(method, r"/manifests/", "headers", times=100, headers=vague)
+        again, _ = run_copy([f"{repo}:1"], prefix, upstreams=upstreams)
+        assert mirror.count("GET", r"/manifests/sha256:", "headers") == 1
+    assert again[0].status == "up-to-date", again[0].error
 
 
 def test_rerun_does_nothing_and_only_heads_the_source(

@@ -4,16 +4,21 @@ with the same rows, and the summary and ranking are the same, as parsing in-proc
 from __future__ import annotations
 
 import gzip
+import json
 import subprocess
 import sys
+import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from armirror import pulls
 from armirror.store.duckdb import DuckDBStore
+from standins.logentries import kubelet_entry
 
 ROOT = Path(__file__).resolve().parents[2]
+WHEN = datetime(2026, 10, 1, 8, 0, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -66,12 +71,17 @@ def test_reading_again_with_workers_records_nothing(
     tmp_path: Path, entries: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pulls, "TASK_LINES", 700)
+    scratch = tmp_path / "tmp"  # the workers' CSV files go here, not to the shared /tmp
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr(tempfile, "tempdir", None)
     with DuckDBStore(tmp_path / "again.duckdb") as store:
         first = pulls.ingest(store, [str(entries)])
         second = pulls.ingest(store, [str(entries)])
     assert first.recorded > 0 and second.recorded == 0
     assert second.events == first.events and second.skipped == first.skipped
-    assert not list(Path(__import__("tempfile").gettempdir()).glob("armirror-*.csv"))
+    assert tempfile.gettempdir() == str(scratch)
+    assert not list(scratch.glob("armirror-*"))
 
 
 def test_many_small_files_share_tasks_and_keep_their_order(
@@ -84,6 +94,9 @@ def test_many_small_files_share_tasks_and_keep_their_order(
     paths: list[str] = []
     for number, start in enumerate(range(0, len(lines), 150)):
         part = lines[start : start + 150]
+        if number in (5, 7, 9):  # one insertId, three different entries: the first wins
+            shared = kubelet_entry("shared", WHEN, "Pulling", f"team/app:{number}")
+            part = [json.dumps(shared), *part]
         path = tmp_path / f"part-{number:03d}.jsonl"
         if number == 7:  # one export in gcloud's format
             path = path.with_suffix(".json")
@@ -119,6 +132,8 @@ def test_many_small_files_share_tasks_and_keep_their_order(
 
     monkeypatch.setattr(pulls, "_tasks", spy)
     assert ingest("parallel") == expected
+    (shared,) = [row for row in expected[1] if row[0] == "shared"]
+    assert "team/app:5" in shared
     assert expected[0]["entries"] > 2900 and expected[0]["skipped"]["bad_json"] > 0
     spanning = [task for task in tasks if isinstance(task, int) and task >= 400]
     assert len(spanning) >= 4  # each gathered from three or more files of 150 lines

@@ -3,6 +3,7 @@ the lines hold (multi-byte text, blank lines, an endless line, no final newline)
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import json
 import os
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from armirror import pulls
+from armirror import events, pulls
 from armirror.events import MAX_ENTRY_BYTES, parse_log_entry
 from armirror.ingest_worker import line_boundary, parse_lines, parse_range
 from armirror.store import StoreError
@@ -74,7 +75,7 @@ def test_ranges_together_parse_as_the_whole_file(jsonl: tuple[Path, list[str]], 
         start = 0
         while start < size:
             end = line_boundary(handle, start + step)
-            result = parse_range(str(path), start, end, FIELDS)
+            result = parse_range(str(path), start, end, None, FIELDS)
             entries += result[0]
             found += result[2]
             for code, count in result[1].items():
@@ -122,10 +123,34 @@ def test_a_file_that_shrinks_while_read_is_an_error_not_a_loop(
     monkeypatch.setattr(pulls, "TASK_BYTES", 50_000)
     ranges = pulls._file_ranges(str(path))
     first = next(ranges)
-    assert first[1:] == (0, line_boundary(path.open("rb"), 50_000))
-    os.truncate(path, 60_000)  # log rotation, say, while the workers read it
+    with path.open("rb") as handle:
+        assert first[1:3] == (0, line_boundary(handle, 50_000))
+    os.truncate(path, 60_000)  # cut while the workers read it
     with pytest.raises(OSError, match="shrank"):
         list(itertools.islice(ranges, 100))
+
+
+def test_a_worker_refuses_a_range_of_a_file_cut_or_replaced_after_it_was_handed_out(
+    tmp_path: Path, jsonl: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The main process hands out ranges ahead of the workers, so they check the file
+    themselves: fewer lines, or another file's lines, would be recorded silently."""
+    path, _ = jsonl
+    monkeypatch.setattr(pulls, "TASK_BYTES", 50_000)
+    ranges = list(pulls._file_ranges(str(path)))
+    assert len(ranges) > 3
+    *_, (name, start, end, identity) = ranges
+    whole = parse_range(name, start, end, identity, FIELDS)
+    assert whole[0] > 0 and whole[3] is not None
+    os.unlink(whole[3])
+    os.truncate(path, end - 10)
+    with pytest.raises(OSError, match="shrank"):
+        parse_range(name, start, end, identity, FIELDS)
+    rotated = tmp_path / "entries.jsonl.1"
+    os.replace(path, rotated)  # logrotate: the old file moves away, a new one takes its name
+    path.write_bytes(rotated.read_bytes() + b"\n" * 100)
+    with pytest.raises(OSError, match="replaced"):
+        parse_range(name, 0, ranges[0][2], identity, FIELDS)
 
 
 def test_one_checkpoint_for_all_the_files_of_an_ingest(
@@ -218,3 +243,118 @@ def test_a_failed_load_is_not_hidden_by_the_checkpoint_after_it(tmp_path: Path) 
         ):
             pass
         store._con = real
+
+
+def test_of_two_different_entries_with_one_insert_id_the_first_is_kept_however_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """insertIds are unique per log, not across projects: when two different entries
+    share one, the first in input order wins, in one worker task or across them, in
+    workers or in-process (the store keeps the row it already has)."""
+    files = []
+    for number, image in enumerate(["nginx:1", "redis:7", "busybox:1.36"]):
+        lines = [_entry(number * 1000 + n) for n in range(120)]
+        lines.insert(60, json.dumps(kubelet_entry("shared", WHEN, "Pulling", image)))
+        files.append(tmp_path / f"part-{number}.jsonl")
+        files[-1].write_text("\n".join(lines) + "\n")
+
+    def stored(name: str) -> str:
+        with DuckDBStore(tmp_path / f"{name}.duckdb") as store:
+            pulls.ingest(store, [str(f) for f in files])
+            row = store._con.execute(
+                "SELECT image FROM pull_events WHERE insert_id = 'shared'"
+            ).fetchone()
+        assert row is not None
+        return str(row[0])
+
+    monkeypatch.setattr(pulls, "WORKERS", 1)
+    assert stored("serial") == "nginx:1"
+    monkeypatch.setattr(pulls, "WORKERS", 2)
+    assert stored("one-task") == "nginx:1"  # all 363 lines in one in-process task
+    monkeypatch.setattr(pulls, "TASK_LINES", 200)
+    assert stored("workers") == "nginx:1"  # tasks span files; the pool runs
+
+
+def test_an_unreadable_input_fails_before_anything_is_read(
+    tmp_path: Path, jsonl: tuple[Path, list[str]]
+) -> None:
+    path, _ = jsonl
+    with DuckDBStore(tmp_path / "s.duckdb") as store:
+        with pytest.raises(FileNotFoundError, match=r"nope\.jsonl"):
+            pulls.ingest(store, [str(path), str(tmp_path / "nope.jsonl")])
+        with pytest.raises(ValueError, match="only once"):
+            pulls.ingest(store, ["-", str(path), "-"])
+        assert store.count_rows("pull_events") == 0
+
+
+def test_a_failed_ingest_closes_the_file_it_was_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    packed = tmp_path / "entries.jsonl.gz"  # more than the first read of an input
+    packed.write_bytes(gzip.compress("\n".join(_entry(n) for n in range(5000)).encode()))
+    monkeypatch.setattr(pulls, "TASK_LINES", 100)
+    monkeypatch.setattr(pulls, "LOAD_FILES", 1)  # the first load fails, mid-file
+    monkeypatch.setattr(pulls, "_HEAD_CHARS", 20_000)
+    monkeypatch.setattr(events, "_CHUNK", 20_000)
+
+    def open_files() -> list[str]:
+        fds = Path("/proc/self/fd")
+        return [str(packed) for fd in fds.iterdir() if _target(fd) == str(packed)]
+
+    with DuckDBStore(tmp_path / "s.duckdb") as store:
+        monkeypatch.setattr(store, "record_events_csv", _disk_full)
+        with pytest.raises(StoreError, match="disk full") as failure:
+            pulls.ingest(store, [str(packed)])
+        assert failure.value is not None  # the exception (and its traceback) still held
+        assert open_files() == []
+
+
+def _target(fd: Path) -> str:
+    try:
+        return os.readlink(fd)
+    except OSError:
+        return ""
+
+
+def _disk_full(*args: object, **kwargs: object) -> int:
+    raise StoreError("recording pull events: disk full")
+
+
+def test_a_cut_gzip_file_is_an_error_that_names_it(
+    tmp_path: Path, jsonl: tuple[Path, list[str]]
+) -> None:
+    path, _ = jsonl
+    packed = gzip.compress(path.read_bytes())
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(packed[: len(packed) // 2])
+    with (
+        DuckDBStore(tmp_path / "s.duckdb") as store,
+        pytest.raises(OSError, match=r"cut\.jsonl\.gz: not a whole gzip file"),
+    ):
+        pulls.ingest(store, [str(cut)])
+
+
+@pytest.mark.parametrize("told", [False, True])
+def test_a_statement_of_several_files_keeps_the_first_files_event(
+    tmp_path: Path, told: bool
+) -> None:
+    """INSERT OR IGNORE alone keeps an arbitrary one of a statement's duplicates: the
+    store orders the rows by file, or leaves out the later copies it is told of."""
+    paths: list[str] = []
+    for number, image in enumerate(["nginx:1", "redis:7", "busybox:1.36", "alpine:3"]):
+        lines = [_entry(number * 10_000 + n) for n in range(2000)]
+        shared = json.dumps(kubelet_entry("shared", WHEN, "Pulling", image))
+        # last in the first file, first in the others: a scan reaches the others' first
+        lines.insert(len(lines) if number == 0 else 0, shared)
+        written = parse_lines(lines, FIELDS)[3]
+        assert written is not None
+        paths.append(written)
+    later = [(path, "shared") for path in paths[1:]] if told else None
+    with DuckDBStore(tmp_path / "s.duckdb") as store:
+        try:
+            assert store.record_events_csv(paths, later_copies=later) == 4 * 2000 + 1
+        finally:
+            for path in paths:
+                os.unlink(path)
+        row = store._con.execute("SELECT image FROM pull_events WHERE insert_id = 'shared'")
+        assert row.fetchone() == ("nginx:1",)

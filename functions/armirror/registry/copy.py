@@ -29,7 +29,12 @@ from typing import Any, Literal, Protocol
 
 from armirror.reference import Reference
 from armirror.registry.client import RegistryClient
-from armirror.registry.errors import RateLimited, RegistryError, TransientError
+from armirror.registry.errors import (
+    RateLimited,
+    RegistryError,
+    TransientError,
+    UnsupportedManifest,
+)
 from armirror.registry.manifest import IMAGE_TYPES, Descriptor, Manifest
 
 log = logging.getLogger(__name__)
@@ -206,7 +211,10 @@ class Copier:
         own = set(signature_tags(digest))
         if not tags or not any(_SIGNATURE_TAG_RE.match(t) and t not in own for t in tags):
             return []
-        mirrored = await self.client.get_manifest(destination, digest)
+        try:
+            mirrored = await self.client.get_manifest(destination, digest)
+        except UnsupportedManifest:  # a type the mirror names vaguely: not an index
+            return []
         return [child.digest for child in mirrored.children()]
 
     async def _source_tags(self, source: Reference) -> list[str] | None:

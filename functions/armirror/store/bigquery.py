@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from google.api_core import exceptions as api_exceptions
 from google.cloud import bigquery
 
-from armirror.events import PullEvent
+from armirror.events import PullEvent, first_by_insert_id
 from armirror.store import StoreError
 from armirror.store.queries import Queries, ViewReads
 from armirror.store.tables import (
@@ -164,8 +164,8 @@ class BigQueryStore(ViewReads):
 
     def record(self, events: Iterable[PullEvent]) -> int:
         now = datetime.now(UTC)
-        unique = {e.insert_id: e for e in events}
-        return self._insert("pull_events", [event_row(e, now) for e in unique.values()])
+        unique = first_by_insert_id(events)
+        return self._insert("pull_events", [event_row(e, now) for e in unique])
 
     def record_copy(self, result: CopyResult) -> None:
         self._insert("copies", [copy_row(result)])

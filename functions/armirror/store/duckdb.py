@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from armirror.events import PullEvent
+from armirror.events import PullEvent, first_by_insert_id
 from armirror.ingest_worker import write_events_csv
 from armirror.store import StoreError
 from armirror.store.queries import Queries, ViewReads
@@ -211,7 +211,7 @@ class DuckDBStore(ViewReads):
 
     def record(self, events: Iterable[PullEvent]) -> int:
         now = datetime.now(UTC)
-        unique = list({e.insert_id: e for e in events}.values())
+        unique = first_by_insert_id(events)
         try:
             if len(unique) > SMALL_BATCH:
                 return self._record_many(unique, now)
@@ -259,12 +259,26 @@ class DuckDBStore(ViewReads):
         """The columns of a file for :meth:`record_events_csv`, in order."""
         return [c.name for c in columns("pull_events") if c.name != "recorded_at"]
 
-    def record_events_csv(self, path: str | list[str], now: datetime | None = None) -> int:
+    def record_events_csv(
+        self,
+        path: str | list[str],
+        now: datetime | None = None,
+        *,
+        later_copies: Sequence[tuple[str, str]] | None = None,
+    ) -> int:
         """Load CSV files of events (``ingest_worker.write_events_csv`` with
         :meth:`event_csv_fields`: None is an empty field, and no event field is ever an
-        empty string) in one statement; recorded_at is one constant.  Of events with the
-        same insert_id, the first is kept.  Returns the rows added."""
+        empty string) in one statement; recorded_at is one constant.  Returns the rows
+        added.
+
+        Of events with the same insert_id, the first is kept: the row already stored,
+        else the one of the earliest file.  A file holds one per insert_id, but INSERT OR
+        IGNORE keeps an arbitrary one of a statement's duplicates.  So a caller that knows
+        the files' insert_ids names the rows to leave out, ``later_copies`` (path,
+        insert_id) of an insert_id an earlier file has, which costs nothing; without
+        them, the rows are ordered by file first, which costs a quarter of the load."""
         now = now or datetime.now(UTC)
+        paths = [path] if isinstance(path, str) else list(path)
         names = [c.name for c in columns("pull_events")]
         fields = [n for n in names if n != "recorded_at"]
         types = {c.name: _CSV_TYPES[c.type] for c in columns("pull_events")}
@@ -273,14 +287,28 @@ class DuckDBStore(ViewReads):
             "CAST(? AS TIMESTAMPTZ)" if n == "recorded_at" else f'"{n}"' for n in names
         )
         quoted = ", ".join(f'"{n}"' for n in names)
+        keep_first, parameters = "", [now.isoformat(), paths]
+        if later_copies:
+            keep_first = (
+                " AS r ANTI JOIN (SELECT unnest(?) AS path, unnest(?) AS id) AS later"
+                " ON r.filename = later.path AND r.insert_id = later.id"
+            )
+            parameters += [[p for p, _ in later_copies], [i for _, i in later_copies]]
+        elif later_copies is None and len(paths) > 1:
+            keep_first = (
+                " QUALIFY row_number() OVER"
+                " (PARTITION BY insert_id ORDER BY list_position(?, filename)) = 1"
+            )
+            parameters.append(paths)
         try:
             with self._lock:
                 before = self._count("pull_events")
                 self._con.execute(
                     f'INSERT OR IGNORE INTO "pull_events" ({quoted}) SELECT {select} FROM '
                     "read_csv(?, header = false, delim = ',', quote = '\"', escape = '\"', "
-                    f"nullstr = '', auto_detect = false, columns = {{{spec}}})",
-                    [now.isoformat(), path],
+                    f"nullstr = '', auto_detect = false, columns = {{{spec}}}, "
+                    f"filename = true){keep_first}",
+                    parameters,
                 )
                 return self._count("pull_events") - before
         except duckdb.Error as exc:
