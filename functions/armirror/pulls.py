@@ -9,10 +9,12 @@ tables: it parses their rows with the same parser into a throwaway in-memory sto
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import multiprocessing
 import os
+import stat
 import sys
 import zlib
 from collections import Counter, deque
@@ -140,7 +142,12 @@ def _check_inputs(paths: list[str]) -> None:
     if paths.count("-") > 1:
         raise ValueError("standard input ('-') can be read only once")
     for path in paths:
-        if path != "-":
+        if path == "-":
+            continue
+        mode = os.stat(path).st_mode  # FileNotFoundError names the path
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "a directory, not a log file", path)
+        if stat.S_ISREG(mode):  # not a pipe (<(zcat …)): opening one takes its data
             with open(path, "rb"):
                 pass
 

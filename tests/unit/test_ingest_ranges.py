@@ -7,6 +7,9 @@ import gzip
 import itertools
 import json
 import os
+import subprocess
+import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -358,3 +361,35 @@ def test_a_statement_of_several_files_keeps_the_first_files_event(
                 os.unlink(path)
         row = store._con.execute("SELECT image FROM pull_events WHERE insert_id = 'shared'")
         assert row.fetchone() == ("nginx:1",)
+
+
+def test_a_named_pipe_is_read_once_not_opened_to_check_it(
+    tmp_path: Path, jsonl: tuple[Path, list[str]]
+) -> None:
+    """``armirror pulls FIFO`` (or ``<(zcat …)``) reads the pipe once.  The up-front
+    check does not open a pipe: a writer quick enough to write between that open and
+    the real one would get EPIPE, and the read would wait for a writer that has gone
+    (a race this test cannot force; it guards that pipes work at all)."""
+    path, _ = jsonl
+    fifo = tmp_path / "entries.fifo"
+    os.mkfifo(fifo)
+
+    def write() -> None:
+        try:
+            with fifo.open("wb") as pipe:
+                pipe.write(path.read_bytes())
+        except BrokenPipeError:
+            pass
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    store = f"duckdb://{tmp_path}/s.duckdb"
+    command = [str(Path(sys.executable).parent / "armirror"), "pulls", str(fifo)]
+    done = subprocess.run(
+        [*command, "--store", store, "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "read 302 entries" in done.stderr
