@@ -270,11 +270,13 @@ def test_platform_signatures_added_upstream_later_are_copied_on_rerun(
     assert run_copy([f"{repo}:1"], prefix, upstreams=upstreams)[0][0].status == "up-to-date"
 
 
-def test_platform_signatures_found_when_the_mirror_heads_without_content_type(
-    source_registry: Registry, dest_registry: Registry
+@pytest.mark.parametrize("content_type", ["", "application/octet-stream"])
+def test_platform_signatures_found_when_the_mirror_types_manifests_vaguely(
+    source_registry: Registry, dest_registry: Registry, content_type: str
 ) -> None:
-    """A mirror whose HEAD leaves Content-Type out may still hold an index: the re-run
-    looks at its platforms, finds signatures added upstream since, and copies them."""
+    """A mirror whose answers leave Content-Type out (or say octet-stream) may still
+    hold an index: the re-run looks at its platforms, finds signatures added upstream
+    since, and copies them."""
     repo = unique("library/signednotype")
     first = images.sign(images.multi_arch_image(repo, "1", seed=9731), seed=9732)
     images.push(source_registry.url, first)
@@ -286,7 +288,9 @@ def test_platform_signatures_found_when_the_mirror_heads_without_content_type(
             images.multi_arch_image(repo, "1", seed=9731), seed=9732, platforms=True
         )
         images.push(source_registry.url, later)
-        mirror.add("HEAD", r"/manifests/", "headers", times=100, headers={"Content-Type": ""})
+        for method in ("HEAD", "GET"):
+            vague = {"Content-Type": content_type}
+            mirror.add(method, r"/manifests/", "headers", times=100, headers=vague)
         again, _ = run_copy([f"{repo}:1"], prefix, upstreams=upstreams)
         assert mirror.count("HEAD", r"/manifests/1$", "headers") == 1
     assert again[0].status == "copied", again[0].error

@@ -393,3 +393,18 @@ def test_a_named_pipe_is_read_once_not_opened_to_check_it(
     )
     assert done.returncode == 0, done.stderr
     assert "read 302 entries" in done.stderr
+
+
+def test_the_input_check_does_not_open_a_pipe(tmp_path: Path) -> None:
+    """Opening a FIFO for reading waits for a writer: a check that opened one would
+    still be waiting here."""
+    fifo = tmp_path / "entries.fifo"
+    os.mkfifo(fifo)
+    checker = threading.Thread(target=pulls._check_inputs, args=([str(fifo)],), daemon=True)
+    checker.start()
+    checker.join(timeout=5)
+    waited = checker.is_alive()
+    if waited:  # it opened the pipe: be its writer, so that it ends, then fail
+        os.close(os.open(fifo, os.O_WRONLY))
+        checker.join(timeout=5)
+    assert not waited, "the check opened the pipe and waited for a writer"

@@ -115,13 +115,20 @@ def _descriptor(entry: Any, parent: str) -> Descriptor:
         raise UnsupportedManifest(f"manifest {parent} has a malformed descriptor") from None
 
 
+#: Content-Types that say nothing about a manifest (a static file server, a proxy, a
+#: registry storing what it was given): the type comes from the body instead.
+_VAGUE_TYPES = frozenset(
+    {"", "application/json", "text/plain", "application/octet-stream", "binary/octet-stream"}
+)
+
+
 def parse_manifest(raw: bytes, content_type: str | None, expected_digest: str | None) -> Manifest:
     """Check a fetched manifest's digest and type; refuse schema 1 with a clear message."""
     digest = sha256_digest(raw)
     if expected_digest and expected_digest.startswith("sha256:") and digest != expected_digest:
         raise DigestMismatch(f"manifest content hashes to {digest}, expected {expected_digest}")
     media_type = (content_type or "").split(";", 1)[0].strip()
-    if not media_type or media_type in {"application/json", "text/plain"}:
+    if media_type in _VAGUE_TYPES:
         try:
             body = json.loads(raw)
         except ValueError:
