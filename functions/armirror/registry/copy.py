@@ -181,8 +181,9 @@ class Copier:
             signatures |= await self._source_signatures(
                 source, [c.digest for c in plan.top.children()], source_tags
             )
-        for tag in signatures:
-            plan.signatures[tag] = await self.client.get_manifest(source, tag)
+        tags = sorted(signatures)  # fetched at once: a recursive signature has one a platform
+        fetched = await asyncio.gather(*(self.client.get_manifest(source, t) for t in tags))
+        plan.signatures.update(zip(tags, fetched, strict=True))
         blobs = _unique_blobs(plan.manifests())
         if self.progress:
             self.progress.planned(str(source), sum(b.size for b in blobs))
