@@ -504,8 +504,10 @@ def pulls(
     \b
     FILE is `gcloud logging read --format=json` output, JSON lines, or a BigQuery
     sink table's newline-delimited export (.gz is fine; '-' is stdin). Files are
-    streamed and recording is idempotent: reading a file twice counts nothing twice.
-    Without FILE, only the store is queried.
+    streamed and recording is idempotent: reading a file twice counts nothing twice
+    (of one insertId, the first entry read is kept). Many files (hourly exports) are
+    read as one input; a FILE that cannot be opened stops the run before anything is
+    recorded. Without FILE, only the store is queried.
     \b
     One row per normalised reference (nginx = docker.io/library/nginx:latest):
     pulls (pulls started), rate_limited (refused with 429/toomanyrequests), failures
