@@ -4,9 +4,8 @@ It forwards every request to one upstream registry and, while a rule has uses le
 misbehaves instead: answer 429 (with a Retry-After) or 503, reset the connection in the
 middle of a body, truncate a body (fewer bytes than its Content-Length, then close),
 corrupt a body (same length, wrong bytes), change the answer's headers ("headers"), or
-serve a canned response.  Rules match a
-method and a path regex; each has a bounded number of uses (``times``), so every retry
-loop in a test ends.
+serve a canned response.  Rules match a method and a path regex; each has a bounded
+number of uses (``times``), so every retry loop in a test ends.
 
     with FaultProxy(registry.url) as proxy:
         proxy.add("GET", r"/blobs/sha256:", "truncate", times=1)

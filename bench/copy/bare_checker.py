@@ -20,6 +20,7 @@ import http.client
 import queue
 import sys
 import threading
+from typing import Any
 from urllib.parse import urlsplit
 
 ACCEPT = ", ".join(
@@ -45,21 +46,21 @@ def requests(
     return found
 
 
-def on_httpx(todo: list[tuple[str, str, str]], jobs: int) -> list[str]:
+def on_asyncio(todo: list[tuple[str, str, str]], jobs: int, library: str) -> list[str]:
+    """The requests, JOBS at a time, on httpx's AsyncClient or httpcore's pool alone."""
     import asyncio
-
-    import httpx
 
     async def run() -> list[str]:
         failures: list[str] = []
         slots = asyncio.Semaphore(jobs)
-        async with httpx.AsyncClient() as client:
+        async with _async_client(library, jobs) as client:
 
             async def one(method: str, base: str, path: str) -> None:
                 async with slots:
                     response = await client.request(method, base + path, headers={"Accept": ACCEPT})
-                if response.status_code != 200:
-                    failures.append(f"{method} {base}{path}: {response.status_code}")
+                status = response.status_code if library == "httpx" else response.status
+                if status != 200:
+                    failures.append(f"{method} {base}{path}: {status}")
 
             await asyncio.gather(*(one(*request) for request in todo))
         return failures
@@ -67,34 +68,22 @@ def on_httpx(todo: list[tuple[str, str, str]], jobs: int) -> list[str]:
     return asyncio.run(run())
 
 
-def on_httpcore(todo: list[tuple[str, str, str]], jobs: int) -> list[str]:
-    import asyncio
+def _async_client(library: str, jobs: int) -> Any:
+    if library == "httpx":
+        import httpx
 
+        return httpx.AsyncClient()
     import httpcore
 
-    async def run() -> list[str]:
-        failures: list[str] = []
-        slots = asyncio.Semaphore(jobs)
-        async with httpcore.AsyncConnectionPool(max_connections=2 * jobs) as pool:
-
-            async def one(method: str, base: str, path: str) -> None:
-                async with slots:
-                    response = await pool.request(method, base + path, headers={"Accept": ACCEPT})
-                if response.status != 200:
-                    failures.append(f"{method} {base}{path}: {response.status}")
-
-            await asyncio.gather(*(one(*request) for request in todo))
-        return failures
-
-    return asyncio.run(run())
+    return httpcore.AsyncConnectionPool(max_connections=2 * jobs)
 
 
 def main(src_url: str, dst_url: str, prefix: str, jobs: int, images: list[str]) -> None:
     todo = requests(src_url, dst_url, prefix, images)
-    for flag, client in (("--httpx", on_httpx), ("--httpcore", on_httpcore)):
-        if flag not in sys.argv:
+    for library in ("httpx", "httpcore"):
+        if f"--{library}" not in sys.argv:
             continue
-        failures = client(todo, jobs)
+        failures = on_asyncio(todo, jobs, library)
         if failures:
             sys.exit("\n".join(failures[:10]))
         return

@@ -69,14 +69,17 @@ class _GzipInput(gzip.GzipFile):
     says EOFError, zlib.error or a CRC mismatch without the file's name)."""
 
     def read(self, size: int | None = -1) -> bytes:
-        try:
+        with self._named_errors():
             return super().read(size)
-        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-            raise OSError(f"{self.name}: not a whole gzip file: {exc}") from None
 
-    def read1(self, size: int = -1) -> bytes:
-        try:
+    def read1(self, size: int = -1) -> bytes:  # what TextIOWrapper calls
+        with self._named_errors():
             return super().read1(size)
+
+    @contextmanager
+    def _named_errors(self) -> Iterator[None]:
+        try:
+            yield
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise OSError(f"{self.name}: not a whole gzip file: {exc}") from None
 

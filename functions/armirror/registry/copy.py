@@ -29,12 +29,7 @@ from typing import Any, Literal, Protocol
 
 from armirror.reference import Reference
 from armirror.registry.client import RegistryClient
-from armirror.registry.errors import (
-    RateLimited,
-    RegistryError,
-    TransientError,
-    UnsupportedManifest,
-)
+from armirror.registry.errors import RateLimited, RegistryError, TransientError
 from armirror.registry.manifest import IMAGE_TYPES, Descriptor, Manifest
 
 log = logging.getLogger(__name__)
@@ -181,7 +176,7 @@ class Copier:
             signatures |= await self._source_signatures(
                 source, [c.digest for c in plan.top.children()], source_tags
             )
-        tags = sorted(signatures)  # fetched at once: a recursive signature has one a platform
+        tags = sorted(signatures)  # fetched at once: recursive signing makes one a platform
         fetched = await asyncio.gather(*(self.client.get_manifest(source, t) for t in tags))
         plan.signatures.update(zip(tags, fetched, strict=True))
         blobs = _unique_blobs(plan.manifests())
@@ -212,10 +207,7 @@ class Copier:
         own = set(signature_tags(digest))
         if not tags or not any(_SIGNATURE_TAG_RE.match(t) and t not in own for t in tags):
             return []
-        try:
-            mirrored = await self.client.get_manifest(destination, digest)
-        except UnsupportedManifest:  # a type the mirror names vaguely: not an index
-            return []
+        mirrored = await self.client.get_manifest(destination, digest)
         return [child.digest for child in mirrored.children()]
 
     async def _source_tags(self, source: Reference) -> list[str] | None:
