@@ -11,8 +11,14 @@ The grammar is the one the distribution project documents (and Docker enforces):
     digest     := algorithm ":" hex          (sha256 needs 64 lowercase hex digits)
 
 A name is at most 255 characters.  Uppercase letters are allowed in the registry host
-only.  Every malformed input raises :class:`InvalidReference` (a ``ValueError``) whose
-message names what is wrong; nothing else escapes.
+only, and parsing lowercases the host: DNS names are case-insensitive, so
+``DOCKER.IO/team/app`` and ``docker.io/team/app`` are one image, with one destination
+and one copy job (issue 12 §3).  A first component in uppercase without ``.`` or ``:``
+(``FOO/bar``) is a host to Docker, but lowercased it would read as a Docker Hub
+namespace, so it is refused (``LOCALHOST/x`` is ``localhost/x``).  A bare 64-digit hex
+string is an image ID, not a name, and is refused as Docker refuses it.  Every malformed
+input raises :class:`InvalidReference` (a ``ValueError``) whose message names what is
+wrong; nothing else escapes.
 
 Normalisation follows Docker: no registry means ``docker.io``, a one-component path on
 Docker Hub gains ``library/``, ``index.docker.io`` is ``docker.io``, and a reference
@@ -55,6 +61,7 @@ _TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
 _DIGEST_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$")
 _SHA256_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _SHA512_RE = re.compile(r"^sha512:[0-9a-f]{128}$")
+_IMAGE_ID_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 class InvalidReference(ValueError):
@@ -121,10 +128,17 @@ class Reference:
         return Reference(self.registry, self.repository, tag, self.digest)
 
     def familiar(self) -> str:
-        """The short form Docker prints: ``nginx:1.25``, not ``docker.io/library/nginx:1.25``."""
+        """The short form Docker prints: ``nginx:1.25``, not ``docker.io/library/nginx:1.25``.
+
+        ``library/`` goes only from a one-component name: ``docker.io/library/foo/bar``
+        is ``library/foo/bar``, since ``foo/bar`` would be another repository.
+        """
         name = self.name
         if self.registry == DOCKER_HUB:
-            name = self.repository.removeprefix("library/")
+            name = self.repository
+            short = name.removeprefix("library/")
+            if "/" not in short:
+                name = short
         return name + self._suffix()
 
     def _suffix(self) -> str:
@@ -139,7 +153,7 @@ class Reference:
 
 def _split_registry(name: str) -> tuple[str, str]:
     first, sep, rest = name.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost"):
+    if sep and ("." in first or ":" in first or first.lower() == "localhost"):
         return first, rest
     return DOCKER_HUB, name
 
@@ -150,6 +164,8 @@ def parse(text: str) -> Reference:
         raise InvalidReference(text, "a reference must be a string")
     if not text:
         raise InvalidReference(text, "empty reference")
+    if _IMAGE_ID_RE.match(text):
+        raise InvalidReference(text, "a 64-digit hex string is an image ID, not an image name")
     if text != text.strip() or any(c.isspace() for c in text):
         raise InvalidReference(text, "contains whitespace")
 
@@ -198,6 +214,7 @@ def parse(text: str) -> Reference:
             raise InvalidReference(text, "repository name must be lowercase")
         raise InvalidReference(text, f"malformed path component {component!r}")
 
+    registry = registry.lower()
     if registry in _DOCKER_HUB_ALIASES:
         registry = DOCKER_HUB
     if registry == DOCKER_HUB and "/" not in path:
@@ -256,13 +273,39 @@ def parse_prefix(prefix: str) -> Reference:
 
 
 def matches(reference: Reference, patterns: list[str] | tuple[str, ...]) -> bool:
-    """Whether a reference's name (``registry/repository``) matches any glob pattern.
+    """Whether any glob pattern matches the reference, however it is written.
 
-    A pattern without ``/`` names a whole registry (``quay.io`` means ``quay.io/*``).
+    A pattern is tried against the name (``registry/repository``) and each written form
+    with a tag and digest: ``name:tag``, ``name@digest`` and ``name:tag@digest``, so
+    ``docker.io/library/*:latest`` also matches ``nginx:latest@sha256:…``.  The
+    pattern's host compares case-insensitively (``Docker.IO/team/*``), and a Docker Hub
+    alias in it means ``docker.io``.  A pattern without ``/`` names a whole registry
+    (``quay.io`` means ``quay.io/*``).
     """
-    name = reference.name
+    forms = [reference.name]
+    if reference.tag:
+        forms.append(f"{reference.name}:{reference.tag}")
+    if reference.digest:
+        forms.append(f"{reference.name}@{reference.digest}")
+        if reference.tag:
+            forms.append(f"{reference.name}:{reference.tag}@{reference.digest}")
     for pattern in patterns:
-        glob = pattern if "/" in pattern else f"{pattern}/*"
-        if fnmatch.fnmatchcase(name, glob) or fnmatch.fnmatchcase(str(reference), glob):
+        glob = _normalise_pattern(pattern)
+        if any(fnmatch.fnmatchcase(form, glob) for form in forms):
             return True
     return False
+
+
+def _normalise_pattern(pattern: str) -> str:
+    """``pattern`` with its host lowercased (and ``/*`` added to a bare host).
+
+    The first component is either a host (case-insensitive) or a path component (which
+    is lowercase anyway), so lowercasing it never changes what a valid pattern means.
+    """
+    host, sep, rest = pattern.partition("/")
+    if not sep:
+        rest = "*"
+    host = host.lower()
+    if host in _DOCKER_HUB_ALIASES:
+        host = DOCKER_HUB
+    return f"{host}/{rest}"

@@ -10,6 +10,7 @@ from armirror.reference import (
     classify_registry,
     destination_for,
     host_path_component,
+    matches,
     parse,
     parse_prefix,
 )
@@ -45,9 +46,20 @@ SHA512 = "sha512:" + "cd" * 64
             None,
         ),
         ("ghcr.io/o/r__x.y-z:T_1.0-rc", "ghcr.io", "o/r__x.y-z", "T_1.0-rc", None),
-        # The registry host is the only place uppercase is allowed; it is kept as given.
-        ("Quay.IO/a/b:1", "Quay.IO", "a/b", "1", None),
-        ("MyHost:5000/x", "MyHost:5000", "x", "latest", None),
+        # The registry host is the only place uppercase is allowed; it is lowercased.
+        ("Quay.IO/a/b:1", "quay.io", "a/b", "1", None),
+        ("MyHost:5000/x", "myhost:5000", "x", "latest", None),
+        ("DOCKER.IO/team/list:3", "docker.io", "team/list", "3", None),
+        ("Docker.Io/team/list:3", "docker.io", "team/list", "3", None),
+        ("DOCKER.IO/nginx", "docker.io", "library/nginx", "latest", None),
+        ("Index.Docker.IO/nginx:1", "docker.io", "library/nginx", "1", None),
+        ("LOCALHOST/x", "localhost", "x", "latest", None),
+        ("LocalHost:5000/x:T", "localhost:5000", "x", "T", None),
+        # A 64-hex name is refused alone, not with a host or a tag (as Docker does).
+        ("docker.io/" + "1a3f" * 16, "docker.io", "library/" + "1a3f" * 16, "latest", None),
+        ("1a3f" * 16 + ":1", "docker.io", "library/" + "1a3f" * 16, "1", None),
+        ("1a3f" * 15 + "1a3", "docker.io", "library/" + "1a3f" * 15 + "1a3", "latest", None),
+        ("1a3f" * 16 + "0", "docker.io", "library/" + "1a3f" * 16 + "0", "latest", None),
         # A lone "host:port" has no "/": Docker reads it as repository "localhost", tag "5000".
         ("localhost:5000", "docker.io", "library/localhost", "5000", None),
         # tag and digest are both kept; a digest alone gets no tag.
@@ -65,6 +77,31 @@ def test_normalisation(
     assert parse(str(ref)) == ref
 
 
+@pytest.mark.parametrize(
+    ("text", "familiar"),
+    [
+        ("nginx", "nginx:latest"),
+        ("docker.io/library/foo", "foo:latest"),
+        ("docker.io/foo:1", "foo:1"),
+        # library/ goes only from a one-component name, or it names another repository
+        ("docker.io/library/foo/bar", "library/foo/bar:latest"),
+        ("library/foo/bar:2", "library/foo/bar:2"),
+        ("docker.io/store/foo/bar", "store/foo/bar:latest"),
+        ("fooo/bar", "fooo/bar:latest"),
+        ("other/library", "other/library:latest"),
+        ("quay.io/library/foo", "quay.io/library/foo:latest"),
+        ("127.0.0.1:8000/privatebase", "127.0.0.1:8000/privatebase:latest"),
+        ("Example.com:8000/private/moonbase", "example.com:8000/private/moonbase:latest"),
+        (f"busybox@{SHA}", f"busybox@{SHA}"),
+        (f"a/b:t@{SHA}", f"a/b:t@{SHA}"),
+    ],
+)
+def test_familiar(text: str, familiar: str) -> None:
+    ref = parse(text)
+    assert ref.familiar() == familiar
+    assert parse(familiar) == ref
+
+
 def test_str_is_fully_qualified_and_familiar_is_short() -> None:
     ref = parse(f"nginx:1.25@{SHA}")
     assert str(ref) == f"docker.io/library/nginx:1.25@{SHA}"
@@ -79,6 +116,10 @@ def test_str_is_fully_qualified_and_familiar_is_short() -> None:
     ("text", "problem"),
     [
         ("", "empty reference"),
+        ("1a3f" * 16, "a 64-digit hex string is an image ID, not an image name"),
+        ("0123456789abcdef" * 4, "image ID"),
+        ("FOO/bar", "must be lowercase"),
+        ("Docker/docker", "must be lowercase"),
         (" nginx", "whitespace"),
         ("nginx\n", "whitespace"),
         ("ngi nx", "whitespace"),
@@ -243,6 +284,55 @@ def test_bad_prefix(prefix: str, problem: str) -> None:
         parse_prefix(prefix)
     with pytest.raises(InvalidReference, match=problem):
         destination_for(parse("nginx"), prefix)
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern", "expected"),
+    [
+        ("docker.io/team/list:3", "docker.io/team/*", True),
+        ("DOCKER.IO/team/list:3", "docker.io/team/*", True),
+        ("Docker.Io/team/list:3", "docker.io/team/*", True),
+        ("docker.io/team/list:3", "DOCKER.IO/team/*", True),
+        ("docker.io/team/list:3", "index.docker.io/team/*", True),
+        ("team/list:3", "Registry-1.Docker.io/team/list:3", True),
+        ("docker.io/team/list:3", "docker.io/other/*", False),
+        # a bare host names the whole registry, in any case
+        ("quay.io/a/b:1", "quay.io", True),
+        ("Quay.IO/a/b:1", "QUAY.IO", True),
+        ("quay.io/a/b:1", "quay.i", False),
+        ("quay.io/a/b:1", "ghcr.io", False),
+        ("localhost:5000/x", "LOCALHOST:5000", True),
+        ("localhost:5000/x", "localhost", False),
+        # name, name:tag, name@digest and name:tag@digest are all tried
+        ("nginx:latest", "docker.io/library/*:latest", True),
+        ("nginx", "docker.io/library/*:latest", True),
+        (f"nginx:latest@{SHA}", "docker.io/library/*:latest", True),
+        (f"nginx:1.25@{SHA}", "docker.io/library/*:latest", False),
+        (f"nginx@{SHA}", "docker.io/library/*:latest", False),
+        (f"nginx:latest@{SHA}", f"docker.io/library/nginx@{SHA}", True),
+        (f"nginx@{SHA}", f"docker.io/library/nginx@{SHA}", True),
+        (f"nginx:1@{SHA}", f"docker.io/library/nginx:1@{SHA}", True),
+        (f"nginx:1@{SHA}", f"docker.io/library/nginx:2@{SHA}", False),
+        (f"nginx:1@{SHA}", "docker.io/library/nginx", True),
+        (f"nginx:1@{SHA}", "docker.io/library/nginx:1", True),
+        ("nginx:1", "docker.io/library/nginx:2", False),
+        ("nginx:1", "docker.io/library/ngin", False),
+        # globs are case-sensitive beyond the host: tags keep their case
+        ("nginx:Alpha", "docker.io/library/nginx:alpha", False),
+        ("nginx:Alpha", "docker.io/library/nginx:Alpha", True),
+    ],
+)
+def test_matches(text: str, pattern: str, expected: bool) -> None:
+    assert matches(parse(text), [pattern]) is expected
+    assert matches(parse(text), ("ghcr.io/none", pattern)) is expected
+    assert matches(parse(text), []) is False
+
+
+def test_one_image_has_one_destination_however_its_host_is_spelled() -> None:
+    spellings = ["docker.io/team/list:3", "DOCKER.IO/team/list:3", "Docker.Io/team/list:3"]
+    destinations = {str(destination_for(parse(s), "us-docker.pkg.dev/p/m")) for s in spellings}
+    assert destinations == {"us-docker.pkg.dev/p/m/docker.io/team/list:3"}
+    assert parse_prefix("US-Docker.PKG.dev/p/m") == Reference("us-docker.pkg.dev", "p/m")
 
 
 # -- properties --------------------------------------------------------------------------
