@@ -31,7 +31,8 @@ from armirror.reference import destination_for, parse
 from google.cloud import tasks_v2
 from standins import images
 from standins.cloudtasks import CloudTasksEmulator, start_cloud_tasks_emulator
-from standins.registry import Registry, free_port
+from standins.ports import wait_for_ports
+from standins.registry import Registry
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -180,7 +181,9 @@ def test_several_jobs_each_reach_the_target_once(
     jobs = [CopyJob(f"docker.io/library/img{n}:1", f"r.example/m/img{n}:1") for n in range(5)]
     assert all(queue.enqueue(job) for job in jobs)
     wait_for(lambda: len(recorder.requests) >= len(jobs), what="five tasks")
-    time.sleep(0.3)  # a second delivery would show up by now
+    # The emulator takes a task off the queue to dispatch it and puts it back only when
+    # the target failed: an empty queue means no task is left to be delivered again.
+    wait_for(lambda: not list(tasks_client.list_tasks(parent=queue_path)), what="an empty queue")
     names = sorted(
         {k.lower(): v for k, v in r.headers.items()}["x-cloudtasks-taskname"]
         for r in recorder.requests
@@ -211,10 +214,9 @@ def test_a_stopped_emulator_is_queue_unavailable_without_hanging(
             f"cloudtasks://{name}", "http://127.0.0.1:9/copy_image", client=client, timeout=2
         )
         running.stop()
-        started = time.monotonic()
+        # "Without hanging" is the adapter's own 2 s deadline; the test's timeout backs it.
         with pytest.raises(QueueUnavailable, match="UNAVAILABLE"):
             queue.enqueue(CopyJob("docker.io/library/nginx:1", "r.example/m/nginx:1"))
-        assert time.monotonic() - started < 10
     finally:
         running.stop()
         client.transport.close()
@@ -224,16 +226,18 @@ def test_nothing_listening_is_queue_unavailable_without_hanging() -> None:
     import grpc
     from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
 
-    channel = grpc.insecure_channel(f"127.0.0.1:{free_port()}")
-    client = tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=channel))
-    queue = CloudTasksQueue(
-        f"cloudtasks://{LOCATION}/queues/q", "http://127.0.0.1:9/c", client=client, timeout=2
-    )
-    started = time.monotonic()
-    with pytest.raises(QueueUnavailable):
-        queue.enqueue(CopyJob("docker.io/library/nginx:1", "r.example/m/nginx:1"))
-    assert time.monotonic() - started < 10
-    client.transport.close()
+    # A port bound but not listening refuses connections, and nobody else can take it.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        client = tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=channel))
+        queue = CloudTasksQueue(
+            f"cloudtasks://{LOCATION}/queues/q", "http://127.0.0.1:9/c", client=client, timeout=2
+        )
+        with pytest.raises(QueueUnavailable):
+            queue.enqueue(CopyJob("docker.io/library/nginx:1", "r.example/m/nginx:1"))
+        client.transport.close()
 
 
 # -- real dispatch to copy_image -------------------------------------------------------------
@@ -248,15 +252,15 @@ def copy_image_function(
     Configured as in the cloud: the Cloud Tasks queue and copy_image's own URL (copy_image
     enqueues nothing, and the adapter makes its client only on first use).
     """
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    # copy_image's own URL is only needed by functions that enqueue; it is not known
+    # before functions-framework binds port 0, and copy_image enqueues nothing.
     prefix = f"{dest_registry.host}/ct-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
         "ARMIRROR_DESTINATION": prefix,
         "ARMIRROR_STORE": f"duckdb:///{tmp_path / 'pulls.duckdb'}",
         "ARMIRROR_QUEUE": f"cloudtasks://{queue_path}",
-        "ARMIRROR_COPY_URL": url,
+        "ARMIRROR_COPY_URL": "http://127.0.0.1:9/copy_image",
         "ARMIRROR_UPSTREAMS": f"docker.io={source_registry.url}",
     }
     binary = Path(sys.executable).with_name("functions-framework")
@@ -269,7 +273,7 @@ def copy_image_function(
                 f"--source={ROOT / 'functions' / 'main.py'}",
                 "--signature-type=http",
                 "--host=127.0.0.1",
-                f"--port={port}",
+                "--port=0",
             ],
             cwd=ROOT / "functions",
             env=env,
@@ -277,6 +281,15 @@ def copy_image_function(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
+
+    (port,) = wait_for_ports(
+        process.pid,
+        1,
+        alive=lambda: process.poll() is None,
+        timeout=WAIT,
+        what="functions-framework",
+    )
+    url = f"http://127.0.0.1:{port}"
 
     def serving() -> bool:
         if process.poll() is not None:

@@ -66,64 +66,142 @@ def test_retries_with_backoff_then_gives_up() -> None:
         queue.close()
 
 
-def test_retry_after_is_honoured() -> None:
-    attempts: list[float] = []
+def wait_until(condition: Any, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.005)
+
+
+def test_retry_after_is_honoured_instead_of_the_backoff() -> None:
+    """A worker's Retry-After decides when the job runs again, not the (tiny) backoff."""
+    attempts: list[str] = []
 
     def worker(j: CopyJob) -> Attempt:
-        attempts.append(time.monotonic())
-        return Attempt(done=len(attempts) > 1, retry_after=0.3)
+        attempts.append(j.job_id)
+        return Attempt(done=False, retry_after=3600)
 
-    queue = LocalQueue(worker).start()
+    queue = LocalQueue(worker, base_delay=0.001, max_delay=0.001).start()
     try:
         queue.enqueue(job(1))
-        assert queue.drain(5)
-        assert attempts[1] - attempts[0] >= 0.29
+        wait_until(lambda: [s for s in queue.scheduled() if s[1] == 1], "the job to be rescheduled")
+        ((job_id, attempt, due_in),) = queue.scheduled()
+        assert (job_id, attempt) == (job(1).job_id, 1)
+        assert 3500 < due_in <= 3600
+        assert attempts == [job(1).job_id]
     finally:
         queue.close()
 
 
-def test_concurrency_is_bounded() -> None:
+def test_without_retry_after_the_backoff_is_bounded_by_max_delay() -> None:
+    gate = threading.Event()
+
+    def worker(j: CopyJob) -> Attempt:
+        gate.wait(10)
+        return Attempt(done=False)
+
+    queue = LocalQueue(worker, base_delay=100.0, max_delay=120.0, max_attempts=5).start()
+    try:
+        queue.enqueue(job(1))
+        gate.set()
+        wait_until(lambda: [s for s in queue.scheduled() if s[1] == 1], "the job to be rescheduled")
+        ((_, attempt, due_in),) = queue.scheduled()
+        assert attempt == 1 and 0 <= due_in <= 120
+    finally:
+        queue.close()
+
+
+def test_concurrency_is_bounded_and_used() -> None:
+    """Three workers meet at a barrier of three (so three run at once); never a fourth."""
     running, peak = 0, 0
     lock = threading.Lock()
+    barrier = threading.Barrier(3, timeout=10)
 
     def worker(j: CopyJob) -> Attempt:
         nonlocal running, peak
         with lock:
             running += 1
             peak = max(peak, running)
-        time.sleep(0.02)
+        barrier.wait()  # breaks (and the job fails) unless three run together
         with lock:
             running -= 1
         return Attempt(done=True)
 
-    queue = LocalQueue(worker, concurrency=3).start()
+    queue = LocalQueue(worker, concurrency=3, max_attempts=1).start()
     try:
         for n in range(12):
             queue.enqueue(job(n))
-        assert queue.drain(10)
-        assert peak == 3
+        assert queue.drain(30)
+        assert sorted(queue.completed) == sorted(job(n).job_id for n in range(12))
+        assert queue.abandoned == []
+        assert peak <= 3
     finally:
         queue.close()
 
 
-def test_pending_jobs_survive_a_restart() -> None:
+def test_a_job_running_when_the_process_dies_runs_again_after_restart() -> None:
+    """The journal keeps a job until it finishes, so a crash mid-run loses nothing."""
     journal = MemoryJournal()
-    gate = threading.Event()
-    first = LocalQueue(
-        lambda j: (gate.wait(5), Attempt(done=True))[1], journal=journal, concurrency=1
-    )
-    first.start()
+    started, gate = threading.Event(), threading.Event()
+
+    def first_worker(j: CopyJob) -> Attempt:
+        started.set()
+        gate.wait(10)
+        return Attempt(done=True)
+
+    first = LocalQueue(first_worker, journal=journal, concurrency=1).start()
+    try:
+        for n in range(3):
+            first.enqueue(job(n))
+        assert started.wait(10)
+        # What is on disk at the moment the process is killed: all three, job 0 included.
+        on_disk = MemoryJournal()
+        on_disk.jobs = dict(journal.jobs)
+    finally:
+        gate.set()
+        first.close()
+    assert set(on_disk.jobs) == {job(n).job_id for n in range(3)}
+
+    ran: list[str] = []
+    second = LocalQueue(lambda j: (ran.append(j.job_id), Attempt(done=True))[1], journal=on_disk)
+    second.start()
+    try:
+        assert second.drain(5)
+        assert sorted(ran) == sorted(job(n).job_id for n in range(3))
+        assert on_disk.jobs == {}
+    finally:
+        second.close()
+
+
+def test_a_clean_close_finishes_the_running_job_and_keeps_the_rest() -> None:
+    journal = MemoryJournal()
+    started, gate = threading.Event(), threading.Event()
+    first_ran: list[str] = []
+
+    def first_worker(j: CopyJob) -> Attempt:
+        first_ran.append(j.job_id)
+        started.set()
+        gate.wait(10)
+        return Attempt(done=True)
+
+    first = LocalQueue(first_worker, journal=journal, concurrency=1).start()
     for n in range(3):
         first.enqueue(job(n))
-    first.close()  # stops with the jobs still pending
+    assert started.wait(10)
+    closing = threading.Thread(target=first.close)
+    closing.start()
+    wait_until(lambda: first._closed, "close() to begin")
     gate.set()
-    assert len(journal.jobs) >= 2
+    closing.join(10)
+    assert first_ran == [job(0).job_id]
+    assert set(journal.jobs) == {job(1).job_id, job(2).job_id}
+
     ran: list[str] = []
     second = LocalQueue(lambda j: (ran.append(j.job_id), Attempt(done=True))[1], journal=journal)
     second.start()
     try:
         assert second.drain(5)
-        assert set(ran) >= {job(1).job_id, job(2).job_id}
+        assert sorted(ran) == sorted([job(1).job_id, job(2).job_id])
         assert journal.jobs == {}
     finally:
         second.close()

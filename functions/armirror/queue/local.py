@@ -149,6 +149,12 @@ class LocalQueue:
                     self._push(job, attempt + 1, time.monotonic() + delay)
                 self._lock.notify_all()
 
+    def scheduled(self) -> list[tuple[str, int, float]]:
+        """Jobs waiting their turn: (job ID, attempt number, seconds until due)."""
+        now = time.monotonic()
+        with self._lock:
+            return [(job.job_id, attempt, due - now) for due, _, job, attempt in sorted(self._heap)]
+
     def pending(self) -> int:
         with self._lock:
             return len(self._heap) + self._running

@@ -9,6 +9,7 @@ set ``BIGQUERY_EMULATOR_HOST`` to it (armirror's store does the rest).
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -16,10 +17,11 @@ from pathlib import Path
 
 import httpx
 
-from standins.registry import free_port
-
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "infra" / "local" / "bigquery-emulator.sh"
+
+
+_LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 
 
 class EmulatorUnavailable(RuntimeError):
@@ -61,19 +63,32 @@ def start_bigquery(root: Path, *, timeout: float = 60.0) -> BigQueryEmulator:
     """Start the emulator with its data under ``root``; stop it with ``.stop()``."""
     install()
     root.mkdir(parents=True, exist_ok=True)
-    port, grpc_port = free_port(), free_port()
-    log = (root / "emulator.log").open("ab")
-    process = subprocess.Popen(
-        ["bash", str(SCRIPT), "serve", str(port), str(grpc_port), str(root / "data")],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    log_path = root / "emulator.log"
+    log_path.write_bytes(b"")
+    # Both ports 0: the kernel picks them, so no other process can take them between a
+    # check and the bind; uvicorn names the HTTP port it got in its start-up line.
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            ["bash", str(SCRIPT), "serve", "0", "0", str(root / "data")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + timeout
+    url = None
     while True:
         if process.poll() is not None:
-            tail = (root / "emulator.log").read_text(errors="replace")[-3000:]
+            tail = log_path.read_text(errors="replace")[-3000:]
             raise EmulatorUnavailable(f"local-bigquery exited ({process.returncode}):\n{tail}")
+        if url is None:
+            found = _LISTENING.search(log_path.read_text(errors="replace"))
+            if found is None:
+                if time.monotonic() > deadline:
+                    process.kill()
+                    process.wait()
+                    raise EmulatorUnavailable("local-bigquery did not start listening")
+                time.sleep(0.1)
+                continue
+            url = f"http://127.0.0.1:{found.group(1)}"
         try:
             httpx.get(f"{url}/bigquery/v2/projects/local/datasets", timeout=2)
             break

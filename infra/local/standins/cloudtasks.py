@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,12 +35,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "infra" / "local" / "cloudtasks-emulator.sh"
 HOST = "127.0.0.1"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -111,35 +104,34 @@ def start_cloud_tasks_emulator(
     ``max_retries`` bounds redelivery of failed tasks (-1: forever, as the emulator does).
     """
     install_cloud_tasks_emulator(install_timeout)
-    attempts = 1 if port else 3  # a free port can be taken before the emulator binds it
-    last_error = ""
-    for _ in range(attempts):
-        chosen = port or _free_port()
-        log_file = log_path or Path(tempfile.mkdtemp(prefix="cloudtasks-emulator-")) / "log"
-        ready = log_file.with_name(log_file.name + ".ready")
-        ready.unlink(missing_ok=True)
-        args = ["bash", str(SCRIPT), "serve", str(chosen), "--ready-file", str(ready)]
-        args += ["--max-retries", str(max_retries)]
-        for queue in queues:
-            args += ["--queue", queue]
-        with log_file.open("ab") as log:
-            process = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+    # Port 0 unless asked: the kernel picks and the launcher writes the port it got into
+    # the ready file.  (gRPC binds with SO_REUSEPORT, so a port picked beforehand could be
+    # shared silently with another emulator instead of failing.)
+    log_file = log_path or Path(tempfile.mkdtemp(prefix="cloudtasks-emulator-")) / "log"
+    ready = log_file.with_name(log_file.name + ".ready")
+    ready.unlink(missing_ok=True)
+    args = ["bash", str(SCRIPT), "serve", str(port or 0), "--ready-file", str(ready)]
+    args += ["--max-retries", str(max_retries)]
+    for queue in queues:
+        args += ["--queue", queue]
+    with log_file.open("ab") as log:
+        process = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    emulator = CloudTasksEmulator(port=port or 0, process=process, log_path=log_file)
+    deadline = time.monotonic() + startup_timeout
+    while process.poll() is None and not ready.exists():
+        if time.monotonic() > deadline:
+            emulator.stop()
+            raise RuntimeError(
+                f"Cloud Tasks emulator did not start within {startup_timeout:g} s:\n"
+                f"{emulator.log()[-2000:]}"
             )
-        emulator = CloudTasksEmulator(port=chosen, process=process, log_path=log_file)
-        deadline = time.monotonic() + startup_timeout
-        while process.poll() is None and not ready.exists():
-            if time.monotonic() > deadline:
-                emulator.stop()
-                raise RuntimeError(
-                    f"Cloud Tasks emulator did not start on {emulator.endpoint} within "
-                    f"{startup_timeout:g} s:\n{emulator.log()[-2000:]}"
-                )
-            time.sleep(0.05)
-        if process.poll() is None:
-            return emulator
-        last_error = emulator.log()[-2000:]
-    raise RuntimeError(f"Cloud Tasks emulator exited:\n{last_error}")
+        time.sleep(0.05)
+    if process.poll() is not None:
+        raise RuntimeError(f"Cloud Tasks emulator exited:\n{emulator.log()[-2000:]}")
+    emulator.port = int(ready.read_text().strip().rsplit(":", 1)[1])
+    return emulator
 
 
 # -- the launcher, run with the emulator virtualenv's Python ---------------------------------
@@ -186,9 +178,13 @@ def _serve(argv: Sequence[str]) -> int:
             print(f"cloudtasks-emulator: cannot bind {bind}", file=sys.stderr, flush=True)
             os._exit(3)
         self._httpd.start()
-        print(f"cloudtasks-emulator: serving on {bind}", file=sys.stderr, flush=True)
+        where = f"{args.host}:{bound}"
+        print(f"cloudtasks-emulator: serving on {where}", file=sys.stderr, flush=True)
         if args.ready_file:
-            Path(args.ready_file).write_text(bind + "\n")
+            # Written whole, then renamed: the starter reads it as soon as it exists.
+            partial = Path(args.ready_file + ".partial")
+            partial.write_text(where + "\n")
+            partial.replace(args.ready_file)
 
     emulator_server.APIThread.run = run
     server = emulator_server.create_server(

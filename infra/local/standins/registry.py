@@ -6,6 +6,7 @@ HTTP) and token auth behind :mod:`standins.token_server`.
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import socket
 import subprocess
@@ -15,8 +16,11 @@ from pathlib import Path
 
 import httpx
 
+from standins.ports import wait_for_ports
+
 
 def free_port() -> int:
+    """A port free now; for servers that cannot bind port 0 (prefer port 0 where they can)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -83,7 +87,8 @@ def start_registry(
     root.mkdir(parents=True, exist_ok=True)
     storage = root / "storage"
     storage.mkdir(exist_ok=True)
-    port = port or free_port()
+    # Port 0 lets the kernel choose; the chosen port is read back from /proc, so no other
+    # process can take it between a check and the bind (see standins.ports).
     lines = [
         "version: 0.1",
         "log:",
@@ -99,8 +104,8 @@ def start_registry(
         "    uploadpurging:",
         "      enabled: false",
         "http:",
-        f"  addr: 127.0.0.1:{port}",
-        f"  secret: armirror-local-{port}",
+        f"  addr: 127.0.0.1:{port or 0}",
+        f"  secret: armirror-local-{secrets.token_hex(8)}",
     ]
     if auth == "htpasswd":
         htpasswd = root / "htpasswd"
@@ -124,6 +129,14 @@ def start_registry(
     config.write_text("\n".join(lines) + "\n")
     log = (root / "registry.log").open("ab")
     process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        (port,) = wait_for_ports(
+            process.pid, 1, alive=lambda: process.poll() is None, timeout=15, what="docker-registry"
+        )
+    except RuntimeError as exc:
+        process.kill()
+        process.wait()
+        raise RuntimeError(f"{exc}: {(root / 'registry.log').read_text()[-2000:]}") from None
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 15
     while True:
