@@ -7,9 +7,8 @@
 - :meth:`Pipeline.request_copy`: people and scripts ask for images to be mirrored.
 - :meth:`Pipeline.refresh`: the scheduler's call; re-copies mirrors whose upstream tag moved.
 
-The module-level functions adapt framework requests (Flask requests, CloudEvents) to a
-process-wide :class:`Pipeline` built from the environment; functions/main.py and
-``armirror serve`` both call them.
+:mod:`armirror.runtime` builds a Pipeline from the environment and adapts framework
+requests (Flask requests, CloudEvents) to it; this module knows nothing of either.
 """
 
 from __future__ import annotations
@@ -338,60 +337,3 @@ class Pipeline:
 def run_job(pipeline: Pipeline, job: CopyJob) -> CopyResult:
     """What a local queue worker does with one job."""
     return pipeline.copy(parse(job.source), parse(job.destination))
-
-
-# -- process-wide pipeline for the Cloud Functions and `armirror serve` ------------------
-
-_pipeline: Pipeline | None = None
-_pipeline_lock = threading.Lock()
-
-
-def install(pipeline: Pipeline | None) -> None:
-    """Use ``pipeline`` for the module-level entry points (``armirror serve``, tests)."""
-    global _pipeline
-    _pipeline = pipeline
-
-
-def current() -> Pipeline:
-    """The pipeline configured from the environment, built on first use."""
-    global _pipeline
-    with _pipeline_lock:
-        if _pipeline is None:
-            from armirror.runtime import pipeline_from_environment
-
-            _pipeline = pipeline_from_environment()
-        return _pipeline
-
-
-def on_pull_event(event: Any) -> None:
-    """CloudEvent entry point: garbage is acknowledged, transient faults raise."""
-    outcome = current().on_pull_event(event)
-    log.info(
-        "on_pull_event id=%s recorded=%d enqueued=%d skipped=%s",
-        _event_id(event),
-        outcome.recorded,
-        len(outcome.enqueued),
-        outcome.skipped,
-    )
-
-
-def _event_id(event: Any) -> str:
-    try:
-        return str(event["id"])
-    except (KeyError, TypeError):
-        return "?"
-
-
-def copy_image(request: Any) -> Response:
-    return current().copy_image(request.get_data(cache=False), dict(request.headers))
-
-
-def request_copy(request: Any) -> Response:
-    length = request.content_length
-    if length is not None and length > MAX_REQUEST_BYTES:
-        return _json_response({"error": f"request larger than {MAX_REQUEST_BYTES} bytes"}, 413)
-    return current().request_copy(request.get_data(cache=False))
-
-
-def refresh(request: Any) -> Response:
-    return _json_response(current().refresh(), 200)

@@ -1,15 +1,21 @@
-"""Assemble a Pipeline from settings: which store, which queue, which registry client.
+"""Assemble a Pipeline from settings, and run one per process for the Cloud Functions.
 
 The one place that turns ``ARMIRROR_STORE`` and ``ARMIRROR_QUEUE`` into adapters, so the
-Cloud Functions, ``armirror serve`` and the tests wire things the same way.
+Cloud Functions, ``armirror serve`` and the tests wire things the same way.  The
+module-level entry points at the end adapt framework requests (Flask requests,
+CloudEvents) to a process-wide Pipeline; functions/main.py and ``armirror serve`` call
+them.  This module imports :mod:`armirror.pipeline`, never the other way round.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
+from typing import Any
 
 from armirror.config import Settings, load
-from armirror.pipeline import Pipeline, run_job
+from armirror.pipeline import MAX_REQUEST_BYTES, Pipeline, Response, run_job
 from armirror.queue import CopyJob
 from armirror.queue.local import Attempt, JobJournal, LocalQueue
 from armirror.registry import RegistryClient
@@ -59,3 +65,61 @@ def build_pipeline(settings: Settings, *, local_concurrency: int = 4) -> Pipelin
 
 def pipeline_from_environment() -> Pipeline:
     return build_pipeline(load())
+
+
+# -- process-wide pipeline for the Cloud Functions and `armirror serve` ------------------
+
+#: The entry points log as the pipeline, as they did when they lived there.
+entry_log = logging.getLogger("armirror.pipeline")
+_pipeline: Pipeline | None = None
+_pipeline_lock = threading.Lock()
+
+
+def install(pipeline: Pipeline | None) -> None:
+    """Use ``pipeline`` for the module-level entry points (``armirror serve``, tests)."""
+    global _pipeline
+    _pipeline = pipeline
+
+
+def current() -> Pipeline:
+    """The pipeline configured from the environment, built on first use."""
+    global _pipeline
+    with _pipeline_lock:
+        if _pipeline is None:
+            _pipeline = pipeline_from_environment()
+        return _pipeline
+
+
+def on_pull_event(event: Any) -> None:
+    """CloudEvent entry point: garbage is acknowledged, transient faults raise."""
+    outcome = current().on_pull_event(event)
+    entry_log.info(
+        "on_pull_event id=%s recorded=%d enqueued=%d skipped=%s",
+        _event_id(event),
+        outcome.recorded,
+        len(outcome.enqueued),
+        outcome.skipped,
+    )
+
+
+def _event_id(event: Any) -> str:
+    try:
+        return str(event["id"])
+    except (KeyError, TypeError):
+        return "?"
+
+
+def copy_image(request: Any) -> Response:
+    return current().copy_image(request.get_data(cache=False), dict(request.headers))
+
+
+def request_copy(request: Any) -> Response:
+    length = request.content_length
+    if length is not None and length > MAX_REQUEST_BYTES:  # refused before reading the body
+        body = {"error": f"request larger than {MAX_REQUEST_BYTES} bytes"}
+        return json.dumps(body), 413, {"Content-Type": "application/json"}
+    return current().request_copy(request.get_data(cache=False))
+
+
+def refresh(request: Any) -> Response:
+    return json.dumps(current().refresh(), default=str), 200, {"Content-Type": "application/json"}

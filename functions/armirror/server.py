@@ -15,7 +15,7 @@ from typing import Any
 from cloudevents.http import from_http
 from flask import Flask, Response, request
 
-from armirror import pipeline
+from armirror import runtime
 
 log = logging.getLogger("armirror.server")
 
@@ -36,7 +36,7 @@ def create_app() -> Flask:
         except Exception as exc:  # the SDK raises several types for malformed input
             return {"error": f"not a CloudEvent: {exc}"}, 400
         try:
-            pipeline.on_pull_event(event)
+            runtime.on_pull_event(event)
         except Exception as exc:
             log.exception("on_pull_event failed; the sender should retry")
             return {"error": f"transient failure: {exc}"}, 503
@@ -44,15 +44,15 @@ def create_app() -> Flask:
 
     @app.post("/copy_image")
     def copy_image() -> Any:
-        return _respond(pipeline.copy_image(request))
+        return _respond(runtime.copy_image(request))
 
     @app.post("/request_copy")
     def request_copy() -> Any:
-        return _respond(pipeline.request_copy(request))
+        return _respond(runtime.request_copy(request))
 
     @app.post("/refresh")
     def refresh() -> Any:
-        return _respond(pipeline.refresh(request))
+        return _respond(runtime.refresh(request))
 
     @app.get("/healthz")
     def healthz() -> Any:
@@ -65,7 +65,7 @@ def serve(host: str, port: int) -> None:
     """Serve until interrupted; the local queue is closed on the way out."""
     from werkzeug.serving import make_server
 
-    current = pipeline.current()
+    current = runtime.current()
     server = make_server(host, port, create_app(), threaded=True)
     log.info("armirror serving on http://%s:%d (destination %s)", host, server.port, current.prefix)
     try:

@@ -1,0 +1,105 @@
+"""``armirror scan``: find third-party image references in files and the cluster."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from armirror.cli.output import emit_json
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, file_okay=True, dir_okay=True))
+@click.option("--cluster", is_flag=True, help="Also list the images of every pod in the cluster.")
+@click.option("--context", metavar="CTX", help="kubeconfig context for --cluster.")
+@click.option("--all", "include_all", is_flag=True, help="Report first-party references too.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "images"]),
+    default="table",
+    show_default=True,
+    help="images: one normalised reference a line, unique, for `armirror copy -f`.",
+)
+def scan(
+    paths: tuple[str, ...],
+    cluster: bool,
+    context: str | None,
+    include_all: bool,
+    output_format: str,
+) -> None:
+    """Find third-party image references in PATHs (default .) and, with --cluster, pods.
+
+    \b
+    Reads Dockerfiles/Containerfiles (FROM, ARG defaults, COPY --from, RUN --mount
+    from=), Kubernetes and Cloud Run manifests (YAML/JSON, every pod template),
+    docker-compose, cloudbuild, kustomization and Helm values files, honouring
+    .gitignore. Templates ({{ }}, ${VAR} without a default) are reported as unresolved.
+    \b
+    Exit status 1 when a file could not be read or parsed (or the cluster could not be
+    listed); the scan still reports everything else. 2 for bad input.
+    """
+    from armirror.scan import scan_paths
+
+    if not paths and not cluster:
+        paths = (".",)
+    result = scan_paths(paths, include_first_party=include_all)
+    if cluster:
+        from armirror.scan.cluster import load_api, scan_cluster
+
+        try:
+            api = load_api(context)
+        except Exception as exc:  # kubeconfig problems surface as several exception types
+            raise click.UsageError(f"--cluster: cannot load a Kubernetes config: {exc}") from None
+        found, errors = scan_cluster(api, f"cluster:{context}" if context else "cluster")
+        result.findings.extend(f for f in found if include_all or f.third_party is not False)
+        result.errors.extend(errors)
+    for error in result.errors:
+        click.echo(f"error: {error.file}: {error.message}", err=True)
+    if output_format == "json":
+        emit_json([finding.to_json() for finding in result.findings])
+    elif output_format == "images":
+        for image in result.images():
+            click.echo(image)
+    else:
+        _print_scan_table(result)
+    sys.exit(1 if result.errors else 0)
+
+
+def _print_scan_table(result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    groups: dict[str, list[Any]] = {}
+    unresolved = []
+    for finding in result.findings:
+        if finding.reference is None:
+            unresolved.append(finding)
+        else:
+            groups.setdefault(str(finding.reference), []).append(finding)
+    table = Table(show_edge=False)
+    table.add_column("image", overflow="fold")
+    table.add_column("registry")
+    table.add_column("uses", justify="right")
+    table.add_column("where", overflow="fold")
+    for reference, findings in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        places = [f"{f.file}:{f.line}" if f.line else f.file for f in findings]
+        shown = ", ".join(places[:3]) + (f" and {len(places) - 3} more" if len(places) > 3 else "")
+        table.add_row(reference, findings[0].registry, str(len(findings)), shown)
+    if groups:
+        console.print(table)
+    for finding in unresolved:
+        place = f"{finding.file}:{finding.line}" if finding.line else finding.file
+        console.print(
+            f"[yellow]unresolved[/] {place} {finding.image!r}: {finding.problem}", highlight=False
+        )
+    files = len({f.file for f in result.findings})
+    console.print(
+        f"{sum(len(v) for v in groups.values())} references to {len(groups)} images in "
+        f"{files} files; {len(unresolved)} unresolved; {result.files_scanned} files scanned"
+        + (f"; {len(result.errors)} unreadable" if result.errors else ""),
+        highlight=False,
+    )

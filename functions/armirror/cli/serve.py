@@ -1,0 +1,42 @@
+"""``armirror serve``: the four Cloud Functions in one local process."""
+
+from __future__ import annotations
+
+import click
+
+from armirror.config import ConfigError
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+def serve(host: str, port: int) -> None:
+    """Serve on_pull_event, copy_image, request_copy and refresh at POST /<name>.
+
+    \b
+    Configuration comes from the ARMIRROR_* environment, as in the cloud; by default
+    the embedded store (DuckDB) and the in-process queue. ARMIRROR_DESTINATION is
+    required. One log line per request and per copy.
+    """
+    import logging
+    import signal
+
+    from armirror import runtime
+    from armirror.config import load
+    from armirror.server import serve as run_server
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        settings = load()
+        if not settings.destination:
+            raise ConfigError("ARMIRROR_DESTINATION: set it to the destination prefix")
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    runtime.install(runtime.build_pipeline(settings))
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    run_server(host, port)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    """SIGTERM stops `serve` the way Ctrl-C does, so the queue is closed cleanly."""
+    raise KeyboardInterrupt
