@@ -1,4 +1,4 @@
-"""events.py: LogEntries, Pub/Sub CloudEvents and exported files -> PullEvents or skips."""
+"""armirror.events: LogEntries, Pub/Sub CloudEvents and exported files -> PullEvents or skips."""
 
 from __future__ import annotations
 
@@ -348,7 +348,7 @@ def test_read_entries_json_lines_with_a_broken_line() -> None:
 def test_read_entries_gcloud_array_streamed_in_small_chunks(
     chunk: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(events, "_CHUNK", chunk)
+    monkeypatch.setattr(events.files, "_CHUNK", chunk)
     entries = [json.loads(line) for line in LINES]
     text = json.dumps(entries, indent=2)
     assert list(events.read_entries(io.StringIO(text))) == entries

@@ -298,7 +298,7 @@ def test_a_failed_ingest_closes_the_file_it_was_reading(
     monkeypatch.setattr(pulls, "TASK_LINES", 100)
     monkeypatch.setattr(pulls, "LOAD_FILES", 1)  # the first load fails, mid-file
     monkeypatch.setattr(pulls, "_HEAD_CHARS", 20_000)
-    monkeypatch.setattr(events, "_CHUNK", 20_000)
+    monkeypatch.setattr(events.files, "_CHUNK", 20_000)
 
     def open_files() -> list[str]:
         fds = Path("/proc/self/fd")

@@ -1,0 +1,108 @@
+"""Exported log files, streamed: ``gcloud logging read --format=json`` (one JSON array),
+JSON lines, and newline-delimited exports of a BigQuery sink table.  Memory stays at
+about one chunk plus one entry, however large the file."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import IO, Any, Protocol
+
+import orjson
+
+from armirror.events.model import MAX_ENTRY_BYTES, Skip
+
+_SEPARATORS_RE = re.compile(r"[\s,]*")
+_CHUNK = 1 << 20
+
+
+def read_entries(stream: IO[str], head: str | None = None) -> Iterator[Any | Skip]:
+    """Stream the LogEntries of an exported file: a JSON array (``gcloud logging read
+    --format=json``) or JSON lines (also a BigQuery sink export).
+
+    Yields each entry (whatever JSON value it is) or a :class:`Skip` for a line that is
+    not JSON or too large.  Memory stays at about one chunk plus one entry.  A JSON array
+    that is cut short or malformed raises ``ValueError`` naming the offset.
+    """
+    if head is None:  # else: the text already read from the stream
+        head = stream.read(_CHUNK)
+    stripped = head.lstrip()
+    if stripped.startswith("["):
+        yield from _read_array(stream, stripped[1:])
+    else:
+        yield from _read_lines(stream, head)
+
+
+def _read_lines(stream: IO[str], head: str) -> Iterator[Any | Skip]:
+    for lines in line_blocks(stream, head):
+        for line in lines:
+            if not line or line.isspace():
+                continue
+            yield decode_line(line)
+
+
+def decode_line(line: str) -> Any | Skip:
+    """One line of a JSON-lines export: its JSON value, or why it has none."""
+    if len(line) > MAX_ENTRY_BYTES:
+        return Skip("too_large", f"line of {len(line)} characters")
+    try:
+        return orjson.loads(line)
+    except (ValueError, RecursionError) as exc:
+        return Skip("bad_json", str(exc)[:80])
+
+
+class TextReader(Protocol):
+    """What :func:`line_blocks` reads from: a text file, or a byte range of one."""
+
+    def read(self, size: int, /) -> str: ...
+
+
+def line_blocks(stream: TextReader, head: str = "") -> Iterator[list[str]]:
+    """The lines of a JSON-lines stream (after ``head``, text already read from it), a
+    chunk's worth at a time; some may be blank.  One endless line is cut to its last
+    :data:`MAX_ENTRY_BYTES` characters as it grows, so memory stays bounded."""
+    lines = head.split("\n")
+    pending = lines.pop()  # an unfinished last line
+    while True:
+        if lines:
+            yield lines
+        chunk = stream.read(_CHUNK)
+        if not chunk:
+            break
+        lines = (pending + chunk).split("\n")
+        pending = lines.pop()
+        if len(pending) > 4 * MAX_ENTRY_BYTES:  # one endless line: drop what we have
+            pending = pending[-MAX_ENTRY_BYTES:]
+    if pending:
+        yield [pending]
+
+
+def _read_array(stream: IO[str], buffer: str) -> Iterator[Any | Skip]:
+    decoder = json.JSONDecoder()
+    pos, offset, eof = 0, 0, False
+    while True:
+        pos = _SEPARATORS_RE.match(buffer, pos).end()  # type: ignore[union-attr]
+        if pos < len(buffer) and buffer[pos] == "]":
+            return
+        try:
+            if pos >= len(buffer):
+                raise json.JSONDecodeError("need more data", buffer, pos)
+            value, end = decoder.raw_decode(buffer, pos)
+        except json.JSONDecodeError as exc:
+            if eof:
+                where = offset + pos
+                raise ValueError(
+                    f"JSON array malformed or cut short near character {where}"
+                ) from exc
+            if len(buffer) - pos > 4 * MAX_ENTRY_BYTES:
+                raise ValueError(
+                    f"JSON array element at character {offset + pos} is not valid JSON"
+                ) from exc
+            more = stream.read(max(_CHUNK, len(buffer) - pos))
+            eof = not more
+            offset += pos
+            buffer, pos = buffer[pos:] + more, 0
+            continue
+        yield value
+        pos = end
