@@ -19,6 +19,7 @@ import re
 import socket
 import struct
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -50,6 +51,8 @@ class FaultProxy:
         self.upstream = upstream.rstrip("/")
         self.rules: list[Rule] = []
         self.log: list[tuple[str, str, str]] = []
+        #: (time.monotonic() on arrival, method, path) for every request, in order.
+        self.arrivals: list[tuple[float, str, str]] = []
         self._lock = threading.Lock()
         self._local = threading.local()  # one upstream client per handler thread
         self._clients: list[httpx.Client] = []
@@ -92,6 +95,13 @@ class FaultProxy:
         with self._lock:
             self.rules.clear()
             self.log.clear()
+            self.arrivals.clear()
+
+    def arrived(self, method: str, path: str = "") -> list[float]:
+        """When each request with ``method`` and a path matching ``path`` arrived."""
+        pattern = re.compile(path)
+        with self._lock:
+            return [t for t, m, p in self.arrivals if m == method and pattern.search(p)]
 
     def count(self, method: str, path: str = "", outcome: str | None = None) -> int:
         pattern = re.compile(path)
@@ -168,6 +178,8 @@ class FaultProxy:
 
             def _serve(self) -> None:
                 method, path = self.command, self.path
+                with proxy._lock:
+                    proxy.arrivals.append((time.monotonic(), method, path))
                 length = int(self.headers.get("Content-Length") or 0)
                 request_body = self.rfile.read(length) if length else b""
                 rule = proxy._take(method, path)

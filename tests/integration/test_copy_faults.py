@@ -8,6 +8,7 @@ or names the right digest with every manifest and blob present and correct.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -92,6 +93,13 @@ def test_429_with_retry_after_is_waited_out(
     _assert_copied(result, image, dest_registry, repo)
     assert proxy.count("HEAD", "/manifests/1$", "429") == 1
     assert proxy.count("GET", BLOB, "429") == 1
+    # Each retry came no sooner than the Retry-After asked (a lower bound, not a speed check).
+    for method, pattern in (("HEAD", rf"/{image.repository}/manifests/1$"), ("GET", BLOB)):
+        (path,) = [
+            p for m, p, o in proxy.log if m == method and o == "429" and re.search(pattern, p)
+        ]
+        refused, retried = proxy.arrived(method, re.escape(path) + "$")[:2]
+        assert retried - refused >= 1.0, (method, retried - refused)
 
 
 def test_503_is_retried(
@@ -246,3 +254,23 @@ def test_cli_reports_rate_limit_in_json(
     assert status == 1
     (result,) = results
     assert (result["status"], result["retryable"], result["retry_after"]) == ("failed", True, 3600)
+
+
+def test_a_destination_that_stores_another_digest_fails_the_copy(
+    source_registry: Registry, dest_registry: Registry
+) -> None:
+    """The digest a registry echoes for a pushed manifest must be the one pushed."""
+    image = _image(source_registry, "echo", 20901)
+    wrong = "sha256:" + "0" * 64
+    with FaultProxy(dest_registry.url) as dest_proxy:
+        dest_proxy.add(
+            "PUT", r"/manifests/", "headers", times=100, headers={"Docker-Content-Digest": wrong}
+        )
+        prefix = f"{dest_proxy.url.removeprefix('http://')}/{unique('mirror')}"
+        results, _ = run_copy(
+            [f"{image.repository}:1"], prefix, upstreams={"docker.io": source_registry.url}
+        )
+    (result,) = results
+    assert result.status == "failed"
+    assert result.error is not None and wrong in result.error
+    assert not result.retryable

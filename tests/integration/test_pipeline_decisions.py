@@ -17,7 +17,9 @@ import pytest
 from armirror.config import Settings
 from armirror.pipeline import Pipeline
 from armirror.queue.local import Attempt, LocalQueue
+from armirror.registry import CopyResult
 from armirror.store.duckdb import DuckDBStore
+from faultproxy import FaultProxy
 from standins import images
 from standins.logentries import cloud_event, kubelet_entry
 from standins.registry import Registry
@@ -26,14 +28,14 @@ WHEN = datetime(2026, 10, 1, 8, 0, 1, tzinfo=UTC)
 
 
 class Harness:
-    def __init__(self, tmp_path: Path, source: Registry, dest: Registry, threshold: int) -> None:
+    def __init__(self, tmp_path: Path, upstream: str, dest: Registry, threshold: int) -> None:
         self.prefix = f"{dest.host}/decisions-{uuid.uuid4().hex[:12]}"
         settings = Settings(
             destination=self.prefix,
-            upstreams={"docker.io": source.url},
+            upstreams={"docker.io": upstream},
             mirror_threshold=threshold,
         )
-        self.store = DuckDBStore(tmp_path / "armirror.duckdb")
+        self.store = DuckDBStore(tmp_path / f"armirror-{uuid.uuid4().hex[:8]}.duckdb")
         self.queue = LocalQueue(lambda job: Attempt(done=True), journal=self.store)  # not started
         self.pipeline = Pipeline(settings, self.store, self.queue)
 
@@ -52,8 +54,9 @@ class Harness:
 def harness(tmp_path: Path, source_registry: Registry, dest_registry: Registry) -> Iterator[Any]:
     made: list[Harness] = []
 
-    def make(threshold: int) -> Harness:
-        made.append(Harness(tmp_path, source_registry, dest_registry, threshold))
+    def make(threshold: int = 1, upstream: str | None = None) -> Harness:
+        upstream = upstream or source_registry.url
+        made.append(Harness(tmp_path, upstream, dest_registry, threshold))
         return made[-1]
 
     yield make
@@ -101,3 +104,34 @@ def test_an_image_already_at_the_destination_queues_nothing(
     assert h.jobs() == []
     # A tag the destination lacks is queued: the check looked at the right tag.
     assert len(h.event("m-2", "Pulling", "team/present:4").enqueued) == 1
+
+
+def _mirrored(h: Harness, source: str, digest: str) -> None:
+    """Record a finished copy, as copy_image does, so refresh has a tag to check."""
+    destination = f"{h.prefix}/{source}"
+    h.store.record_copy(CopyResult(source, destination, "copied", digest=digest))
+
+
+@pytest.mark.parametrize(("remaining", "checked"), [("5;w=21600", 1), ("500;w=21600", 3)])
+def test_refresh_stops_before_the_rate_limit_floor(
+    harness: Any, source_registry: Registry, remaining: str, checked: int
+) -> None:
+    tags = []
+    for n in range(3):
+        image = images.single_image(f"team/refresh{uuid.uuid4().hex[:6]}", "1", seed=1810 + n)
+        images.push(source_registry.url, image)
+        tags.append(f"docker.io/{image.repository}:1")
+    with FaultProxy(source_registry.url) as hub:
+        hub.add("HEAD", r"/manifests/", "headers", times=100,
+                headers={"ratelimit-limit": "100;w=21600", "ratelimit-remaining": remaining})  # fmt: skip
+        h = harness(upstream=hub.url)
+        for source in tags:  # each recorded at an older digest: the upstream "moved"
+            _mirrored(h, source, "sha256:" + "1" * 64)
+        report = h.pipeline.refresh()
+        heads = hub.count("HEAD", r"/manifests/1$")
+    assert report["checked"] == checked == heads
+    assert len(report["changed"]) == checked
+    assert len(h.jobs()) == checked
+    skipped = [s for s in report["skipped"] if s["reason"].startswith("ratelimit-remaining")]
+    assert len(skipped) == 3 - checked
+    assert report["stopped_early"] is (checked < 3)
