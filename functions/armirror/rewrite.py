@@ -41,6 +41,7 @@ from armirror.scan import (
     scan_text,
 )
 from armirror.scan.expand import written_name_length
+from armirror.scan.limits import Refused, budget
 from armirror.scan.walk import candidates
 
 if TYPE_CHECKING:
@@ -380,7 +381,11 @@ def _check(plan: _Planned, new_text: str, added: int = 0) -> str | None:
     """Why the new text must not be written, if it fails the second scan: it must parse
     and hold the references it held, plus the ``added`` kustomize twins."""
     c = plan.candidate
-    findings, error = scan_text(new_text, c.rel, c.type, c.hint)
+    try:
+        with budget():
+            findings, error = scan_text(new_text, c.rel, c.type, c.hint)
+    except Refused as exc:
+        return f"the rewritten text would be refused ({exc})"
     if error:
         return f"the rewritten text would not parse ({error})"
     before = sum(1 for f in plan.findings if f.reference is not None) + added

@@ -3,7 +3,8 @@
 ``scan_paths`` walks directories (honouring .gitignore), reads Dockerfiles, Kubernetes
 and Cloud Run manifests, compose, Cloud Build, kustomize and Helm files, and returns
 :class:`Finding` s with the text spans a rewrite edits.  Files that cannot be read or
-parsed are reported as :class:`FileError` s; the scan goes on.
+parsed, and files over one of the caps in :mod:`armirror.scan.limits` (refused), are
+reported as :class:`FileError` s; the scan goes on.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import yaml
 
 from .dockerfile import scan_dockerfile
 from .finding import KINDS, FileError, Finding, ScanResult, Slot
+from .limits import MAX_SECONDS_PER_FILE, Refused, budget
 from .manifests import scan_chart_template, scan_yaml
 from .walk import CHART_TEMPLATE, DOCKERFILE, JSON, Candidate, candidates, classify
 
@@ -56,9 +58,11 @@ def _app_version(chart: Path | None) -> str | None:
     if chart not in _app_versions:
         version = None
         try:
-            data = yaml.safe_load((chart / "Chart.yaml").read_text(encoding="utf-8"))
-            if isinstance(data, dict) and data.get("appVersion") is not None:
-                version = str(data["appVersion"])
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+            data = yaml.load(read_text(chart / "Chart.yaml"), Loader=loader)
+            value = data.get("appVersion") if isinstance(data, dict) else None
+            if isinstance(value, str | int | float) and not isinstance(value, bool):
+                version = str(value)  # a scalar only: str() of an alias bomb never ends
         except (OSError, ValueError, yaml.YAMLError):
             version = None
         _app_versions[chart] = version
@@ -82,16 +86,25 @@ def scan_text(
     return scan_yaml(text, file, hint, app_version)
 
 
-def scan_candidate(candidate: Candidate) -> tuple[str | None, list[Finding], FileError | None]:
-    """Read and scan one file: ``(text, findings, error)``."""
+def scan_candidate(
+    candidate: Candidate, seconds: float = MAX_SECONDS_PER_FILE
+) -> tuple[str | None, list[Finding], FileError | None]:
+    """Read and scan one file: ``(text, findings, error)``.
+
+    A file over a cap is refused whole (no findings), so a rewrite never edits part of it.
+    """
     try:
         text = read_text(candidate.path)
     except (OSError, ValueError) as exc:
         message = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return None, [], FileError(candidate.rel, message)
-    findings, error = scan_text(
-        text, candidate.rel, candidate.type, candidate.hint, _app_version(candidate.chart)
-    )
+    try:
+        with budget(seconds):
+            findings, error = scan_text(
+                text, candidate.rel, candidate.type, candidate.hint, _app_version(candidate.chart)
+            )
+    except Refused as exc:
+        return text, [], FileError(candidate.rel, f"refused: {exc}")
     return text, findings, FileError(candidate.rel, error) if error else None
 
 

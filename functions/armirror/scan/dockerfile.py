@@ -10,12 +10,14 @@ and ``AS name``, stage names and indexes (not images), ``FROM scratch`` (not an 
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .expand import Piece, Span, Var, expand, literal_var, slots_for, try_reference
 from .finding import Finding, Slot
+from .limits import Refused, check_findings, check_time
 
 _DIRECTIVE = re.compile(r"#[ \t]*([A-Za-z][A-Za-z0-9_-]*)[ \t]*=[ \t]*(\S*)[ \t]*$")
 _KNOWN_DIRECTIVES = {"syntax", "escape", "check"}
@@ -53,13 +55,17 @@ class _Instruction:
 
     def locate(self, i: int, j: int) -> Span | None:
         """File span of ``text[i:j]``, or None when it crosses a line continuation."""
-        if j <= i:
+        if j <= i or i < 0:
             return None
-        for (offset, piece), start in zip(self.pieces, self._starts, strict=True):
-            if start <= i < start + len(piece):
-                if j <= start + len(piece):
-                    return offset + i - start, offset + j - start
-                return None
+        index = bisect.bisect_right(self._starts, i) - 1
+        while index >= 0 and not self.pieces[index][1]:
+            index -= 1  # an empty piece shares its start with the next one
+        if index < 0:
+            return None
+        offset, piece = self.pieces[index]
+        start = self._starts[index]
+        if i < start + len(piece) and j <= start + len(piece):
+            return offset + i - start, offset + j - start
         return None
 
 
@@ -68,6 +74,7 @@ def _instructions(text: str, first_line: int, escape: str, lines: list[tuple[int
     index = first_line
     total = len(lines)
     while index < total:
+        check_time()
         number, offset, content = lines[index]
         index += 1
         stripped = content.lstrip()
@@ -82,6 +89,7 @@ def _instructions(text: str, first_line: int, escape: str, lines: list[tuple[int
                 instruction.pieces.append((piece_offset, trimmed[: -len(escape)]))
                 # the next non-comment, non-blank line continues this instruction
                 while index < total:
+                    check_time()
                     _, offset2, content2 = lines[index]
                     index += 1
                     s2 = content2.lstrip()
@@ -136,7 +144,11 @@ class _Scanner:
                 self._report(number, value, pieces, "# syntax= directive")
             first += 1
         for instruction in _instructions(self.text, first, self.escape, lines):
-            self._instruction(instruction, 0)
+            try:
+                self._instruction(instruction, 0)
+            except Refused as exc:
+                raise Refused(f"line {instruction.line}: {exc}") from None
+            check_findings(len(self.findings))
         return self.findings
 
     def _instruction(self, ins: _Instruction, start: int) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from armirror.reference import InvalidReference, Reference, parse
 
 from .finding import Slot
+from .limits import check_length, check_time
 
 Span = tuple[int, int]
 Locate = Callable[[int, int], Span | None]
@@ -68,35 +69,49 @@ def expand(
 
     ``escape`` is the Dockerfile escape character (``\\$`` is a literal ``$``);
     ``dollar_dollar`` makes ``$$`` a literal ``$`` (compose, Cloud Build).
+
+    Raises :class:`~armirror.scan.limits.Refused` when the value would grow past
+    ``MAX_EXPANDED_LENGTH`` (``ARG B=${A}${A}`` doubles a value per line).
     """
     pieces: list[Piece] = []
+    length = 0
     problem: str | None = None
     run_start = 0  # start of the current literal run in `word`
     i = 0
     n = len(word)
+    last_brace = word.rfind("}")  # no ``${`` after it can close: skip the regex there
+
+    def add(new: tuple[Piece, ...] | list[Piece]) -> None:
+        nonlocal length
+        for piece in new:
+            if piece.text:
+                length += len(piece.text)
+                check_length(length)
+                pieces.append(piece)
 
     def flush(end: int) -> None:
         if end > run_start:
-            pieces.append(Piece(word[run_start:end], locate(run_start, end)))
+            add([Piece(word[run_start:end], locate(run_start, end))])
 
     while i < n:
         ch = word[i]
         if escape is not None and ch == escape and i + 1 < n and word[i + 1] == "$":
             flush(i)
-            pieces.append(Piece("$", None))
+            add([Piece("$", None)])
             i += 2
             run_start = i
             continue
         if ch != "$":
             i += 1
             continue
+        check_time()
         if dollar_dollar and word.startswith("$$", i):
             flush(i)
-            pieces.append(Piece("$", None))
+            add([Piece("$", None)])
             i += 2
             run_start = i
             continue
-        braced = _BRACED.match(word, i)
+        braced = _BRACED.match(word, i) if i < last_brace else None
         bare = None if braced else _BARE.match(word, i)
         if not braced and not bare:
             i += 1
@@ -119,22 +134,22 @@ def expand(
                 if "$" in arg:
                     problem = problem or f"nested variable in {word[i:end]!r}"
                 if arg:
-                    pieces.append(Piece(arg, locate(arg_start, arg_start + len(arg))))
+                    add([Piece(arg, locate(arg_start, arg_start + len(arg)))])
             else:
                 assert var is not None
-                pieces.extend(var.pieces)
+                add(var.pieces)
         elif op in (":+", "+"):
             if non_empty if op == ":+" else is_set:
                 assert arg is not None
                 if arg:
-                    pieces.append(Piece(arg, locate(arg_start, arg_start + len(arg))))
+                    add([Piece(arg, locate(arg_start, arg_start + len(arg)))])
         elif op in (":?", "?"):
             if (non_empty if op == ":?" else is_set) and var is not None:
-                pieces.extend(var.pieces)
+                add(var.pieces)
             else:
                 problem = problem or f"${{{name}}} is required and has no default"
         elif is_set and var is not None:
-            pieces.extend(var.pieces)
+            add(var.pieces)
         else:
             problem = problem or f"${{{name}}} has no default"
         i = end

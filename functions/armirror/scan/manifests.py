@@ -26,6 +26,7 @@ from armirror.reference import Reference
 
 from .expand import Span, Var, expand, literal_var, slots_for, try_reference
 from .finding import Finding, Slot
+from .limits import check_findings, check_time, count_alias_nodes
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
@@ -417,6 +418,7 @@ class _Document:
         images.  Only the top-level ``image`` map defaults its tag to the chart's
         appVersion, as chart templates conventionally do.
         """
+        check_time()
         if isinstance(node, MappingNode):
             for key, value in node.value:
                 if not isinstance(key, ScalarNode):
@@ -513,8 +515,10 @@ def scan_yaml(
     document = _Document(text, file)
     try:
         for doc in _documents(document.body):
+            check_time()
             if not isinstance(doc, MappingNode):
                 continue
+            count_alias_nodes(doc)
             kind, api = text_of(get(doc, "kind")), text_of(get(doc, "apiVersion"))
             if kind == "Kustomization" or hint == "kustomize":
                 document.kustomize(doc)
@@ -528,6 +532,7 @@ def scan_yaml(
                 document.compose(doc)
             elif hint == "cloudbuild" or (hint is None and _looks_like_cloudbuild(doc)):
                 document.cloudbuild(doc)
+            check_findings(len(document.findings))
     except yaml.YAMLError as exc:
         return document.findings, _yaml_message(exc)
     return document.findings, None
@@ -550,7 +555,10 @@ def _yaml_message(exc: yaml.YAMLError) -> str:
     return f"invalid YAML: {where}{problem}" + (f" ({context})" if context else "")
 
 
-_TEMPLATE_IMAGE = re.compile(r"^([ \t]*(?:-[ \t]+)?image:[ \t]*)(.*?)[ \t]*$")
+# ``(.*)`` and a strip, not ``(.*?)[ \t]*$``: the lazy form backtracks quadratically on
+# a long line of blanks.
+_TEMPLATE_IMAGE = re.compile(r"^([ \t]*(?:-[ \t]+)?image:[ \t]*)(.*)$")
+_COMMENT = re.compile(r"[ \t]#")
 
 
 def scan_chart_template(text: str, file: str) -> list[Finding]:
@@ -563,11 +571,14 @@ def scan_chart_template(text: str, file: str) -> list[Finding]:
     for number, start in enumerate(document.line_starts, 1):
         end = document.line_starts[number] if number < len(document.line_starts) else len(text)
         line = document.body[start:end].rstrip("\r\n")
+        check_time()
         match = _TEMPLATE_IMAGE.match(line)
-        if not match or not match.group(2) or match.group(2).startswith("#"):
+        raw = match.group(2).rstrip(" \t") if match else ""
+        if match is None or not raw or raw.startswith("#"):
             continue
-        raw = match.group(2)
-        raw = re.sub(r"[ \t]+#.*$", "", raw) if "{{" not in raw else raw
+        comment = _COMMENT.search(raw) if "{{" not in raw else None
+        if comment is not None:
+            raw = raw[: comment.start()].rstrip(" \t")
         value_start = document.bom + start + match.start(2)
         if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
             raw, value_start = raw[1:-1], value_start + 1
@@ -576,4 +587,5 @@ def scan_chart_template(text: str, file: str) -> list[Finding]:
             continue
         span = (value_start, value_start + len(raw))
         document.resolved(number, "helm", raw, "template image:", ((Slot(*span, "ref"),), None))
+        check_findings(len(document.findings))
     return document.findings
