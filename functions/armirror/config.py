@@ -25,6 +25,7 @@ ENV_VARS: dict[str, str] = {
     "ARMIRROR_DENY": "comma-separated glob patterns of sources that are never mirrored",
     "ARMIRROR_MIRROR_THRESHOLD": "pulls of an image before it is mirrored (default 1)",
     "ARMIRROR_ALLOW_PRIVATE_HOSTS": "true to let request_copy name private or loopback hosts",
+    "ARMIRROR_REFRESH_CONCURRENCY": "upstream checks refresh keeps in flight (default 32)",
 }
 
 #: Variables a cloud deployment must set (the CLI has defaults for all of them).
@@ -64,6 +65,21 @@ def _bool(name: str, value: str) -> bool:
     raise ConfigError(f"{name}: expected true or false, got {value!r}")
 
 
+def _whole_number(
+    env: Mapping[str, str], name: str, *, default: int, low: int, high: int | None = None
+) -> int:
+    text = env.get(name) or str(default)
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a whole number, got {text!r}") from None
+    if value < low:
+        raise ConfigError(f"{name}: must be at least {low}, got {value}")
+    if high is not None and value > high:
+        raise ConfigError(f"{name}: must be at most {high}, got {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Validated settings; build with :func:`load`."""
@@ -78,6 +94,7 @@ class Settings:
     deny: tuple[str, ...] = ()
     mirror_threshold: int = 1
     allow_private_hosts: bool = False
+    refresh_concurrency: int = 32
 
     def require_cloud(self) -> None:
         """Raise unless every variable a cloud deployment needs is set."""
@@ -118,15 +135,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
             f"cloudtasks://projects/P/locations/L/queues/Q, got {queue!r}"
         )
 
-    threshold_text = env.get("ARMIRROR_MIRROR_THRESHOLD") or "1"
-    try:
-        threshold = int(threshold_text)
-    except ValueError:
-        raise ConfigError(
-            f"ARMIRROR_MIRROR_THRESHOLD: expected a whole number, got {threshold_text!r}"
-        ) from None
-    if threshold < 1:
-        raise ConfigError(f"ARMIRROR_MIRROR_THRESHOLD: must be at least 1, got {threshold}")
+    threshold = _whole_number(env, "ARMIRROR_MIRROR_THRESHOLD", default=1, low=1)
 
     return Settings(
         destination=destination,
@@ -140,5 +149,8 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         mirror_threshold=threshold,
         allow_private_hosts=_bool(
             "ARMIRROR_ALLOW_PRIVATE_HOSTS", env.get("ARMIRROR_ALLOW_PRIVATE_HOSTS", "")
+        ),
+        refresh_concurrency=_whole_number(
+            env, "ARMIRROR_REFRESH_CONCURRENCY", default=32, low=1, high=256
         ),
     )

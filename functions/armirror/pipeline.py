@@ -27,6 +27,7 @@ from armirror.config import Settings
 from armirror.guard import host_problem
 from armirror.queue import CopyJob, CopyQueue
 from armirror.reference import InvalidReference, Reference, destination_for, matches, parse
+from armirror.refresh import RATELIMIT_FLOOR, RefreshReport, find_moved
 from armirror.registry import Copier, CopyResult, RegistryClient, RegistryError
 from armirror.store import PullStore
 from armirror.store.queries import DEMAND_REASONS as COUNTED_REASONS
@@ -39,8 +40,8 @@ MAX_REQUEST_IMAGES = 100
 DEMAND_REASONS = frozenset({"pulling", "pulled", "failed", "rate_limited", "backoff", "deployed"})
 #: How long a destination HEAD is trusted when deciding "already mirrored".
 MIRRORED_CACHE_SECONDS = 300.0
-#: refresh stops before Docker Hub's remaining allowance falls below this.
-REFRESH_RATELIMIT_FLOOR = 10
+#: refresh stops before a registry's remaining allowance falls below this.
+REFRESH_RATELIMIT_FLOOR = RATELIMIT_FLOOR
 
 Response = tuple[str, int, dict[str, str]]
 
@@ -298,40 +299,25 @@ class Pipeline:
     # -- refresh -------------------------------------------------------------------------
 
     def refresh(self) -> dict[str, Any]:
-        """HEAD each mirrored tag upstream; queue a copy where the upstream moved."""
-        report: dict[str, Any] = {"checked": 0, "changed": [], "unchanged": 0, "skipped": []}
+        """HEAD each mirrored tag upstream, many at a time (``ARMIRROR_REFRESH_CONCURRENCY``);
+        queue a re-copy where the upstream moved, within each registry's pull budget."""
 
-        async def run() -> None:
+        async def queue_copy(source: Reference, destination: Reference, digest: str) -> None:
+            job = CopyJob(str(source), str(destination), "refresh", digest)
+            await asyncio.to_thread(self.queue.enqueue, job)
+
+        async def run() -> RefreshReport:
             async with self.client_factory() as client:
-                for source_text, digest in self.store.mirrored_tags():
-                    source = parse(source_text)
-                    remaining = client.ratelimit_remaining(source.registry)
-                    if remaining is not None and remaining < REFRESH_RATELIMIT_FLOOR:
-                        report["skipped"].append(
-                            {"source": source_text, "reason": f"ratelimit-remaining {remaining}"}
-                        )
-                        continue
-                    try:
-                        head = await client.head_manifest(source)
-                    except RegistryError as exc:
-                        report["skipped"].append({"source": source_text, "reason": str(exc)})
-                        continue
-                    report["checked"] += 1
-                    if head is None or head.digest == digest:
-                        report["unchanged"] += 1
-                        continue
-                    destination = destination_for(source, self.prefix)
-                    job = CopyJob(str(source), str(destination), "refresh", head.digest)
-                    self.queue.enqueue(job)
-                    report["changed"].append(
-                        {"source": source_text, "from": digest, "to": head.digest}
-                    )
+                return await find_moved(
+                    client,
+                    self.store.mirrored_tags(),
+                    destination_of=lambda source: destination_for(source, self.prefix),
+                    on_moved=queue_copy,
+                    concurrency=self.settings.refresh_concurrency,
+                    floor=REFRESH_RATELIMIT_FLOOR,
+                )
 
-        asyncio.run(run())
-        report["stopped_early"] = any(
-            s["reason"].startswith("ratelimit") for s in report["skipped"]
-        )
-        return report
+        return asyncio.run(run()).to_json()
 
 
 def run_job(pipeline: Pipeline, job: CopyJob) -> CopyResult:
