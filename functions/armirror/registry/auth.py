@@ -171,6 +171,26 @@ class CredentialStore:
         return None
 
 
+#: The token specification's default when a token server leaves ``expires_in`` out.
+DEFAULT_TOKEN_SECONDS = 60.0
+#: However long a token server says a token lives, it is asked again after an hour.
+MAX_TOKEN_SECONDS = 3600.0
+
+
+def cache_seconds(body: dict[str, object]) -> float:
+    """How long to reuse a token: its lifetime, less a margin so that no request races
+    the expiry (10 s, or a quarter of a short lifetime).  Never longer than the token
+    lives: a cache that outlived a 3-second token sent it expired (issue 18)."""
+    try:
+        lifetime = float(body.get("expires_in") or DEFAULT_TOKEN_SECONDS)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        lifetime = DEFAULT_TOKEN_SECONDS
+    if not lifetime > 0:  # also NaN
+        return 0.0
+    lifetime = min(lifetime, MAX_TOKEN_SECONDS)
+    return lifetime - min(10.0, lifetime / 4)
+
+
 @dataclass
 class _Token:
     header: str
@@ -233,10 +253,8 @@ class RegistryAuth(httpx.Auth):
             raise httpx.HTTPStatusError(
                 "token response carries no token", request=response.request, response=response
             )
-        lifetime = float(body.get("expires_in") or 60)
         header = f"Bearer {token}"
-        # Refresh a little early so a request never races the expiry.
-        self._tokens[scopes] = _Token(header, time.monotonic() + max(lifetime - 10, 5))
+        self._tokens[scopes] = _Token(header, time.monotonic() + cache_seconds(body))
         return header
 
     def header_for(self, method: str, url: httpx.URL) -> str | None:

@@ -47,7 +47,9 @@ class TokenServer:
         anonymous_pull: bool = False,
         service: str = "armirror-test-registry",
         issuer: str = "armirror-test-issuer",
+        lifetime: int = 300,
     ) -> None:
+        self.lifetime = lifetime
         self.username, self.password = username, password
         self.anonymous_pull = anonymous_pull
         self.service, self.issuer = service, issuer
@@ -96,7 +98,7 @@ class TokenServer:
             "iss": self.issuer,
             "sub": account,
             "aud": self.service,
-            "exp": now + 300,
+            "exp": now + self.lifetime,
             "nbf": now - 10,
             "iat": now,
             "jti": uuid.uuid4().hex,
@@ -127,7 +129,9 @@ class TokenServer:
                         return
                     authenticated = True
                 token = server.issue(query.get("scope", []), authenticated)
-                body = json.dumps({"token": token, "access_token": token, "expires_in": 300})
+                body = json.dumps(
+                    {"token": token, "access_token": token, "expires_in": server.lifetime}
+                )
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
