@@ -40,6 +40,7 @@ __all__ = [
     "RegistryClass",
     "classify_registry",
     "destination_for",
+    "upstream_for",
     "host_path_component",
     "matches",
     "parse",
@@ -258,6 +259,37 @@ def destination_for(source: Reference, prefix: str) -> Reference:
     if len(text) > NAME_MAX_LENGTH:
         raise InvalidReference(text, f"destination name longer than {NAME_MAX_LENGTH} characters")
     return Reference(base.registry, repository, source.tag, source.digest)
+
+
+def upstream_for(mirrored: Reference, prefix: str) -> Reference | None:
+    """The upstream a mirror reference was copied from: the inverse of destination_for.
+
+    ``PREFIX/<host>/<repository>`` maps back to ``<host>/<repository>`` with the same
+    tag and digest, where ``<host>`` turns ``_`` back into ``:`` (host names cannot hold
+    ``_``, so ``localhost_5000`` can only be ``localhost:5000``).  None when the
+    reference is not under ``prefix``, or what follows the prefix is not
+    ``<host>/<repository>`` (a host needs a ``.``, a port or to be ``localhost``), so
+    ``destination_for(upstream_for(r, p), p) == r`` whenever the result is not None.
+    ``verify`` uses it to check files that ``rewrite`` already pointed at the mirror.
+    """
+    base = parse_prefix(prefix)
+    head = f"{base.repository}/"
+    if mirrored.registry != base.registry or not mirrored.repository.startswith(head):
+        return None
+    host, _, path = mirrored.repository[len(head) :].partition("/")
+    host = host.replace("_", ":", 1)
+    if not path or not ("." in host or ":" in host or host.split(":")[0] == "localhost"):
+        return None
+    source = try_parse(f"{host}/{path}")
+    if source is None:
+        return None
+    source = Reference(source.registry, source.repository, mirrored.tag, mirrored.digest)
+    try:
+        if destination_for(source, prefix) != mirrored:
+            return None  # e.g. docker.io/nginx, which would mirror at docker.io/library/nginx
+    except InvalidReference:
+        return None
+    return source
 
 
 def parse_prefix(prefix: str) -> Reference:

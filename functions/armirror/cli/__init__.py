@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from armirror import __version__
+from armirror.cli.helpformat import ArmirrorContext
 from armirror.config import ConfigError, parse_upstreams
 
 if TYPE_CHECKING:
@@ -34,8 +35,46 @@ COMMANDS: dict[str, str] = {
 }
 
 
+def _set_verbosity(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    from armirror.cli import output
+
+    if not value:
+        return
+    level = output.QUIET if param.name == "quiet" else output.VERBOSE
+    other = ctx.meta.get("armirror.verbosity")
+    if other is not None and other != level:
+        raise click.UsageError("-q/--quiet and -v/--verbose contradict each other")
+    ctx.meta["armirror.verbosity"] = level
+    output.set_verbosity(level)
+
+
+def verbosity_options() -> list[click.Option]:
+    """-q/-v, which the group adds to every command (as cobra's persistent flags)."""
+    return [
+        click.Option(
+            ["-q", "--quiet"],
+            is_flag=True,
+            expose_value=False,
+            callback=_set_verbosity,
+            help="Only errors on stderr: no progress, summaries or hints.",
+        ),
+        click.Option(
+            ["-v", "--verbose"],
+            is_flag=True,
+            expose_value=False,
+            callback=_set_verbosity,
+            help="Also log each retry, skipped step and request failure on stderr.",
+        ),
+    ]
+
+
 class LazyGroup(click.Group):
-    """A group that imports a command's module only when that command is needed."""
+    """A group that imports a command's module only when that command is needed.
+
+    It also owns what every command shares at the edges: -q/-v on each command, one
+    line on stderr for every error (no traceback), and the exit statuses: 2 for bad
+    input, 1 for a failure, 130 for Ctrl-C.
+    """
 
     def __init__(self, *args: Any, lazy_commands: dict[str, str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -50,8 +89,66 @@ class LazyGroup(click.Group):
             command = getattr(importlib.import_module(module_name), attribute)
             if not isinstance(command, click.Command):
                 raise TypeError(f"{self.lazy_commands[cmd_name]} is not a click command")
-            return command
-        return super().get_command(ctx, cmd_name)
+        else:
+            command = super().get_command(ctx, cmd_name)
+        if command is not None and not any(p.name == "quiet" for p in command.params):
+            command.params.extend(verbosity_options())
+            command.context_class = ArmirrorContext
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise Interrupted from None
+
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        from armirror.cli import output
+
+        output.set_verbosity(output.NORMAL)
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.ClickException as exc:
+            output.error(_click_message(exc))
+            sys.exit(exc.exit_code)
+        except (Interrupted, click.Abort, KeyboardInterrupt):
+            output.error(output.INTERRUPTED)
+            sys.exit(output.EXIT_INTERRUPTED)
+        except BrokenPipeError:  # `armirror pulls | head`: the reader has what it wanted
+            sys.stderr.close()
+            sys.exit(output.EXIT_FAILURE)
+        except Exception as exc:
+            if output.show_traceback():
+                raise
+            output.error(
+                f"unexpected {type(exc).__name__}: {exc} "
+                "(a bug: ARMIRROR_TRACEBACK=1 shows where it happened)"
+            )
+            sys.exit(output.EXIT_FAILURE)
+        sys.exit(code if isinstance(code, int) else output.EXIT_OK)
+
+
+class Interrupted(Exception):
+    """Ctrl-C inside a command, carried past click's own "Aborted!" handling."""
+
+
+def _click_message(exc: click.ClickException) -> str:
+    message = exc.format_message()
+    if isinstance(exc, click.UsageError) and exc.ctx is not None:
+        message += f" (see '{exc.ctx.command_path} --help')"
+    return message
+
+
+LazyGroup.context_class = ArmirrorContext
 
 
 @click.group(
@@ -116,15 +213,28 @@ def make_registry_client(
 
 
 def read_image_list(images: Iterable[str], image_file: str | None) -> list[str]:
-    """Images from arguments plus ``-f FILE`` (``-`` is stdin), skipping blanks and comments."""
+    """Images from arguments plus ``-f FILE`` (``-`` is stdin), skipping blanks and comments.
+
+    A file that cannot be read, or is not text, is bad input (exit 2).
+    """
     names = list(images)
-    if image_file:
+    if not image_file:
+        return names
+    try:
         stream = sys.stdin if image_file == "-" else open(image_file, encoding="utf-8")  # noqa: SIM115
         with stream:
             for line in stream:
                 line = line.split("#", 1)[0].strip()
                 if line:
                     names.append(line)
+    except OSError as exc:
+        raise click.BadParameter(
+            f"cannot read {image_file}: {exc.strerror or exc}", param_hint="-f/--file"
+        ) from None
+    except UnicodeDecodeError:
+        raise click.BadParameter(
+            f"{image_file} is not a text file of image names", param_hint="-f/--file"
+        ) from None
     return names
 
 

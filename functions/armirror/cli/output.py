@@ -7,8 +7,12 @@ Data goes to stdout, messages and progress to stderr, so ``armirror scan --forma
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
 
 if TYPE_CHECKING:
     from armirror.registry import CopyResult
@@ -17,7 +21,79 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
+#: verify only: nothing proven wrong, but something could not be checked.
+EXIT_UNKNOWN = 3
 EXIT_INTERRUPTED = 130
+
+QUIET, NORMAL, VERBOSE = 0, 1, 2
+#: How much goes to stderr besides errors (set by -q/-v; reset for each invocation).
+verbosity = NORMAL
+
+#: What a person reads after Ctrl-C: every command can be run again without harm.
+INTERRUPTED = (
+    "interrupted: run the same command again to resume (finished work is kept, "
+    "nothing is half written)"
+)
+MESSAGE_LIMIT = 1000
+
+
+def set_verbosity(level: int) -> None:
+    """-q shows only errors; -v adds the library's log (retries, skipped steps) on stderr."""
+    global verbosity
+    verbosity = level
+    logger = logging.getLogger("armirror")
+    for handler in list(logger.handlers):
+        if getattr(handler, "armirror_cli", False):
+            logger.removeHandler(handler)
+    if level >= VERBOSE:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.armirror_cli = True  # type: ignore[attr-defined]
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
+def one_line(text: object) -> str:
+    """A message squeezed onto one bounded line: errors never spill over many."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= MESSAGE_LIMIT else line[: MESSAGE_LIMIT - 1] + "…"
+
+
+def error(message: object) -> None:
+    """An error line on stderr, whatever the verbosity."""
+    click.echo(f"error: {one_line(message)}", err=True)
+
+
+def warn(message: object) -> None:
+    """A warning line on stderr, whatever the verbosity."""
+    click.echo(f"warning: {one_line(message)}", err=True)
+
+
+def info(message: str) -> None:
+    """A message for people on stderr (summaries, hints); -q silences it."""
+    if verbosity >= NORMAL:
+        click.echo(message, err=True)
+
+
+def detail(message: str) -> None:
+    """Only with -v."""
+    if verbosity >= VERBOSE:
+        click.echo(message, err=True)
+
+
+def bad_input(message: str, *, hint: str | None = None) -> NoReturn:
+    """Stop with exit status 2: the command line or a file given to it is wrong."""
+    raise click.UsageError(message + (f" ({hint})" if hint else ""))
+
+
+def failure(message: str) -> NoReturn:
+    """Stop with exit status 1: the input was fine but the work could not be done."""
+    raise click.ClickException(message)
+
+
+def show_traceback() -> bool:
+    """ARMIRROR_TRACEBACK=1 shows where an unexpected error came from (for bug reports)."""
+    return os.environ.get("ARMIRROR_TRACEBACK", "") not in ("", "0")
 
 
 def emit_json(value: Any) -> None:

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from armirror.cli import FORMAT_TABLE_JSON, make_registry_client, read_image_list, registry_options
-from armirror.cli.output import emit_json
+from armirror.cli import (
+    FORMAT_TABLE_JSON,
+    make_registry_client,
+    output,
+    read_image_list,
+    registry_options,
+)
+
+if TYPE_CHECKING:
+    from armirror.iam import PermissionFinding
+    from armirror.reference import Reference
+    from armirror.verify import ImageCheck
 
 
 @click.command()
-@click.argument("paths", nargs=-1, type=click.Path())
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @click.option(
     "-f", "--file", "image_file", metavar="FILE", help="Read images, one a line ('-' for stdin)."
 )
@@ -23,8 +33,8 @@ from armirror.cli.output import emit_json
 )  # fmt: skip
 @click.option(
     "--consumer", "consumers", multiple=True, metavar="PRINCIPAL",
-    help="A principal that must be able to pull, e.g. serviceAccount:NAME@PROJECT.iam."
-    "gserviceaccount.com (repeatable).",
+    help="A principal that must be able to pull, e.g. "
+    "serviceAccount:NAME@PROJECT.iam.gserviceaccount.com (repeatable).",
 )  # fmt: skip
 @click.option(
     "--discover-project-number", "project_numbers", multiple=True, metavar="NUMBER",
@@ -56,101 +66,199 @@ def verify(
     """Prove the mirror is complete, current and readable.
 
     \b
-    Images: every third-party reference `scan` finds in PATH..., and/or -f FILE.
-    Each is ok, missing (not at the destination), stale (the upstream tag moved) or
-    incomplete (a child manifest or blob is absent). Upstreams get HEADs only.
+    Images: every image reference `scan` finds in PATH..., and/or -f FILE. Third-party
+    references and references already under PREFIX (as `rewrite` leaves files) are
+    both checked: PREFIX/<host>/<repository> is mapped back to <host>/<repository>.
+    \b
+    Each image is
+      ok          at the destination, whole, at the digest the upstream tag names
+      missing     not at the destination
+      stale       the upstream tag moved since the copy
+      incomplete  a child manifest or blob is absent at the destination
+      unknown     could not be checked (refused login, DNS, unreachable registry);
+                  the detail says why
+    A digest-pinned reference is ok or missing, never stale. Upstreams get HEADs only.
     \b
     Permissions (Artifact Registry destinations): every --consumer (plus discovered
     ones) must hold roles/artifactregistry.reader, or a role containing it, on the
     repository or its project. Missing grants come with the gcloud command and the
     Terraform `consumers` entry that fix them.
     \b
-    Exit status 1 when anything is missing, stale, incomplete or unreadable.
+    Exit status: 0 all ok; 1 anything missing, stale, incomplete or without a grant;
+    3 nothing proven wrong but something could not be checked; 2 bad input.
     """
-    from armirror.reference import InvalidReference, destination_for, parse
-    from armirror.verify import check_images
+    from armirror.verify import PROBLEMS
 
-    names = read_image_list((), image_file)
-    if paths:
-        from armirror.scan import scan_paths
+    pairs = _image_pairs(paths, image_file, prefix)
+    everyone = _consumers(prefix, consumers, project_numbers, node_accounts)
+    if not pairs and not everyone:
+        if paths:
+            output.bad_input(f"no third-party or mirrored image references in {', '.join(paths)}")
+        output.bad_input("name PATHs to scan, a file of images with -f, or consumers")
 
-        scanned = scan_paths(paths)
-        for error in scanned.errors:
-            click.echo(f"warning: {error.file}: {error.message}", err=True)
-        names += [str(f.reference) for f in scanned.findings if f.reference and f.third_party]
-    if not names and not (consumers or project_numbers or node_accounts):
-        raise click.UsageError("name PATHs to scan, a file of images with -f, or consumers")
-    pairs = []
-    try:
-        for name in dict.fromkeys(names):
-            source = parse(name)
-            pairs.append((source, destination_for(source, prefix)))
-    except InvalidReference as exc:
-        raise click.UsageError(str(exc)) from None
+    checks = _check(pairs, upstreams, insecure, jobs) if pairs else []
+    findings = _permissions(prefix, everyone, iam_endpoint) if everyone else []
 
-    async def run() -> list[Any]:
-        async with make_registry_client(upstreams, insecure, jobs) as client:
-            return await check_images(client, pairs, jobs=jobs)
+    problems = any(c.status in PROBLEMS for c in checks) or any(
+        f.status == "missing" for f in findings
+    )
+    unknown = any(c.status == "unknown" for c in checks) or any(
+        f.status not in ("ok", "missing") for f in findings
+    )
+    from armirror.verify import summary
 
-    checks = asyncio.run(run()) if pairs else []
-    findings: list[Any] = []
-    if consumers or project_numbers or node_accounts:
-        from armirror import iam
-
-        everyone = list(consumers) + iam.discover_consumers(project_numbers, node_accounts)
-        kwargs: dict[str, Any] = {}
-        if iam_endpoint:
-            kwargs["ar_client"] = iam.artifact_registry_client(endpoint=iam_endpoint)
-            kwargs["projects_client"] = iam.projects_client(endpoint=iam_endpoint)
-        findings = iam.check_readers(prefix, everyone, **kwargs)
-
-    failed = any(c.status != "ok" for c in checks) or any(not f.ok for f in findings)
     if output_format == "json":
-        emit_json(
+        output.emit_json(
             {
                 "images": [c.to_json() for c in checks],
                 "permissions": [f.to_json() for f in findings],
-                "ok": not failed,
+                "summary": summary(checks),
+                "ok": not problems and not unknown,
             }
         )
     else:
         _print_verify(checks, findings)
-    sys.exit(1 if failed else 0)
+    if problems:
+        sys.exit(output.EXIT_FAILURE)
+    sys.exit(output.EXIT_UNKNOWN if unknown else output.EXIT_OK)
 
 
-def _print_verify(checks: list[Any], findings: list[Any]) -> None:
+def _image_pairs(
+    paths: tuple[str, ...], image_file: str | None, prefix: str
+) -> list[tuple[Reference, Reference]]:
+    """(upstream, destination) for every image named, whichever side it names."""
+    from armirror.reference import InvalidReference, destination_for, parse, upstream_for
+
+    try:
+        destination_for(parse("x/y"), prefix)
+    except InvalidReference as exc:
+        raise click.BadParameter(str(exc), param_hint="--to") from None
+    listed = read_image_list((), image_file)  # named on purpose: checked whatever they are
+    scanned_names: list[str] = []
+    if paths:
+        from armirror.scan import scan_paths
+
+        scanned = scan_paths(paths, include_first_party=True)
+        for error in scanned.errors:
+            output.warn(f"{error.file}: {error.message}")
+        scanned_names = [str(f.reference) for f in scanned.findings if f.reference is not None]
+    pairs = []
+    for name in dict.fromkeys([*listed, *scanned_names]):
+        try:
+            reference = parse(name)
+        except InvalidReference as exc:
+            output.bad_input(str(exc))
+        upstream = upstream_for(reference, prefix)
+        if upstream is not None:
+            pairs.append((upstream, reference))
+        elif reference.third_party or name in listed:
+            pairs.append((reference, destination_for(reference, prefix)))
+    return list(dict.fromkeys(pairs))
+
+
+def _consumers(
+    prefix: str,
+    consumers: tuple[str, ...],
+    project_numbers: tuple[str, ...],
+    node_accounts: tuple[str, ...],
+) -> list[str]:
+    """Every principal to check, each valid, before anything is asked of a registry."""
+    if not (consumers or project_numbers or node_accounts):
+        return []
+    from armirror import iam
+
+    try:
+        everyone = [iam.normalise_principal(c) for c in consumers]
+        everyone += iam.discover_consumers(project_numbers, node_accounts)
+    except iam.InvalidPrincipal as exc:
+        output.bad_input(str(exc))
+    try:
+        iam.parse_repository(prefix)
+    except iam.NotArtifactRegistry as exc:
+        raise click.BadParameter(
+            f"{exc} (reader permissions are checked on Artifact Registry only)",
+            param_hint="--to",
+        ) from None
+    return list(dict.fromkeys(everyone))
+
+
+def _check(
+    pairs: list[tuple[Reference, Reference]],
+    upstreams: tuple[str, ...],
+    insecure: tuple[str, ...],
+    jobs: int,
+) -> list[ImageCheck]:
+    from armirror.verify import check_images
+
+    async def run() -> list[ImageCheck]:
+        async with make_registry_client(upstreams, insecure, jobs) as client:
+            return await check_images(client, pairs, jobs=jobs)
+
+    return asyncio.run(run())
+
+
+def _permissions(prefix: str, everyone: list[str], iam_endpoint: str | None) -> list[Any]:
+    from armirror import iam
+
+    kwargs: dict[str, Any] = {}
+    if iam_endpoint:
+        kwargs["ar_client"] = iam.artifact_registry_client(endpoint=iam_endpoint)
+        kwargs["projects_client"] = iam.projects_client(endpoint=iam_endpoint)
+    return iam.check_readers(prefix, everyone, **kwargs)
+
+
+STYLES = {
+    "ok": "green",
+    "missing": "bold red",
+    "stale": "yellow",
+    "incomplete": "bold red",
+    "unknown": "magenta",
+}
+
+
+def _print_verify(checks: list[ImageCheck], findings: list[PermissionFinding]) -> None:
     from rich.console import Console
-    from rich.table import Table
 
+    from armirror.cli.tables import Cell, Column, print_table
     from armirror.reference import parse
+    from armirror.verify import summary
 
     console = Console()
-    styles = {"ok": "green", "missing": "bold red", "stale": "yellow", "incomplete": "bold red"}
     if checks:
-        table = Table(show_edge=False, title="images")
-        for column in ("image", "status", "detail"):
-            table.add_column(column, overflow="fold")
-        for c in checks:
-            table.add_row(
-                parse(c.source).familiar(), f"[{styles[c.status]}]{c.status}[/]", c.detail
+        print_table(
+            console,
+            [Column("image"), Column("status", whole=True), Column("detail")],
+            [
+                [parse(c.source).familiar(), Cell(c.status, STYLES[c.status]), c.detail]
+                for c in checks
+            ],
+            title="images",
+        )
+        counts = summary(checks)
+        console.print(
+            ", ".join(f"{n} {state}" for state, n in counts.items() if n), highlight=False
+        )
+        if counts["unknown"]:
+            output.info(
+                f"{counts['unknown']} could not be checked: fix the access named in the "
+                "detail and run verify again (re-copying will not help)"
             )
-        console.print(table)
-        counts = {s: sum(1 for c in checks if c.status == s) for s in styles}
-        console.print(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no images")
     if findings:
-        table = Table(show_edge=False, title="readers")
-        for column in ("consumer", "status", "detail"):
-            table.add_column(column, overflow="fold")
-        for f in findings:
-            colour = "green" if f.ok else "bold red"
-            table.add_row(f.member, f"[{colour}]{f.status}[/]", f.detail)
-        console.print(table)
+        print_table(
+            console,
+            [Column("consumer"), Column("status", whole=True), Column("detail")],
+            [
+                [f.member, Cell(f.status, "green" if f.ok else "bold red"), f.detail]
+                for f in findings
+            ],
+            title="readers",
+        )
         fixes = [f for f in findings if f.gcloud]
         if fixes:
             console.print("\nto fix:", style="bold")
             for f in fixes:
-                console.print(f.gcloud, highlight=False, soft_wrap=True)
+                console.print(f.gcloud, highlight=False, soft_wrap=True, markup=False)
             from armirror.iam import terraform_consumers
 
             console.print("\nor in Terraform:", style="bold")
-            console.print(terraform_consumers(fixes), highlight=False, soft_wrap=True)
+            console.print(terraform_consumers(fixes), highlight=False, soft_wrap=True, markup=False)
