@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from armirror.events import PullEvent, parse_json, parse_log_entry
 from armirror.registry.copy import CopyResult
-from armirror.store import PullStore, open_store
+from armirror.store import PullStore, RedeployRecord, open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -216,6 +216,40 @@ def test_copies_and_mirrored(store: PullStore) -> None:
     assert store.mirrored_tags() == [("docker.io/library/nginx:1.25", "sha256:" + "b" * 64)]
     # The same result twice is one copy; each status counted once per attempt.
     assert store.copy_counts() == {"copied": 2, "failed": 1, "up-to-date": 1}
+
+
+def redeploy_record(name: str, container: str, minutes: int, action: str = "moved") -> RedeployRecord:  # fmt: skip
+    return RedeployRecord(
+        run_id=f"run-{action}",
+        platform="gke",
+        target="https://cluster.example",
+        namespace="shop",
+        kind="Deployment",
+        name=name,
+        container=container,
+        old_image=f"{container}:1",
+        new_image=f"us-docker.pkg.dev/p/mirror/docker.io/library/{container}:1",
+        action=action,
+        changed_at=T0 + timedelta(minutes=minutes),
+    )
+
+
+def test_redeploys_are_recorded_once_and_read_by_time(store: PullStore) -> None:
+    web, sidecar = redeploy_record("web", "nginx", 5), redeploy_record("web", "envoy", 5)
+    later = redeploy_record("api", "redis", 90)
+    undone = redeploy_record("web", "nginx", 24 * 60, "restored")
+    store.record_redeploys([later, web, sidecar])
+    store.record_redeploys([web, undone])  # web twice: one row
+    got = store.redeploys()
+    assert [(r.name, r.container, r.action) for r in got] == [
+        ("web", "envoy", "moved"),
+        ("web", "nginx", "moved"),
+        ("api", "redis", "moved"),
+        ("web", "nginx", "restored"),
+    ]
+    assert got[1] == web and got[1].workload == "Deployment shop/web"
+    window = store.redeploys(T0 + timedelta(minutes=60), T0 + timedelta(hours=2))
+    assert [r.name for r in window] == ["api"]
 
 
 # -- BigQuery only ----------------------------------------------------------------------

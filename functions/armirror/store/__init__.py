@@ -39,6 +39,7 @@ __all__ = [
     "DailyPulls",
     "ImageRanking",
     "PullStore",
+    "RedeployRecord",
     "StoreError",
     "default_duckdb_path",
     "open_store",
@@ -103,6 +104,30 @@ class CopyRecord:
         return data
 
 
+@dataclass(frozen=True)
+class RedeployRecord:
+    """One container of a workload moved onto the mirror (or put back by ``--undo``)."""
+
+    run_id: str
+    platform: str
+    target: str
+    namespace: str
+    kind: str
+    name: str
+    container: str
+    old_image: str
+    new_image: str
+    action: str  # moved | restored
+    changed_at: datetime
+
+    @property
+    def workload(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "changed_at": self.changed_at.isoformat()}
+
+
 class PullStore(Protocol):
     """Where pull events and copies are kept."""
 
@@ -148,6 +173,16 @@ class PullStore(Protocol):
 
     def mirrored_tags(self) -> list[tuple[str, str]]:
         """(source, digest) of every mirrored source named by tag, for refresh."""
+        ...
+
+    def record_redeploys(self, records: Iterable[RedeployRecord]) -> None:
+        """Store container changes made by ``armirror redeploy`` (idempotent)."""
+        ...
+
+    def redeploys(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[RedeployRecord]:
+        """Container changes made in [since, until), oldest first."""
         ...
 
     def close(self) -> None: ...

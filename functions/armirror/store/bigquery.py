@@ -28,13 +28,14 @@ from google.api_core import exceptions as api_exceptions
 from google.cloud import bigquery
 
 from armirror.events import PullEvent, first_by_insert_id
-from armirror.store import StoreError
+from armirror.store import RedeployRecord, StoreError
 from armirror.store.queries import Queries, ViewReads
 from armirror.store.tables import (
     KEYS,
     LAYOUT,
     copy_row,
     event_row,
+    redeploy_row,
     render_bigquery,
     table_schemas,
     view_templates,
@@ -96,8 +97,8 @@ class BigQueryStore(ViewReads):
     def ensure(self) -> None:
         """Create the dataset, tables and views when missing (views are replaced)."""
         try:
-            self.client.get_table(self._table_id("pull_events"))
-            self.client.get_table(self._table_id("copies"))
+            for name in table_schemas():
+                self.client.get_table(self._table_id(name))
             views_present = all(self._exists(self._table_id(name)) for name in view_templates())
             if views_present:
                 return
@@ -169,6 +170,9 @@ class BigQueryStore(ViewReads):
 
     def record_copy(self, result: CopyResult) -> None:
         self._insert("copies", [copy_row(result)])
+
+    def record_redeploys(self, records: Iterable[RedeployRecord]) -> None:
+        self._insert("redeploys", [redeploy_row(r) for r in records])
 
     # -- reading -------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ import duckdb
 
 from armirror.events import PullEvent, first_by_insert_id
 from armirror.ingest_worker import write_events_csv
-from armirror.store import StoreError
+from armirror.store import RedeployRecord, StoreError
 from armirror.store.queries import Queries, ViewReads
 from armirror.store.tables import (
     KEYS,
@@ -35,6 +35,7 @@ from armirror.store.tables import (
     copy_row,
     duckdb_create_table,
     event_row,
+    redeploy_row,
     render_duckdb,
     table_schemas,
     view_templates,
@@ -319,6 +320,12 @@ class DuckDBStore(ViewReads):
             self._insert("copies", [copy_row(result)])
         except duckdb.Error as exc:
             raise StoreError(f"recording a copy: {exc}") from exc
+
+    def record_redeploys(self, records: Iterable[RedeployRecord]) -> None:
+        try:
+            self._insert("redeploys", [redeploy_row(r) for r in records])
+        except duckdb.Error as exc:
+            raise StoreError(f"recording redeploys: {exc}") from exc
 
     # -- reading -------------------------------------------------------------------------
 

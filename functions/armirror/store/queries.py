@@ -15,13 +15,14 @@ from typing import Any
 from sqlglot import exp
 
 from armirror.reference import try_parse
-from armirror.store import CopyRecord, DailyPulls, ImageRanking
+from armirror.store import CopyRecord, DailyPulls, ImageRanking, RedeployRecord
 from armirror.store.tables import (
     copy_record,
     normalised,
     parse_view,
     qualify,
     quoted_table,
+    redeploy_record,
     utc_row,
 )
 
@@ -115,6 +116,13 @@ class Queries:
         )
         return self.sql(_window(tree, since, until, column="requested_at").order_by("status"))
 
+    def redeploys(self, since: datetime | None, until: datetime | None) -> str:
+        """Container changes made by redeploy in [since, until), oldest first."""
+        # DISTINCT: a row BigQuery took twice (past insertAll's dedup window) is one change.
+        tree = exp.select("*").distinct().from_(self.table("redeploys"))
+        tree = _window(tree, since, until, column="changed_at")
+        return self.sql(tree.order_by("changed_at", "namespace", "name", "container"))
+
     def pull_count(self, reference: str, since: datetime | None) -> str:
         # Asked once per Pub/Sub message; building it with sqlglot costs milliseconds of
         # CPU, and a few thousand images make up nearly all the questions.
@@ -192,3 +200,8 @@ class ViewReads:
     def mirrored_tags(self) -> list[tuple[str, str]]:
         rows = self._rows(self._queries.mirrors(tags_only=True))
         return [(row["source"], row["digest"]) for row in rows if row["digest"]]
+
+    def redeploys(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[RedeployRecord]:
+        return [redeploy_record(row) for row in self._rows(self._queries.redeploys(since, until))]

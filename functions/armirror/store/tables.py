@@ -30,7 +30,7 @@ from armirror.reference import try_parse
 
 if TYPE_CHECKING:
     from armirror.registry.copy import CopyResult
-    from armirror.store import CopyRecord
+    from armirror.store import CopyRecord, RedeployRecord
 
 #: Partitioning and clustering per table: the same as terraform/modules/armirror/bigquery.tf
 #: (a test compares them).
@@ -40,7 +40,11 @@ LAYOUT: dict[str, dict[str, Any]] = {
 }
 
 #: The column that identifies a row: BigQuery's insertAll row_id, DuckDB's primary key.
-KEYS: dict[str, str] = {"pull_events": "insert_id", "copies": "copy_id"}
+KEYS: dict[str, str] = {
+    "pull_events": "insert_id",
+    "copies": "copy_id",
+    "redeploys": "redeploy_id",
+}
 
 _DUCKDB_TYPES = {
     "STRING": "VARCHAR",
@@ -241,3 +245,41 @@ def copy_record(row: dict[str, Any]) -> CopyRecord:
         requested_at=row["requested_at"],
         finished_at=row["finished_at"],
     )
+
+
+def redeploy_row(record: RedeployRecord) -> dict[str, Any]:
+    """A ``redeploys`` row; ``redeploy_id`` makes the same record twice one row."""
+    key = "\n".join(
+        [
+            record.run_id,
+            record.platform,
+            record.target,
+            record.namespace,
+            record.kind,
+            record.name,
+            record.container,
+            record.action,
+        ]
+    )
+    return {
+        "redeploy_id": hashlib.sha256(key.encode()).hexdigest()[:40],
+        "run_id": record.run_id,
+        "platform": record.platform,
+        "target": record.target,
+        "namespace": record.namespace,
+        "kind": record.kind,
+        "name": record.name,
+        "container": record.container,
+        "old_image": record.old_image,
+        "new_image": record.new_image,
+        "action": record.action,
+        "changed_at": record.changed_at,
+    }
+
+
+def redeploy_record(row: dict[str, Any]) -> RedeployRecord:
+    from armirror.store import RedeployRecord
+
+    row = utc_row(row)
+    row.pop("redeploy_id", None)
+    return RedeployRecord(**row)
