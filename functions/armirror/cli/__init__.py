@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "copy": "armirror.cli.copy:copy",
     "rewrite": "armirror.cli.rewrite:rewrite",
     "verify": "armirror.cli.verify:verify",
+    "redeploy": "armirror.cli.redeploy:redeploy",
     "report": "armirror.cli.report:report",
     "serve": "armirror.cli.serve:serve",
 }
@@ -167,6 +168,7 @@ def cli() -> None:
       armirror copy -f images.txt --to PREFIX
       armirror rewrite . --to PREFIX        point files at the mirror
       armirror verify . --to PREFIX         prove it is complete and readable
+      armirror redeploy --cluster --to PREFIX --dry-run   move what runs
       armirror report --html report.html    show that new pulls come from the mirror
     """
 

@@ -66,7 +66,11 @@ def judge_images(images: Iterable[str], prefix: str, check: CheckImages) -> dict
         if result.status == "ok":
             verdicts[image] = Verdict("move", str(destination))
         else:
-            hint = "" if result.status == "stale" else f"; copy it first: armirror copy {source}"
+            hint = ""
+            if result.status in ("missing", "incomplete"):
+                hint = f"; copy it first: armirror copy {source}"
+            elif result.status == "stale":
+                hint = f"; copy it again: armirror copy {source}"
             detail = f": {result.detail}" if result.detail else ""
             verdicts[image] = Verdict(
                 "left", str(destination), f"{result.status} in the mirror{detail}{hint}"

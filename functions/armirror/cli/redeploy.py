@@ -1,0 +1,365 @@
+"""``armirror redeploy``: move running GKE workloads and Cloud Run services onto the mirror."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from armirror.cli import FORMAT_TABLE_JSON, make_registry_client, registry_options
+from armirror.cli.output import EXIT_FAILURE, EXIT_OK, emit_json
+
+if TYPE_CHECKING:
+    from armirror.redeploy import RedeployReport
+    from armirror.redeploy.run import Platform
+
+
+class Duration(click.ParamType):
+    """Seconds, or a number with s, m or h: 90, 90s, 5m, 1h."""
+
+    name = "DURATION"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if isinstance(value, int | float):
+            return float(value)
+        text = str(value).strip().lower()
+        scale = {"s": 1, "m": 60, "h": 3600}.get(text[-1:])
+        number = text[:-1] if scale else text
+        try:
+            seconds = float(number) * (scale or 1)
+        except ValueError:
+            self.fail(f"{value!r}: expected seconds or a duration like 90s, 5m, 1h", param, ctx)
+        if not 0 < seconds <= 24 * 3600:
+            self.fail(f"{value!r}: must be more than 0 and at most 24h", param, ctx)
+        return seconds
+
+
+@click.command()
+@click.option("--cluster", is_flag=True, help="Redeploy the owners of what runs in a GKE cluster.")
+@click.option("--context", metavar="CTX", help="kubeconfig context (default: the current one).")
+@click.option(
+    "-n",
+    "--namespace",
+    "namespaces",
+    multiple=True,
+    metavar="NS",
+    help="Only this namespace (repeatable; default: every namespace).",
+)
+@click.option("--cloud-run", is_flag=True, help="Redeploy the Cloud Run services of --project.")
+@click.option("--project", metavar="PROJECT", help="Cloud Run: the project ID or number.")
+@click.option(
+    "--region",
+    "regions",
+    multiple=True,
+    metavar="REGION",
+    help="Cloud Run: a region to list services in (repeatable; at least one: the API "
+    "lists one region at a time).",
+)
+@click.option(
+    "--undo",
+    "undo_path",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Put back the old images an earlier run recorded in FILE.",
+)
+@click.option(
+    "--to",
+    "prefix",
+    envvar="ARMIRROR_DESTINATION",
+    metavar="PREFIX",
+    help="Destination prefix the images were copied to (env ARMIRROR_DESTINATION).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Change nothing: show each workload's images before and after, and send "
+    "server-side dry runs so admission webhooks and policies answer.",
+)
+@click.option(
+    "--include-managed",
+    is_flag=True,
+    help="Also change workloads that Argo CD, Flux, Helm or another manager would put back.",
+)
+@click.option(
+    "--undo-file",
+    metavar="PATH",
+    type=click.Path(dir_okay=False),
+    help="Where to write the undo file (default: ./armirror-undo-TIME.json; never overwritten).",
+)
+@click.option("--wait", is_flag=True, help="Follow each rollout until it is ready or has failed.")
+@click.option(
+    "--timeout",
+    default="5m",
+    show_default=True,
+    type=Duration(),
+    help="How long --wait follows each rollout.",
+)
+@click.option(
+    "--gke-node-sa",
+    "node_accounts",
+    multiple=True,
+    metavar="EMAIL",
+    help="GKE: a node service account that pulls images; an image it cannot read from "
+    "the mirror is left alone (repeatable).",
+)
+@click.option(
+    "--project-number",
+    metavar="NUMBER",
+    help="Cloud Run: the project number, to check that its service agent can pull "
+    "(implied when --project is a number).",
+)
+@click.option(
+    "--store",
+    "store_url",
+    envvar="ARMIRROR_STORE",
+    metavar="URL",
+    help="Record the changes here: duckdb:///PATH (the default file) or "
+    "bigquery://PROJECT/DATASET (env ARMIRROR_STORE).",
+)
+@click.option("-j", "--jobs", default=8, show_default=True, type=click.IntRange(1, 64))
+@click.option("--cloud-run-endpoint", metavar="HOST:PORT", hidden=True)
+@click.option("--iam-endpoint", metavar="HOST:PORT", hidden=True)
+@click.option("--poll", default=2.0, type=click.FloatRange(0, 60), hidden=True)
+@click.option(
+    "--format", "output_format", type=FORMAT_TABLE_JSON, default="table", show_default=True
+)
+@registry_options
+def redeploy(**options: Any) -> None:
+    """Move running workloads onto the mirror: GKE owners and Cloud Run services.
+
+    \b
+      armirror redeploy --cluster [--context CTX] [-n NS]... --to PREFIX [--dry-run]
+      armirror redeploy --cloud-run --project P --region R... --to PREFIX [--dry-run]
+      armirror redeploy --undo FILE [--dry-run]
+    \b
+    GKE: the pod templates of Deployments, StatefulSets, DaemonSets and CronJobs change;
+    running pods are traced to them. A bare pod, a Job without a CronJob and a pod of any
+    other controller are listed and left alone. Cloud Run: each service's template
+    changes, which makes a new revision.
+    \b
+    An image changes (same mapping as copy and rewrite) only when verify finds it ok in
+    the mirror, and the puller (--gke-node-sa; the Cloud Run service agent) can read it
+    when that can be checked. Everything else is listed with its reason. Workloads that
+    Argo CD, Flux, Helm, Config Sync, Cloud Deploy or Terraform manage are refused:
+    rewrite their source instead, or pass --include-managed.
+    \b
+    Each change is written to an undo file before it is sent, with the version it was
+    based on: a workload changed in between is refused, not overwritten. --undo FILE
+    restores, and refuses a workload changed since.
+    \b
+    Exit status 0 when every workload moved (or would, with --dry-run) or already runs
+    from the mirror, 1 otherwise, 2 for bad input.
+    """
+    from armirror.redeploy import ChangeError, UndoFileError
+    from armirror.store import StoreError
+
+    try:
+        report = _run(options)
+    except UndoFileError as exc:
+        raise click.UsageError(str(exc)) from None
+    except (ChangeError, StoreError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if options["output_format"] == "json":
+        emit_json(report.to_json())
+    else:
+        _print(report)
+    sys.exit(EXIT_OK if report.ok else EXIT_FAILURE)
+
+
+def _run(o: dict[str, Any]) -> RedeployReport:
+    from armirror.redeploy import UndoLog, default_path, read_undo_file, redeploy, restore
+
+    modes = [name for name in ("cluster", "cloud_run", "undo_path") if o[name]]
+    if len(modes) != 1:
+        raise click.UsageError("choose one of --cluster, --cloud-run or --undo FILE")
+    wait = o["timeout"] if o["wait"] else None
+    if o["undo_path"]:
+        undo_file = read_undo_file(Path(o["undo_path"]))
+        platform, target = _undo_platform(o, undo_file.platform, undo_file.target)
+        store = None if o["dry_run"] else _open_store(o["store_url"])
+        try:
+            return restore(
+                platform,
+                undo_file,
+                dry_run=o["dry_run"],
+                wait=wait,
+                poll=o["poll"],
+                store=store,
+                target=target,
+            )
+        finally:
+            if store is not None:
+                store.close()
+    if not o["prefix"]:
+        raise click.UsageError("--to PREFIX is required (or set ARMIRROR_DESTINATION)")
+    from armirror.reference import InvalidReference, parse_prefix
+
+    try:
+        parse_prefix(o["prefix"])
+    except InvalidReference as exc:
+        raise click.BadParameter(str(exc), param_hint="--to") from None
+    if o["cluster"]:
+        platform, target, identity = _cluster(o, o["context"])
+    else:
+        platform, target, identity = _cloud_run(o)
+    undo = None
+    if not o["dry_run"]:
+        path = Path(o["undo_file"]) if o["undo_file"] else default_path()
+        undo = UndoLog(path, platform.platform, identity)
+        undo.check_writable()
+    store = None if o["dry_run"] else _open_store(o["store_url"])
+    try:
+        return redeploy(
+            platform,
+            prefix=o["prefix"],
+            check_images=_image_checker(o),
+            check_readers=_reader_checker(o),
+            dry_run=o["dry_run"],
+            include_managed=o["include_managed"],
+            undo=undo,
+            wait=wait,
+            poll=o["poll"],
+            store=store,
+            target=target,
+        )
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _cluster(o: dict[str, Any], context: str | None) -> tuple[Platform, str, dict[str, str]]:
+    from armirror.redeploy.gke import Gke, api_client
+
+    if o["cloud_run"] or o["project"] or o["regions"]:
+        raise click.UsageError("--project and --region belong to --cloud-run")
+    try:
+        client, chosen = api_client(context)
+    except Exception as exc:  # kubeconfig problems surface as several exception types
+        raise click.UsageError(f"cannot load a Kubernetes config: {exc}") from None
+    platform = Gke(
+        client, namespaces=tuple(o["namespaces"]), node_service_accounts=tuple(o["node_accounts"])
+    )
+    identity = {"server": platform.server, "context": chosen or ""}
+    return platform, platform.server, identity
+
+
+def _cloud_run(o: dict[str, Any]) -> tuple[Platform, str, dict[str, str]]:
+    from armirror.redeploy.cloudrun import CloudRun, services_client
+
+    if o["namespaces"] or o["context"]:
+        raise click.UsageError("--context and --namespace belong to --cluster")
+    if not o["project"] or not o["regions"]:
+        raise click.UsageError(
+            "--cloud-run needs --project and at least one --region (the Cloud Run Admin "
+            "API lists services one region at a time; see `gcloud run regions list`)"
+        )
+    number = o["project_number"]
+    if number is not None and not str(number).isdigit():
+        raise click.BadParameter(
+            f"{number!r} is not a project number", param_hint="--project-number"
+        )
+    client = services_client(o["cloud_run_endpoint"])
+    platform = CloudRun(
+        client, project=o["project"], regions=tuple(o["regions"]), project_number=number
+    )
+    return platform, f"projects/{o['project']}", {"project": o["project"]}
+
+
+def _undo_platform(o: dict[str, Any], kind: str, target: dict[str, str]) -> tuple[Platform, str]:
+    if kind == "gke":
+        platform, server, _ = _cluster(o, o["context"] or target.get("context") or None)
+        if target.get("server") and target["server"] != server:
+            raise click.UsageError(
+                f"the undo file was written for {target['server']}, but the context points "
+                f"at {server}: choose the right one with --context"
+            )
+        return platform, server
+    from armirror.redeploy.cloudrun import CloudRun, services_client
+
+    client = services_client(o["cloud_run_endpoint"])
+    project = target.get("project", "")
+    return CloudRun(client, project=project, regions=()), f"projects/{project}"
+
+
+def _open_store(url: str | None) -> Any:
+    from armirror.store import StoreError, open_store
+
+    try:
+        return open_store(url)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--store") from None
+    except (StoreError, OSError) as exc:
+        raise click.ClickException(f"cannot open the store to record redeploys: {exc}") from None
+
+
+def _image_checker(o: dict[str, Any]) -> Any:
+    from armirror.verify import check_images
+
+    def check(pairs: list[Any]) -> list[Any]:
+        async def run() -> list[Any]:
+            async with make_registry_client(o["upstreams"], o["insecure"], o["jobs"]) as client:
+                return await check_images(client, pairs, jobs=o["jobs"])
+
+        return asyncio.run(run())
+
+    return check
+
+
+def _reader_checker(o: dict[str, Any]) -> Any:
+    from armirror import iam
+
+    kwargs: dict[str, Any] = {}
+    if o["iam_endpoint"]:
+        kwargs["ar_client"] = iam.artifact_registry_client(endpoint=o["iam_endpoint"])
+        kwargs["projects_client"] = iam.projects_client(endpoint=o["iam_endpoint"])
+
+    def check(consumers: list[str]) -> list[Any]:
+        return iam.check_readers(o["prefix"], consumers, **kwargs)
+
+    return check
+
+
+# -- output ---------------------------------------------------------------------------------
+
+_STYLES = {
+    "moved": "green",
+    "would-move": "cyan",
+    "restored": "green",
+    "would-restore": "cyan",
+    "already": "blue",
+}
+
+
+def _print(report: RedeployReport) -> None:
+    echo = click.echo
+    arrow = "would become" if report.dry_run else "->"
+    for workload in report.workloads:
+        colour = _STYLES.get(workload.status, "red")
+        head = f"{workload.title}  {click.style(workload.status, fg=colour, bold=True)}"
+        if workload.manager:
+            head += f"  (managed by {workload.manager})"
+        echo(head)
+        if workload.reason:
+            echo(f"    {workload.reason}")
+        for c in workload.containers:
+            label = f"{c.field}[{c.name}]" if c.field != "containers" else c.name or f"#{c.index}"
+            if c.status == "move":
+                echo(f"    {label}: {c.before} {arrow} {c.after}")
+            else:
+                why = f": {c.reason}" if c.reason and c.status == "left" else ""
+                echo(f"    {label}: {c.before}  ({c.status}{why})")
+        if workload.rollout and workload.rollout != "ready":
+            echo(f"    rollout: {workload.rollout}")
+        for note in workload.notes:
+            echo(f"    note: {note}")
+    counts = ", ".join(f"{n} {status}" for status, n in report.counts().items())
+    echo(f"{len(report.workloads)} workloads: {counts or 'none found'}", err=True)
+    if report.undo_file:
+        echo(
+            f"undo file: {report.undo_file} (armirror redeploy --undo {report.undo_file})", err=True
+        )
+    elif report.dry_run:
+        echo("dry run: nothing was changed", err=True)
