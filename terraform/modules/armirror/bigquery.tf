@@ -17,7 +17,7 @@ locals {
 }
 
 resource "google_bigquery_dataset" "pulls" {
-  #checkov:skip=CKV_GCP_81:Customer-managed keys are opt-in (var.kms_key_name); Google-managed encryption otherwise, as a key ring cannot be assumed in every adopting organisation.
+  #checkov:skip=CKV_GCP_81:Customer-managed keys are opt-in (var.bigquery_kms_key_name); Google-managed encryption otherwise, as a key ring cannot be assumed in every adopting organisation.
   project     = var.project_id
   dataset_id  = var.dataset_id
   location    = local.bigquery_location
@@ -25,9 +25,16 @@ resource "google_bigquery_dataset" "pulls" {
   labels      = local.labels
 
   dynamic "default_encryption_configuration" {
-    for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+    for_each = var.bigquery_kms_key_name == null ? [] : [var.bigquery_kms_key_name]
     content {
       kms_key_name = default_encryption_configuration.value
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.bigquery_kms_key_name == null ? true : lower(split("/", var.bigquery_kms_key_name)[3]) == lower(local.bigquery_location)
+      error_message = "bigquery_kms_key_name must be a key in the dataset's location (${local.bigquery_location}); the repository takes its own key, repository_kms_key_name."
     }
   }
 
@@ -35,7 +42,7 @@ resource "google_bigquery_dataset" "pulls" {
 }
 
 resource "google_bigquery_table" "tables" {
-  #checkov:skip=CKV_GCP_80:Customer-managed keys are opt-in (var.kms_key_name); Google-managed encryption otherwise, as a key ring cannot be assumed in every adopting organisation.
+  #checkov:skip=CKV_GCP_80:Customer-managed keys are opt-in (var.bigquery_kms_key_name); Google-managed encryption otherwise, as a key ring cannot be assumed in every adopting organisation.
   for_each = local.table_files
 
   project             = var.project_id
@@ -57,7 +64,7 @@ resource "google_bigquery_table" "tables" {
   clustering = contains(keys(local.table_layout), each.key) ? local.table_layout[each.key].clustering : null
 
   dynamic "encryption_configuration" {
-    for_each = var.kms_key_name == null ? [] : [var.kms_key_name]
+    for_each = var.bigquery_kms_key_name == null ? [] : [var.bigquery_kms_key_name]
     content {
       kms_key_name = encryption_configuration.value
     }
@@ -65,7 +72,7 @@ resource "google_bigquery_table" "tables" {
 }
 
 resource "google_bigquery_table" "views" {
-  #checkov:skip=CKV_GCP_80:A view stores no data, so there is nothing for a customer-managed key to encrypt; the tables it reads follow var.kms_key_name.
+  #checkov:skip=CKV_GCP_80:A view stores no data, so there is nothing for a customer-managed key to encrypt; the tables it reads follow var.bigquery_kms_key_name.
   for_each = local.view_files
 
   project             = var.project_id

@@ -1,23 +1,29 @@
 # The four Cloud Functions (2nd gen, python312), entry points from functions/main.py.
+# All four build as the module's build account into its build repository (iam.tf), and a
+# bad configuration stops them at start: functions/main.py validates the environment when
+# it is imported, so the deployment fails and says why instead of answering 500s.
 
 locals {
   build_source = {
     bucket = google_storage_bucket.source.name
     object = google_storage_bucket_object.functions.name
   }
+  build_service_account = google_service_account.build.id
+  build_repository      = google_artifact_registry_repository.builds.id
 }
 
 resource "google_cloudfunctions2_function" "on_pull_event" {
   project     = var.project_id
   location    = var.region
   name        = local.names.on_pull_event
-  description = "armirror: count image pulls from the organisation log sink and queue copies"
+  description = "armirror: count image pulls from the organisation log sink and queue copies (push subscription target)"
   labels      = local.labels
 
   build_config {
-    runtime         = "python312"
-    entry_point     = "on_pull_event"
-    service_account = var.build_service_account
+    runtime           = "python312"
+    entry_point       = "on_pull_event"
+    service_account   = local.build_service_account
+    docker_repository = local.build_repository
     source {
       storage_source {
         bucket = local.build_source.bucket
@@ -37,13 +43,12 @@ resource "google_cloudfunctions2_function" "on_pull_event" {
     max_instance_request_concurrency = 1
   }
 
-  event_trigger {
-    trigger_region        = var.region
-    event_type            = "google.cloud.pubsub.topic.v1.messagePublished"
-    pubsub_topic          = google_pubsub_topic.pull_events.id
-    retry_policy          = "RETRY_POLICY_RETRY"
-    service_account_email = google_service_account.functions["on_pull_event"].email
-  }
+  depends_on = [
+    google_project_iam_member.build_logs,
+    google_artifact_registry_repository_iam_member.build_images,
+    google_storage_bucket_iam_member.build_reads_source,
+    google_project_iam_member.build_function_sources,
+  ]
 }
 
 resource "google_cloudfunctions2_function" "copy_image" {
@@ -54,9 +59,10 @@ resource "google_cloudfunctions2_function" "copy_image" {
   labels      = local.labels
 
   build_config {
-    runtime         = "python312"
-    entry_point     = "copy_image"
-    service_account = var.build_service_account
+    runtime           = "python312"
+    entry_point       = "copy_image"
+    service_account   = local.build_service_account
+    docker_repository = local.build_repository
     source {
       storage_source {
         bucket = local.build_source.bucket
@@ -75,8 +81,27 @@ resource "google_cloudfunctions2_function" "copy_image" {
     ingress_settings               = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
     service_account_email          = google_service_account.functions["copy_image"].email
-    environment_variables          = local.common_env
+    environment_variables          = local.registry_env
+
+    secret_volumes {
+      mount_path = local.docker_config_dir
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.registry_credentials.secret_id
+      versions {
+        version = "latest"
+        path    = "config.json"
+      }
+    }
   }
+
+  depends_on = [
+    google_secret_manager_secret_version.anonymous,
+    google_secret_manager_secret_iam_member.registry_readers,
+    google_project_iam_member.build_logs,
+    google_artifact_registry_repository_iam_member.build_images,
+    google_storage_bucket_iam_member.build_reads_source,
+    google_project_iam_member.build_function_sources,
+  ]
 }
 
 resource "google_cloudfunctions2_function" "request_copy" {
@@ -88,9 +113,10 @@ resource "google_cloudfunctions2_function" "request_copy" {
   labels      = local.labels
 
   build_config {
-    runtime         = "python312"
-    entry_point     = "request_copy"
-    service_account = var.build_service_account
+    runtime           = "python312"
+    entry_point       = "request_copy"
+    service_account   = local.build_service_account
+    docker_repository = local.build_repository
     source {
       storage_source {
         bucket = local.build_source.bucket
@@ -108,6 +134,13 @@ resource "google_cloudfunctions2_function" "request_copy" {
     service_account_email          = google_service_account.functions["request_copy"].email
     environment_variables          = local.common_env
   }
+
+  depends_on = [
+    google_project_iam_member.build_logs,
+    google_artifact_registry_repository_iam_member.build_images,
+    google_storage_bucket_iam_member.build_reads_source,
+    google_project_iam_member.build_function_sources,
+  ]
 }
 
 resource "google_cloudfunctions2_function" "refresh" {
@@ -118,9 +151,10 @@ resource "google_cloudfunctions2_function" "refresh" {
   labels      = local.labels
 
   build_config {
-    runtime         = "python312"
-    entry_point     = "refresh"
-    service_account = var.build_service_account
+    runtime           = "python312"
+    entry_point       = "refresh"
+    service_account   = local.build_service_account
+    docker_repository = local.build_repository
     source {
       storage_source {
         bucket = local.build_source.bucket
@@ -138,8 +172,27 @@ resource "google_cloudfunctions2_function" "refresh" {
     ingress_settings               = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
     service_account_email          = google_service_account.functions["refresh"].email
-    environment_variables          = local.common_env
+    environment_variables          = local.registry_env
+
+    secret_volumes {
+      mount_path = local.docker_config_dir
+      project_id = var.project_id
+      secret     = google_secret_manager_secret.registry_credentials.secret_id
+      versions {
+        version = "latest"
+        path    = "config.json"
+      }
+    }
   }
+
+  depends_on = [
+    google_secret_manager_secret_version.anonymous,
+    google_secret_manager_secret_iam_member.registry_readers,
+    google_project_iam_member.build_logs,
+    google_artifact_registry_repository_iam_member.build_images,
+    google_storage_bucket_iam_member.build_reads_source,
+    google_project_iam_member.build_function_sources,
+  ]
 }
 
 check "copy_url_is_deployed_url" {

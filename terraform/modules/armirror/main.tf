@@ -44,7 +44,18 @@ locals {
     ARMIRROR_ALLOW                 = join(",", var.allow)
     ARMIRROR_DENY                  = join(",", var.deny)
     ARMIRROR_MIRROR_THRESHOLD      = tostring(var.mirror_threshold)
+    ARMIRROR_UPSTREAMS             = local.upstreams
   }
+
+  # ARMIRROR_UPSTREAMS: REGISTRY=URL[,URL...], endpoints tried in order.  Docker Hub goes
+  # to the mirror first (mirror.gcr.io serves cached Docker Hub images without Docker
+  # Hub's pull limits) and to Docker Hub itself when the mirror does not have the image.
+  upstreams = var.docker_hub_mirror == null ? "" : "docker.io=${var.docker_hub_mirror},https://registry-1.docker.io"
+
+  # Where copy_image and refresh find the Docker config.json of the registry_credentials
+  # secret (DOCKER_CONFIG is the directory holding config.json).
+  docker_config_dir = "/etc/armirror/docker"
+  registry_env      = merge(local.common_env, { DOCKER_CONFIG = local.docker_config_dir })
 
   services = toset([
     "artifactregistry.googleapis.com",
@@ -54,11 +65,11 @@ locals {
     "cloudresourcemanager.googleapis.com",
     "cloudscheduler.googleapis.com",
     "cloudtasks.googleapis.com",
-    "eventarc.googleapis.com",
     "iam.googleapis.com",
     "logging.googleapis.com",
     "pubsub.googleapis.com",
     "run.googleapis.com",
+    "secretmanager.googleapis.com",
     "storage.googleapis.com",
   ])
 }

@@ -4,7 +4,7 @@ output "topic" {
 }
 
 output "dead_letter_topic" {
-  description = "Dead-letter topic for pull events (see dead_letter_command)."
+  description = "Dead-letter topic of the pull-events subscription."
   value       = google_pubsub_topic.dead_letter.id
 }
 
@@ -42,7 +42,12 @@ output "service_accounts" {
   description = "Email of each service account the module created."
   value = merge(
     { for k, sa in google_service_account.functions : k => sa.email },
-    { tasks = google_service_account.tasks.email, scheduler = google_service_account.scheduler.email },
+    {
+      tasks     = google_service_account.tasks.email
+      scheduler = google_service_account.scheduler.email
+      push      = google_service_account.push.email
+      build     = google_service_account.build.email
+    },
   )
 }
 
@@ -51,11 +56,27 @@ output "sink_writer_identity" {
   value       = google_logging_organization_sink.pull_events.writer_identity
 }
 
-output "dead_letter_command" {
-  description = "Shell commands that attach the dead-letter topic to the subscription Eventarc created for on_pull_event."
-  value       = <<-EOT
-    SUB=$(gcloud eventarc triggers describe ${basename(google_cloudfunctions2_function.on_pull_event.event_trigger[0].trigger)} --project=${var.project_id} --location=${var.region} --format='value(transport.pubsub.subscription)')
-    gcloud pubsub subscriptions update "$SUB" --dead-letter-topic=${google_pubsub_topic.dead_letter.id} --max-delivery-attempts=20
-    gcloud pubsub subscriptions add-iam-policy-binding "$SUB" --member=${local.pubsub_service_agent} --role=roles/pubsub.subscriber
-  EOT
+output "subscription" {
+  description = "The push subscription that delivers pull events to on_pull_event (7-day retention, retry and dead-letter policies)."
+  value       = google_pubsub_subscription.pull_events.id
+}
+
+output "dead_letter_subscription" {
+  description = "Subscription of the dead-letter topic: messages on_pull_event failed on max_delivery_attempts times, kept 7 days."
+  value       = google_pubsub_subscription.dead_letter.id
+}
+
+output "replay_command" {
+  description = "Shell command that delivers again every pull event since a time (set SINCE, e.g. 2026-10-01T08:00:00Z), after an outage of up to 7 days; replays are idempotent."
+  value       = "gcloud pubsub subscriptions seek ${google_pubsub_subscription.pull_events.name} --project=${var.project_id} --time=\"$SINCE\""
+}
+
+output "registry_credentials_secret" {
+  description = "Secret Manager secret whose latest version is the Docker config.json copy_image and refresh use (see README, Registry credentials)."
+  value       = google_secret_manager_secret.registry_credentials.id
+}
+
+output "build_service_account" {
+  description = "Email of the account Cloud Build builds the four functions as."
+  value       = google_service_account.build.email
 }

@@ -1,14 +1,14 @@
 # The destination repository and who may read it.
 
 resource "google_artifact_registry_repository" "mirror" {
-  #checkov:skip=CKV_GCP_84:Customer-managed keys are opt-in (var.kms_key_name); Google-managed encryption otherwise, as a key ring cannot be assumed in every adopting organisation.
+  #checkov:skip=CKV_GCP_84:Customer-managed keys are opt-in (var.repository_kms_key_name); Google-managed encryption otherwise, as a key ring cannot be assumed in every adopting organisation.
   count = var.create_repository ? 1 : 0
 
   project       = local.repository_project
   location      = local.repository_location
   repository_id = var.repository_id
   format        = "DOCKER"
-  kms_key_name  = var.kms_key_name
+  kms_key_name  = var.repository_kms_key_name
   description   = "armirror: images mirrored from third-party registries (paths keep the source host)"
   labels        = local.labels
 
@@ -23,6 +23,43 @@ resource "google_artifact_registry_repository" "mirror" {
         tag_state  = "UNTAGGED"
         older_than = "${cleanup_policies.value * 86400}s"
       }
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.repository_kms_key_name == null ? true : split("/", var.repository_kms_key_name)[3] == local.repository_location
+      error_message = "repository_kms_key_name must be a key in the repository's location (${local.repository_location}); BigQuery takes its own key, bigquery_kms_key_name."
+    }
+  }
+
+  depends_on = [google_project_service.required]
+}
+
+# Where Cloud Build puts the functions' images (build_config.docker_repository), so the
+# build account writes to this repository and no other.  Old images are cleaned up.
+resource "google_artifact_registry_repository" "builds" {
+  #checkov:skip=CKV_GCP_84:Holds only the armirror functions' own images, built from this repository's source; no data of the organisation, so Google-managed encryption.
+  project       = var.project_id
+  location      = var.region
+  repository_id = "${var.name_prefix}-builds"
+  format        = "DOCKER"
+  description   = "armirror: images of the armirror Cloud Functions (built by Cloud Build)"
+  labels        = local.labels
+
+  cleanup_policies {
+    id     = "keep-recent"
+    action = "KEEP"
+    most_recent_versions {
+      keep_count = 10
+    }
+  }
+
+  cleanup_policies {
+    id     = "delete-old"
+    action = "DELETE"
+    condition {
+      older_than = "${30 * 86400}s"
     }
   }
 

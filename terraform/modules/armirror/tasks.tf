@@ -1,5 +1,34 @@
-# The copy queue: one task copies one image.  Rate limits protect the source registries
-# (Docker Hub above all); retries back off for up to a day.
+# The copy queue: one task copies one image.  Its rate protects Docker Hub's pull limits
+# (https://docs.docker.com/docker-hub/usage/, "Pull usage and limits", read 2025):
+#   unauthenticated users  10 pulls per hour per IPv4 address or IPv6 /64 subnet
+#   Personal (free)       100 pulls per hour
+#   Pro, Team, Business   no pull rate limit, subject to fair use
+# A pull is counted per manifest GET (a HEAD is free).  One copy GETs the tag's manifest,
+# each platform's manifest and signature manifests, so a copy is budgeted as
+# pulls_per_copy pulls.  Cloud Functions egress addresses are shared, so the anonymous
+# hourly allowance of "our" address may already be partly spent: with anonymous pulls
+# the rate is a ceiling, and the code still backs off on 429 and Retry-After.
+
+locals {
+  pulls_per_copy = 4
+
+  docker_hub_pulls_per_hour = {
+    anonymous = 10
+    personal  = 100
+    paid      = null # no rate limit; fair use
+  }
+
+  # Derived defaults: an hour's dispatches cost at most the plan's hourly pulls.  With a
+  # paid plan the rate is bounded by copy_image's instances instead.
+  plan_pulls_per_hour = local.docker_hub_pulls_per_hour[var.docker_hub_plan]
+  derived_queue = {
+    max_dispatches_per_second = local.plan_pulls_per_hour == null ? 1 : local.plan_pulls_per_hour / local.pulls_per_copy / 3600
+    max_concurrent_dispatches = local.plan_pulls_per_hour == null ? var.copy_image.max_instances : (var.docker_hub_plan == "anonymous" ? 1 : 2)
+  }
+
+  queue_rate        = coalesce(var.queue.max_dispatches_per_second, local.derived_queue.max_dispatches_per_second)
+  queue_concurrency = coalesce(var.queue.max_concurrent_dispatches, local.derived_queue.max_concurrent_dispatches)
+}
 
 resource "google_cloud_tasks_queue" "copy" {
   project  = var.project_id
@@ -7,8 +36,8 @@ resource "google_cloud_tasks_queue" "copy" {
   name     = "${var.name_prefix}-copy"
 
   rate_limits {
-    max_dispatches_per_second = var.queue.max_dispatches_per_second
-    max_concurrent_dispatches = var.queue.max_concurrent_dispatches
+    max_dispatches_per_second = local.queue_rate
+    max_concurrent_dispatches = local.queue_concurrency
   }
 
   retry_config {

@@ -144,11 +144,33 @@ variable "request_copy_ingress" {
   }
 }
 
+variable "docker_hub_plan" {
+  description = "Docker Hub plan of the credentials in the registry_credentials secret: anonymous (no credentials: 10 pulls per hour per IPv4 address or IPv6 /64), personal (100 pulls per hour) or paid (Pro, Team, Business: no pull rate limit, fair use). The copy queue's rate and concurrency derive from it unless queue sets them."
+  type        = string
+  default     = "anonymous"
+
+  validation {
+    condition     = contains(["anonymous", "personal", "paid"], var.docker_hub_plan)
+    error_message = "docker_hub_plan is anonymous, personal or paid."
+  }
+}
+
+variable "docker_hub_mirror" {
+  description = "Endpoint tried first for Docker Hub images (a pull-through cache such as Google's mirror.gcr.io, which serves cached Docker Hub images without Docker Hub's pull limits); Docker Hub itself (registry-1.docker.io) is tried next. null sends every Docker Hub request to Docker Hub."
+  type        = string
+  default     = "https://mirror.gcr.io"
+
+  validation {
+    condition     = var.docker_hub_mirror == null ? true : can(regex("^https://[a-z0-9.-]+(:[0-9]+)?$", var.docker_hub_mirror))
+    error_message = "docker_hub_mirror is an https:// URL of a registry host (no path), or null."
+  }
+}
+
 variable "queue" {
-  description = "Copy queue limits. The defaults keep anonymous copies from Docker Hub under its limit (100 manifest GETs per 6 hours per IP): one dispatch every ~4 minutes, at most two at a time, retried with backoff for a day. Raise them when the copier authenticates to Docker Hub or copies mostly from other registries."
+  description = "Copy queue limits. max_dispatches_per_second and max_concurrent_dispatches default (null) to values derived from docker_hub_plan (see README); retries back off exponentially for up to a day."
   type = object({
-    max_dispatches_per_second = optional(number, 0.004)
-    max_concurrent_dispatches = optional(number, 2)
+    max_dispatches_per_second = optional(number)
+    max_concurrent_dispatches = optional(number)
     max_attempts              = optional(number, 20)
     max_retry_duration        = optional(string, "86400s")
     min_backoff               = optional(string, "60s")
@@ -158,8 +180,23 @@ variable "queue" {
   default = {}
 
   validation {
-    condition     = var.queue.max_dispatches_per_second > 0 && var.queue.max_dispatches_per_second <= 500
-    error_message = "queue.max_dispatches_per_second must be in (0, 500]."
+    condition     = var.queue.max_dispatches_per_second == null ? true : (var.queue.max_dispatches_per_second > 0 && var.queue.max_dispatches_per_second <= 500)
+    error_message = "queue.max_dispatches_per_second must be in (0, 500], or null to derive it from docker_hub_plan."
+  }
+}
+
+variable "pull_event_delivery" {
+  description = "How the push subscription delivers pull events to on_pull_event: attempts before a message goes to the dead-letter topic (5-100) and the exponential backoff between attempts (0-600 s). Every message is also kept 7 days for replay."
+  type = object({
+    max_delivery_attempts = optional(number, 20)
+    minimum_backoff       = optional(string, "10s")
+    maximum_backoff       = optional(string, "600s")
+  })
+  default = {}
+
+  validation {
+    condition     = var.pull_event_delivery.max_delivery_attempts >= 5 && var.pull_event_delivery.max_delivery_attempts <= 100
+    error_message = "pull_event_delivery.max_delivery_attempts must be within Pub/Sub's 5-100."
   }
 }
 
@@ -220,12 +257,6 @@ variable "copy_image" {
   }
 }
 
-variable "build_service_account" {
-  description = "Full resource name (projects/P/serviceAccounts/EMAIL) of the service account Cloud Build uses to build the functions; null uses the project default."
-  type        = string
-  default     = null
-}
-
 variable "functions_source_dir" {
   description = "Directory uploaded as the functions' source. Defaults to the repository's functions/."
   type        = string
@@ -244,10 +275,37 @@ variable "labels" {
   default     = {}
 }
 
-variable "kms_key_name" {
-  description = "Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K) for customer-managed encryption of the topics, dataset, tables and repository; null uses Google-managed keys. The services' agents need roles/cloudkms.cryptoKeyEncrypterDecrypter on it (granted outside this module)."
+variable "repository_kms_key_name" {
+  description = "Cloud KMS key (projects/P/locations/L/keyRings/R/cryptoKeys/K) for the Artifact Registry repositories; its location must be the repository's (e.g. the multi-region europe). null uses Google-managed keys. The Artifact Registry service agent needs roles/cloudkms.cryptoKeyEncrypterDecrypter on it (granted outside this module)."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.repository_kms_key_name == null ? true : can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", var.repository_kms_key_name))
+    error_message = "repository_kms_key_name is projects/P/locations/L/keyRings/R/cryptoKeys/K, or null."
+  }
+}
+
+variable "bigquery_kms_key_name" {
+  description = "Cloud KMS key for the BigQuery dataset and tables; its location must be the dataset's (a BigQuery region or multi-region). null uses Google-managed keys. The BigQuery service agent needs roles/cloudkms.cryptoKeyEncrypterDecrypter on it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.bigquery_kms_key_name == null ? true : can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", var.bigquery_kms_key_name))
+    error_message = "bigquery_kms_key_name is projects/P/locations/L/keyRings/R/cryptoKeys/K, or null."
+  }
+}
+
+variable "pubsub_kms_key_name" {
+  description = "Cloud KMS key for the pull-events and dead-letter topics. null uses Google-managed keys. The Pub/Sub service agent needs roles/cloudkms.cryptoKeyEncrypterDecrypter on it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.pubsub_kms_key_name == null ? true : can(regex("^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$", var.pubsub_kms_key_name))
+    error_message = "pubsub_kms_key_name is projects/P/locations/L/keyRings/R/cryptoKeys/K, or null."
+  }
 }
 
 variable "functions_archive" {
