@@ -89,6 +89,11 @@ class _HeadChecker:
         return asyncio.run_coroutine_threadsafe(head(), self._running_loop()).result()
 
 
+class MirrorCheckRefused(Exception):
+    """The destination answered 401/403 to the "already mirrored" HEAD: a configuration
+    error (the function's account cannot read the repository), never "not mirrored"."""
+
+
 @dataclass
 class IngestOutcome:
     """What one Pub/Sub message led to: rows recorded, jobs queued, and why not more."""
@@ -134,7 +139,11 @@ class Pipeline:
         return None
 
     def is_mirrored(self, destination: Reference) -> bool:
-        """A cached HEAD at the destination (HEADs cost nothing upstream)."""
+        """A cached HEAD at the destination (HEADs cost nothing upstream).
+
+        A refused check (401/403) raises :class:`MirrorCheckRefused`; other registry
+        faults count as "not mirrored" (a queued copy of a present image is up-to-date).
+        """
         key = str(destination)
         now = time.monotonic()
         with self._mirrored_lock:
@@ -145,6 +154,22 @@ class Pipeline:
         try:
             present = self._heads.exists(destination)
         except RegistryError as exc:
+            if exc.status in (401, 403):
+                # Not "not mirrored": read that way, every pull would queue a copy again
+                # once the task-name dedup window passed.  Not cached, so a fix applies
+                # at once.
+                log.error(
+                    "configuration error: the destination refused the 'already mirrored' "
+                    "check of %s (HTTP %s): grant this function's account "
+                    "roles/artifactregistry.reader on the repository: %s",
+                    destination,
+                    exc.status,
+                    exc,
+                )
+                raise MirrorCheckRefused(
+                    f"cannot tell whether {destination} is mirrored: the destination "
+                    f"refused the check (HTTP {exc.status}, configuration error)"
+                ) from exc
             log.warning("cannot check %s: %s", destination, exc)
             return False
         with self._mirrored_lock:
@@ -192,8 +217,12 @@ class Pipeline:
                         f"{pulls} pull(s), below the threshold of {self.settings.mirror_threshold}"
                     )
             destination = destination_for(reference, self.prefix)
-            if reason is None and self.is_mirrored(destination):
-                reason = "already mirrored"
+            if reason is None:
+                try:
+                    if self.is_mirrored(destination):
+                        reason = "already mirrored"
+                except MirrorCheckRefused as exc:
+                    reason = str(exc)
             if reason:
                 outcome.skipped.append(f"{text}: {reason}")
                 continue
