@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 from armirror.reference import Reference, destination_for, parse
 from armirror.registry import Copier, CopyResult, RegistryClient, RetryPolicy
-from armirror.registry.auth import CredentialStore, DockerConfig, GoogleCredentials
+from armirror.registry.credentials import CredentialStore, DockerConfig, GoogleCredentials
 
 ACCEPT = ", ".join(
     [

@@ -29,6 +29,7 @@ from armirror.queue import CopyJob, CopyQueue
 from armirror.reference import InvalidReference, Reference, destination_for, matches, parse
 from armirror.refresh import RATELIMIT_FLOOR, RefreshReport, find_moved
 from armirror.registry import Copier, CopyResult, RegistryClient, RegistryError
+from armirror.registry.factory import client_from_settings
 from armirror.store import PullStore
 from armirror.store.queries import DEMAND_REASONS as COUNTED_REASONS
 
@@ -119,9 +120,7 @@ class Pipeline:
         self.prefix: str = settings.destination
         self.store = store
         self.queue = queue
-        self.client_factory = client_factory or (
-            lambda: RegistryClient(upstreams=settings.upstreams)
-        )
+        self.client_factory = client_factory or (lambda: client_from_settings(settings))
         self._mirrored: dict[str, tuple[float, bool]] = {}
         self._mirrored_lock = threading.Lock()
         self._heads = _HeadChecker(self.client_factory)

@@ -18,7 +18,6 @@ from armirror.config import Settings, load
 from armirror.pipeline import MAX_REQUEST_BYTES, Pipeline, Response, run_job
 from armirror.queue import CopyJob
 from armirror.queue.local import Attempt, JobJournal, LocalQueue
-from armirror.registry import RegistryClient
 from armirror.store import open_store
 
 log = logging.getLogger(__name__)
@@ -27,9 +26,6 @@ log = logging.getLogger(__name__)
 def build_pipeline(settings: Settings, *, local_concurrency: int = 4) -> Pipeline:
     """A pipeline over the configured store and queue (local queue: workers start now)."""
     store = open_store(settings.store)
-
-    def client() -> RegistryClient:
-        return RegistryClient(upstreams=settings.upstreams)
 
     if settings.queue == "local":
 
@@ -49,7 +45,7 @@ def build_pipeline(settings: Settings, *, local_concurrency: int = 4) -> Pipelin
 
         journal = store if isinstance(store, JobJournal) else None
         local = LocalQueue(work, journal=journal, concurrency=local_concurrency)
-        pipeline = Pipeline(settings, store, local, client)
+        pipeline = Pipeline(settings, store, local)
         local.start()
         return pipeline
 
@@ -60,7 +56,7 @@ def build_pipeline(settings: Settings, *, local_concurrency: int = 4) -> Pipelin
     queue = CloudTasksQueue(
         settings.queue, settings.copy_url, service_account=settings.tasks_service_account
     )
-    return Pipeline(settings, store, queue, client)
+    return Pipeline(settings, store, queue)
 
 
 def pipeline_from_environment() -> Pipeline:

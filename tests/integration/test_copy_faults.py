@@ -274,3 +274,31 @@ def test_a_destination_that_stores_another_digest_fails_the_copy(
     assert result.status == "failed"
     assert result.error is not None and wrong in result.error
     assert not result.retryable
+
+
+# -- retry in one layer (issue 13 §6) ------------------------------------------------------------
+
+
+def test_a_failing_upload_start_is_sent_once_per_attempt(
+    source_registry: Registry, dest_registry: Registry, proxy: FaultProxy
+) -> None:
+    """copy_blob retries the whole transfer; its upload-start POST does not retry inside
+    it, so 5 attempts send the POST 5 times, not 5 x 5."""
+    image = images.single_image(unique("library/nopost"), "1", seed=20911)
+    images.push(source_registry.url, image)
+    with FaultProxy(dest_registry.url) as destination:
+        destination.add("POST", r"/blobs/uploads/$", "503", times=1000)
+        prefix = f"{destination.url.removeprefix('http://')}/{unique('mirror')}"
+        results, _ = run_copy(
+            [f"{image.repository}:1"],
+            prefix,
+            upstreams={"docker.io": proxy.url},
+            retry=fast_retry(attempts=5),
+            jobs=1,
+        )
+        assert results[0].status == "failed" and results[0].retryable
+        blobs = len(image.blobs)
+        # The first blob to fail spent its 5 attempts, one POST each; others may have
+        # begun theirs before the copy gave up.  Retried in two layers it was 25 a blob.
+        posts = destination.count("POST", r"/blobs/uploads/$", "503")
+        assert 5 <= posts <= 5 * blobs, posts

@@ -15,7 +15,7 @@ from armirror.pipeline import Pipeline
 from armirror.queue import CopyJob
 from armirror.reference import parse
 from armirror.registry import RegistryClient
-from armirror.registry.client import tls_context
+from armirror.registry.session import tls_context
 from armirror.store.duckdb import DuckDBStore
 from armirror.store.queries import Queries
 from standins.logentries import cloud_event, kubelet_entry

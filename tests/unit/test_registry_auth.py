@@ -12,13 +12,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from armirror.registry.auth import (
-    CredentialStore,
-    DockerConfig,
-    GoogleCredentials,
     RegistryAuth,
     parse_challenge,
     scopes_for,
 )
+from armirror.registry.credentials import CredentialStore, DockerConfig, GoogleCredentials
 
 
 @pytest.mark.parametrize(

@@ -201,7 +201,8 @@ def make_registry_client(
     upstreams: tuple[str, ...], insecure: tuple[str, ...], jobs: int = 8
 ) -> RegistryClient:
     """A RegistryClient from the shared options plus ARMIRROR_UPSTREAMS."""
-    from armirror.registry import RegistryClient
+    from armirror.config import Settings
+    from armirror.registry.factory import client_from_settings
 
     env_items = [i for i in os.environ.get("ARMIRROR_UPSTREAMS", "").split(",") if i.strip()]
     try:
@@ -209,9 +210,7 @@ def make_registry_client(
         mapping.update(parse_upstreams(list(upstreams), "--upstream"))
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from None
-    return RegistryClient(
-        upstreams=mapping, insecure=set(insecure), max_connections=jobs, blob_threads=jobs
-    )
+    return client_from_settings(Settings(upstreams=mapping), insecure=insecure, jobs=jobs)
 
 
 def read_image_list(images: Iterable[str], image_file: str | None) -> list[str]:

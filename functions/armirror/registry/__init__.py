@@ -1,6 +1,6 @@
 """OCI distribution client: authentication, transport, manifests and the copy engine."""
 
-from armirror.registry.client import RegistryClient, RetryPolicy
+from armirror.registry.client import RegistryClient
 from armirror.registry.copy import Copier, CopyResult, copy_images
 from armirror.registry.errors import (
     NotFound,
@@ -10,6 +10,7 @@ from armirror.registry.errors import (
     TransientError,
     Unauthorized,
 )
+from armirror.registry.retry import RetryPolicy
 
 __all__ = [
     "Copier",

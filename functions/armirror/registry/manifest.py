@@ -61,10 +61,7 @@ class Manifest:
         return self.media_type in INDEX_TYPES
 
     def _body(self) -> dict[str, Any]:
-        try:
-            body = json.loads(self.raw)
-        except ValueError:  # a registry sent bytes that are not JSON under a manifest type
-            raise UnsupportedManifest(f"manifest {self.digest} is not valid JSON") from None
+        body = _load(self.raw, f"manifest {self.digest}")
         if not isinstance(body, dict):
             raise UnsupportedManifest(f"manifest {self.digest} is not a JSON object")
         return body
@@ -95,6 +92,17 @@ class Manifest:
         """The digest this manifest refers to (an OCI 1.1 referrer), if any."""
         subject = self._body().get("subject")
         return subject.get("digest") if isinstance(subject, dict) else None
+
+
+def _load(raw: bytes, what: str) -> Any:
+    """JSON from a registry: a clear refusal for bytes that are not JSON, and for JSON
+    nested too deeply for Python's parser (issue 12 §7: that was a 500)."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise UnsupportedManifest(f"{what} is nested too deeply") from None
+    except ValueError:  # a registry sent bytes that are not JSON under a manifest type
+        raise UnsupportedManifest(f"{what} is not valid JSON") from None
 
 
 def _entries(body: dict[str, Any], key: str, parent: str) -> list[Any]:
@@ -129,10 +137,7 @@ def parse_manifest(raw: bytes, content_type: str | None, expected_digest: str | 
         raise DigestMismatch(f"manifest content hashes to {digest}, expected {expected_digest}")
     media_type = (content_type or "").split(";", 1)[0].strip()
     if media_type in _VAGUE_TYPES:
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            raise UnsupportedManifest("manifest is not valid JSON") from None
+        body = _load(raw, "manifest")
         media_type = str(body.get("mediaType", "")) if isinstance(body, dict) else ""
         if not media_type and isinstance(body, dict):
             if body.get("schemaVersion") == 1:

@@ -1,0 +1,43 @@
+"""The one place a :class:`RegistryClient` is built from settings.
+
+The CLI, ``build_pipeline`` and :class:`~armirror.pipeline.Pipeline` all build their
+clients here, so a deployment and a laptop speak to registries the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import httpx
+
+from armirror.config import Settings
+from armirror.registry.client import RegistryClient
+from armirror.registry.credentials import CredentialStore
+from armirror.registry.retry import RetryPolicy
+
+
+def client_from_settings(
+    settings: Settings,
+    *,
+    insecure: Iterable[str] = (),
+    jobs: int = 8,
+    credentials: CredentialStore | None = None,
+    retry: RetryPolicy | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> RegistryClient:
+    """A client for ``settings``: its upstream endpoints and ``jobs`` transfer threads.
+
+    Each registry endpoint gets at least 32 connections whatever ``jobs`` is, so
+    manifest HEADs and GETs keep flowing while every transfer thread is busy.
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
+    return RegistryClient(
+        upstreams=settings.upstreams,
+        insecure=set(insecure),
+        credentials=credentials,
+        retry=retry,
+        max_connections=max(32, jobs),
+        blob_threads=jobs,
+        transport=transport,
+    )

@@ -1,0 +1,215 @@
+"""One request to a registry, authenticated, observed and retried.
+
+:class:`RegistrySession` owns the connections: one pooled ``httpx.AsyncClient`` per
+registry endpoint, each with its :class:`~armirror.registry.auth.RegistryAuth`.  Its
+:meth:`~RegistrySession.request` is the one layer that retries (429, 5xx, broken
+connections, with the :class:`~armirror.registry.retry.RetryPolicy`); it records Docker
+Hub's ``ratelimit-remaining`` and how many requests went where.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from armirror.registry.auth import RegistryAuth
+from armirror.registry.credentials import CredentialStore
+from armirror.registry.endpoints import Endpoints
+from armirror.registry.errors import (
+    RateLimited,
+    RegistryError,
+    TransientError,
+    error_for,
+    transport_error,
+)
+from armirror.registry.retry import RetryPolicy
+
+log = logging.getLogger("armirror.registry")
+
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass
+class RateLimit:
+    """Docker Hub style ``ratelimit-limit`` / ``ratelimit-remaining`` as last seen."""
+
+    limit: int | None
+    remaining: int | None
+    observed_at: float = field(default_factory=time.time)
+
+
+def _ratelimit_value(header: str | None) -> int | None:
+    if not header:
+        return None
+    try:
+        return int(header.split(";", 1)[0].strip())
+    except ValueError:
+        return None
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One default TLS context (system CAs, SSL_CERT_FILE/SSL_CERT_DIR) for every client.
+
+    Building one reads the whole CA bundle, about 16 ms of CPU; without sharing, each
+    RegistryClient paid it per registry, and the pipeline makes a client per copy job.
+    An SSLContext is safe to share between threads and event loops.
+    """
+    return httpx.create_ssl_context()
+
+
+def is_retryable(error: RegistryError) -> bool:
+    """What the request layer retries by default: 429, 502-504, 500 and broken connections."""
+    if isinstance(error, RateLimited):
+        return True
+    if not isinstance(error, TransientError):
+        return False
+    return error.status is None or error.status in RETRYABLE_STATUS
+
+
+class RegistrySession:
+    """Pooled, authenticated connections to any number of registries."""
+
+    def __init__(
+        self,
+        *,
+        upstreams: Mapping[str, str] | None = None,
+        insecure: frozenset[str] | set[str] = frozenset(),
+        credentials: CredentialStore | None = None,
+        retry: RetryPolicy | None = None,
+        max_connections: int = 32,
+        timeout: float = 60.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, got {max_connections}")
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout}")
+        self.endpoints = Endpoints(upstreams, insecure)
+        self.credentials = credentials if credentials is not None else CredentialStore()
+        self.retry = retry or RetryPolicy()
+        self.ratelimits: dict[str, RateLimit] = {}
+        self.request_counts: dict[tuple[str, str], int] = {}
+        self._limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
+        self._timeout = httpx.Timeout(timeout, connect=10.0)
+        self._transport = transport
+        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._auths: dict[str, RegistryAuth] = {}
+
+    async def _close_connections(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
+    # -- where registries live ---------------------------------------------------------
+
+    def base_url(self, registry: str) -> str:
+        return self.endpoints.base_url(registry)
+
+    def same_endpoint(self, a: str, b: str) -> bool:
+        return self.endpoints.same_endpoint(a, b)
+
+    def auth_for(self, registry: str) -> RegistryAuth:
+        base = self.base_url(registry)
+        if base not in self._auths:
+            host = httpx.URL(base).netloc.decode()
+            self._auths[base] = RegistryAuth(lambda: self.credentials.lookup(host, registry))
+        return self._auths[base]
+
+    def _client(self, registry: str) -> httpx.AsyncClient:
+        base = self.base_url(registry)
+        client = self._clients.get(base)
+        if client is None:
+            client = httpx.AsyncClient(
+                base_url=base,
+                verify=tls_context(),
+                auth=self.auth_for(registry),
+                limits=self._limits,
+                timeout=self._timeout,
+                follow_redirects=True,
+                headers={"User-Agent": "armirror"},
+                transport=self._transport,
+            )
+            self._clients[base] = client
+        return client
+
+    # -- one request, retried ----------------------------------------------------------
+
+    def _observe(self, registry: str, response: httpx.Response) -> None:
+        method = response.request.method
+        self.request_counts[(registry, method)] = self.request_counts.get((registry, method), 0) + 1
+        remaining = _ratelimit_value(response.headers.get("ratelimit-remaining"))
+        if remaining is not None:
+            self.ratelimits[registry] = RateLimit(
+                _ratelimit_value(response.headers.get("ratelimit-limit")), remaining
+            )
+
+    async def _wait_before_retry(
+        self, attempt: int, error: RegistryError, policy: RetryPolicy | None = None
+    ) -> None:
+        """Sleep before attempt ``attempt + 1``, or raise ``error`` when it is time to stop."""
+        retry_after = error.retry_after if isinstance(error, RateLimited) else None
+        delay = (policy or self.retry).pause(attempt, retry_after)
+        if delay is None:
+            raise error
+        log.info("retrying in %.2fs after: %s", delay, error)
+        await asyncio.sleep(delay)
+
+    async def request(
+        self,
+        registry: str,
+        method: str,
+        path: str | httpx.URL,
+        *,
+        what: str,
+        ok: tuple[int, ...] = (200,),
+        headers: dict[str, str] | None = None,
+        content: bytes | None = None,
+        params: dict[str, str] | None = None,
+        retry: RetryPolicy | None = None,
+        retryable: Callable[[RegistryError], bool] = is_retryable,
+    ) -> httpx.Response:
+        """Send a request with a replayable body; retry what ``retryable`` allows.
+
+        ``retry`` overrides the client's policy: the inner requests of a transfer that
+        is itself retried pass :data:`~armirror.registry.retry.NO_RETRY`.
+        """
+        policy = retry or self.retry
+        client = self._client(registry)
+        for attempt in range(policy.attempts):
+            try:
+                response = await client.request(
+                    method, path, headers=headers, content=content, params=params
+                )
+            except httpx.HTTPStatusError as exc:  # raised by the token flow
+                raise error_for(exc.response, f"{what} (token request)") from None
+            except httpx.TransportError as exc:
+                await self._wait_before_retry(attempt, transport_error(what, exc), policy)
+                continue
+            self._observe(registry, response)
+            if response.status_code in ok:
+                return response
+            error = error_for(response, what)
+            if not retryable(error):
+                raise error
+            await self._wait_before_retry(attempt, error, policy)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- helpers for callers ------------------------------------------------------------
+
+    def ratelimit_remaining(self, registry: str) -> int | None:
+        seen = self.ratelimits.get(registry)
+        return seen.remaining if seen else None
+
+    def stats(self) -> dict[str, Any]:
+        return {f"{r} {m}": n for (r, m), n in sorted(self.request_counts.items())}
