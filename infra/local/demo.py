@@ -11,6 +11,8 @@
 6. Show that every digest matches (checked with skopeo) and `armirror verify` says ok.
 7. A second round of pulls, now from the mirror: the HTML report shows the third-party
    share dropping.
+8. `armirror redeploy --cluster --dry-run` on a stand-in GKE cluster: each workload's
+   images before and after, server-side dry runs, nothing changed.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "infra" / "local"))
 
+from demo_redeploy import redeploy_dry_run  # noqa: E402
 from standins import images  # noqa: E402
 from standins.logentries import cloud_event, kubelet_entry  # noqa: E402
 from standins.registry import Registry, free_port, start_registry  # noqa: E402
@@ -269,6 +272,9 @@ def main() -> int:
         since = (today - timedelta(days=6)).date().isoformat()
         reported = run("report", "--since", since, "--html", str(REPORT), env=env)
         ok &= reported.returncode == 0
+
+        step("8. Redeploy what runs: a dry run on a stand-in GKE cluster")
+        ok &= redeploy_dry_run(prefix, env, work, run)
 
         seconds = time.monotonic() - started_at
         verdict = f"{GREEN}{BOLD}demo passed" if ok else f"{RED}{BOLD}demo FAILED"

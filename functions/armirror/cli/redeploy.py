@@ -339,14 +339,16 @@ def _print(report: RedeployReport) -> None:
     for workload in report.workloads:
         colour = _STYLES.get(workload.status, "red")
         head = f"{workload.title}  {click.style(workload.status, fg=colour, bold=True)}"
-        if workload.manager:
+        if workload.manager and workload.status != "refused":
             head += f"  (managed by {workload.manager})"
         echo(head)
         if workload.reason:
             echo(f"    {workload.reason}")
         for c in workload.containers:
             label = f"{c.field}[{c.name}]" if c.field != "containers" else c.name or f"#{c.index}"
-            if c.status == "move":
+            if c.status == "move" and not workload.changeable:
+                echo(f"    {label}: {c.before}  (in the mirror as {c.after})")
+            elif c.status == "move":
                 echo(f"    {label}: {c.before} {arrow} {c.after}")
             else:
                 why = f": {c.reason}" if c.reason and c.status == "left" else ""
