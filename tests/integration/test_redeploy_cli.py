@@ -95,7 +95,7 @@ def test_something_left_behind_is_exit_1(standin: KubeStandin, mirror: Mirror, t
     assert result.exit_code == 1, result.output
     assert "Deployment shop/old  left-alone" in result.stdout
     assert f"old: {gone}  (left: missing in the mirror" in result.stdout
-    assert "Deployment shop/chart  refused  (managed by Helm)" in result.stdout
+    assert "Deployment shop/chart  refused\n    managed by Helm, which would put" in result.stdout
     assert "armirror rewrite" in result.stdout and "--include-managed" in result.stdout
     assert "Pod shop/debug  not-changeable" in result.stdout
     assert f"undo file: {tmp_path / 'u.json'}" in result.stderr
