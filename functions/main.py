@@ -1,15 +1,57 @@
-"""Cloud Functions entry points: each adapts its request to one armirror.runtime call."""
+"""Cloud Functions entry points: each adapts its request to one armirror.runtime call.
+
+The configuration is validated when this module is imported, before functions-framework
+serves anything: a bad or missing value stops the process with one line naming the
+variable (exit status 2), so a bad deployment fails to start and says why, instead of
+starting, looking healthy and answering every request with a 500.
+"""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import functions_framework
 
 
+def _check_configuration() -> None:
+    """Everything a deployed function needs from its environment, without a network call."""
+    from urllib.parse import urlsplit
+
+    from armirror.config import ConfigError, load
+
+    try:
+        settings = load()
+        settings.require_cloud()
+        store = urlsplit(settings.store or "")
+        if store.scheme == "bigquery" and (
+            not store.netloc or not store.path.strip("/") or "/" in store.path.strip("/")
+        ):
+            raise ConfigError(
+                f"ARMIRROR_STORE: expected bigquery://PROJECT/DATASET, got {settings.store!r}"
+            )
+        if settings.queue != "local":
+            from armirror.queue.cloudtasks import CloudTasksQueue
+
+            try:  # parses the queue path, the copy URL and the OIDC account; no client yet
+                CloudTasksQueue(
+                    settings.queue,
+                    settings.copy_url or "",
+                    service_account=settings.tasks_service_account,
+                )
+            except ValueError as exc:
+                raise ConfigError(f"ARMIRROR_QUEUE / ARMIRROR_COPY_URL: {exc}") from None
+    except ConfigError as exc:
+        print(f"armirror: configuration error, not starting: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+_check_configuration()
+
+
 @functions_framework.cloud_event
 def on_pull_event(event: Any) -> None:
-    """Pub/Sub (Eventarc) trigger: a log entry from the organisation sink."""
+    """Pub/Sub push (the module's subscription): a log entry from the organisation sink."""
     from armirror import runtime
 
     runtime.on_pull_event(event)
