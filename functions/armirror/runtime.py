@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 
 def build_pipeline(settings: Settings, *, local_concurrency: int = 4) -> Pipeline:
     """A pipeline over the configured store and queue (local queue: workers start now)."""
-    store = open_store(settings.store)
+    # A cloud deployment (Cloud Tasks queue) never creates tables: Terraform does, and the
+    # functions' accounts hold no right to.
+    store = open_store(settings.store, create=settings.queue == "local")
 
     if settings.queue == "local":
 

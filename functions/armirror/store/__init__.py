@@ -194,12 +194,13 @@ def default_duckdb_path() -> Path:
     return Path(base) / "armirror" / "armirror.duckdb"
 
 
-def open_store(url: str | None = None) -> PullStore:
+def open_store(url: str | None = None, *, create: bool = True) -> PullStore:
     """The store a URL names; None or ``""`` is the default DuckDB file.
 
     ``duckdb:///abs/path``, ``duckdb://relative/path``, ``duckdb:///:memory:``,
     ``bigquery://PROJECT/DATASET[?location=LOCATION]``.  Raises ``ValueError`` for
-    anything else.
+    anything else.  ``create=False`` (the deployed functions) opens a BigQuery store that
+    never creates its dataset, tables or views: Terraform does.
     """
     if not url:
         from armirror.store.duckdb import DuckDBStore
@@ -223,7 +224,7 @@ def open_store(url: str | None = None) -> PullStore:
         location = options.get("location", [None])[0]
         from armirror.store.bigquery import BigQueryStore
 
-        return BigQueryStore(project, dataset, location=location)
+        return BigQueryStore(project, dataset, location=location, create=create)
     raise ValueError(
         f"unknown store {url!r}: expected duckdb:///PATH or bigquery://PROJECT/DATASET"
     )

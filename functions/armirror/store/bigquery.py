@@ -1,9 +1,13 @@
 """The pull store in BigQuery (google-cloud-bigquery).
 
-Opening the store creates what is missing: the dataset, the tables from the schema files
-(``pull_events`` partitioned by day on ``event_time`` and clustered by registry and
-repository, as Terraform does), and the views.  Terraform normally got there first, and
-then opening costs one ``get_table`` call.
+With ``create=True`` (the CLI, the emulator) opening the store creates what is missing:
+the dataset, the tables from the schema files (``pull_events`` partitioned by day on
+``event_time`` and clustered by registry and repository, as Terraform does), and the
+views.  With ``create=False`` (the deployed functions) it never creates anything: in the
+cloud the tables and views come only from Terraform, and the functions' accounts may
+only write and read the tables they use.  Opening then makes no call at all (request_copy
+never touches the store), a missing table is a :class:`StoreError` that says so, and
+:meth:`BigQueryStore.check` verifies they all exist.
 
 Events go in with streaming inserts whose row_ids are the insert_ids; BigQuery drops a
 repeat that arrives within about a minute, and the views keep one row per insert_id for
@@ -43,6 +47,11 @@ from armirror.store.tables import (
 
 if TYPE_CHECKING:
     from armirror.registry.copy import CopyResult
+
+_FROM_TERRAFORM = (
+    "in the cloud the tables and views come only from Terraform (terraform/modules/armirror: "
+    "apply it); the store checks for them and never creates them there"
+)
 
 #: Rows per insertAll request (BigQuery recommends at most 500).
 INSERT_BATCH = 500
@@ -86,6 +95,7 @@ class BigQueryStore(ViewReads):
         self.client = client or make_client(project, location)
         self.location = location
         self._queries = Queries("bigquery", project, dataset)
+        self.create = create
         if create:
             self.ensure()
 
@@ -129,6 +139,23 @@ class BigQueryStore(ViewReads):
         except api_exceptions.GoogleAPICallError as exc:
             raise StoreError(f"creating {self.project}.{self.dataset}: {exc}") from exc
 
+    def check(self) -> None:
+        """Raise :class:`StoreError` naming every table or view that does not exist."""
+        names = [*table_schemas(), *view_templates()]
+        try:
+            missing = [name for name in names if not self._exists(self._table_id(name))]
+        except api_exceptions.GoogleAPICallError as exc:
+            raise StoreError(f"checking {self.project}.{self.dataset}: {exc}") from exc
+        if missing:
+            raise StoreError(
+                f"{self.project}.{self.dataset} lacks {', '.join(missing)}: {_FROM_TERRAFORM}"
+            )
+
+    def _missing(self, what: str, exc: api_exceptions.NotFound) -> StoreError:
+        if self.create:
+            return StoreError(f"{what}: {exc}")
+        return StoreError(f"{what}: not found ({exc.message}): {_FROM_TERRAFORM}")
+
     def _exists(self, table_id: str) -> bool:
         try:
             self.client.get_table(table_id)
@@ -157,6 +184,8 @@ class BigQueryStore(ViewReads):
                     [{k: _json_value(v) for k, v in row.items()} for row in batch],
                     row_ids=[row[key] for row in batch],
                 )
+            except api_exceptions.NotFound as exc:
+                raise self._missing(f"inserting into {table}", exc) from exc
             except api_exceptions.GoogleAPICallError as exc:
                 raise StoreError(f"inserting into {table}: {exc}") from exc
             if errors:
@@ -179,6 +208,8 @@ class BigQueryStore(ViewReads):
     def _rows(self, sql: str) -> list[dict[str, Any]]:
         try:
             return [dict(row.items()) for row in self.client.query_and_wait(sql)]
+        except api_exceptions.NotFound as exc:
+            raise self._missing("query failed", exc) from exc
         except api_exceptions.GoogleAPICallError as exc:
             raise StoreError(f"query failed: {exc}") from exc
 
