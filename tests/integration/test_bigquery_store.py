@@ -330,3 +330,21 @@ def test_default_store_is_under_xdg_data_home(
 def test_unknown_store_urls_are_refused(url: str) -> None:
     with pytest.raises(ValueError):
         open_store(url)
+
+
+def test_upload_sessions_keep_the_latest_progress_until_forgotten(store: PullStore) -> None:
+    """What a resumable upload records after each chunk (registry.resumable)."""
+    destination = "https://us-docker.pkg.dev/p/r/docker.io/library/nginx"
+    digest = "sha256:" + "a" * 64
+    assert store.upload_session(destination, digest) is None
+    store.save_upload_session(destination, digest, "/v2/x/blobs/uploads/1?_state=a", 8 << 20)
+    store.save_upload_session(destination, digest, "/v2/x/blobs/uploads/1?_state=b", 16 << 20)
+    store.save_upload_session(destination, digest, "/v2/x/blobs/uploads/1?_state=b", 16 << 20)
+    assert store.upload_session(destination, digest) == ("/v2/x/blobs/uploads/1?_state=b", 16 << 20)
+    # Another digest, or the same digest for another destination, is another session.
+    assert store.upload_session(destination, "sha256:" + "b" * 64) is None
+    assert store.upload_session(destination + "-other", digest) is None
+    store.forget_upload_session(destination, digest)
+    assert store.upload_session(destination, digest) is None
+    store.save_upload_session(destination, digest, "/v2/x/blobs/uploads/2?_state=c", 8 << 20)
+    assert store.upload_session(destination, digest) == ("/v2/x/blobs/uploads/2?_state=c", 8 << 20)

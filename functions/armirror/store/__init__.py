@@ -185,6 +185,21 @@ class PullStore(Protocol):
         """Container changes made in [since, until), oldest first."""
         ...
 
+    def upload_session(self, destination: str, digest: str) -> tuple[str, int] | None:
+        """An unfinished blob upload to ``destination`` (endpoint and repository):
+        (its location, bytes the registry acknowledged), or None."""
+        ...
+
+    def save_upload_session(
+        self, destination: str, digest: str, location: str, offset: int
+    ) -> None:
+        """Record an upload's progress after a chunk; the latest record counts."""
+        ...
+
+    def forget_upload_session(self, destination: str, digest: str) -> None:
+        """The upload finished or was given up: there is nothing to resume."""
+        ...
+
     def close(self) -> None: ...
 
 

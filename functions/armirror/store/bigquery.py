@@ -203,6 +203,9 @@ class BigQueryStore(ViewReads):
     def record_redeploys(self, records: Iterable[RedeployRecord]) -> None:
         self._insert("redeploys", [redeploy_row(r) for r in records])
 
+    def _insert_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
+        self._insert(table, rows)
+
     # -- reading -------------------------------------------------------------------------
 
     def _rows(self, sql: str) -> list[dict[str, Any]]:

@@ -327,6 +327,12 @@ class DuckDBStore(ViewReads):
         except duckdb.Error as exc:
             raise StoreError(f"recording redeploys: {exc}") from exc
 
+    def _insert_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
+        try:
+            self._insert(table, rows)
+        except duckdb.Error as exc:
+            raise StoreError(f"recording {table}: {exc}") from exc
+
     # -- reading -------------------------------------------------------------------------
 
     def _rows(self, sql: str) -> list[dict[str, Any]]:

@@ -23,6 +23,8 @@ from armirror.store.tables import (
     qualify,
     quoted_table,
     redeploy_record,
+    upload_session_id,
+    upload_session_row,
     utc_row,
 )
 
@@ -123,6 +125,17 @@ class Queries:
         tree = _window(tree, since, until, column="changed_at")
         return self.sql(tree.order_by("changed_at", "namespace", "name", "container"))
 
+    def upload_session(self, session_id: str) -> str:
+        """The latest update of one upload session."""
+        tree = (
+            exp.select("location", "bytes_sent", "done")
+            .from_(self.table("upload_sessions"))
+            .where(exp.EQ(this=exp.column("session_id"), expression=exp.Literal.string(session_id)))
+            .order_by("updated_at DESC", "bytes_sent DESC")
+            .limit(1)
+        )
+        return self.sql(tree)
+
     def pull_count(self, reference: str, since: datetime | None) -> str:
         # Asked once per Pub/Sub message; building it with sqlglot costs milliseconds of
         # CPU, and a few thousand images make up nearly all the questions.
@@ -167,6 +180,29 @@ class ViewReads:
 
     def _rows(self, sql: str) -> list[dict[str, Any]]:
         raise NotImplementedError
+
+    def _insert_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
+    # -- unfinished blob uploads (registry.resumable.UploadSessions) ---------------------
+
+    def upload_session(self, destination: str, digest: str) -> tuple[str, int] | None:
+        """Where an unfinished upload stands: (location, bytes sent), or None."""
+        rows = self._rows(self._queries.upload_session(upload_session_id(destination, digest)))
+        if not rows or rows[0]["done"] or not rows[0]["location"]:
+            return None
+        return str(rows[0]["location"]), int(rows[0]["bytes_sent"])
+
+    def save_upload_session(
+        self, destination: str, digest: str, location: str, offset: int
+    ) -> None:
+        row = upload_session_row(destination, digest, location, offset, False)
+        self._insert_rows("upload_sessions", [row])
+
+    def forget_upload_session(self, destination: str, digest: str) -> None:
+        self._insert_rows(
+            "upload_sessions", [upload_session_row(destination, digest, None, 0, True)]
+        )
 
     def pull_count(self, reference: str, since: datetime | None = None) -> int:
         rows = self._rows(self._queries.pull_count(reference, since))

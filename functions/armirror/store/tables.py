@@ -44,6 +44,7 @@ KEYS: dict[str, str] = {
     "pull_events": "insert_id",
     "copies": "copy_id",
     "redeploys": "redeploy_id",
+    "upload_sessions": "update_id",
 }
 
 _DUCKDB_TYPES = {
@@ -283,3 +284,27 @@ def redeploy_record(row: dict[str, Any]) -> RedeployRecord:
     row = utc_row(row)
     row.pop("redeploy_id", None)
     return RedeployRecord(**row)
+
+
+def upload_session_id(destination: str, digest: str) -> str:
+    """One unfinished upload: the same destination and digest are the same session."""
+    return hashlib.sha256(f"{destination}\n{digest}".encode()).hexdigest()[:40]
+
+
+def upload_session_row(
+    destination: str, digest: str, location: str | None, bytes_sent: int, done: bool
+) -> dict[str, Any]:
+    """An ``upload_sessions`` row.  Sessions are append-only (BigQuery's streaming buffer
+    cannot be updated), so every update is a row and the latest one counts."""
+    session = upload_session_id(destination, digest)
+    key = "\n".join([session, location or "", str(bytes_sent), str(done)])
+    return {
+        "update_id": hashlib.sha256(key.encode()).hexdigest()[:40],
+        "session_id": session,
+        "destination": destination,
+        "digest": digest,
+        "location": location,
+        "bytes_sent": int(bytes_sent),
+        "done": bool(done),
+        "updated_at": datetime.now(UTC),
+    }
