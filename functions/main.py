@@ -38,6 +38,7 @@ def _check_configuration() -> None:
                     settings.queue,
                     settings.copy_url or "",
                     service_account=settings.tasks_service_account,
+                    emulator_host=settings.tasks_emulator_host,
                 )
             except ValueError as exc:
                 raise ConfigError(f"ARMIRROR_QUEUE / ARMIRROR_COPY_URL: {exc}") from None

@@ -25,6 +25,7 @@ ENV_VARS: dict[str, str] = {
     "ARMIRROR_DENY": "comma-separated glob patterns of sources that are never mirrored",
     "ARMIRROR_MIRROR_THRESHOLD": "pulls of an image before it is mirrored (default 1)",
     "ARMIRROR_ALLOW_PRIVATE_HOSTS": "true to let request_copy name private or loopback hosts",
+    "ARMIRROR_TASKS_EMULATOR_HOST": "HOST:PORT of a Cloud Tasks emulator (plain gRPC)",
     "ARMIRROR_REFRESH_CONCURRENCY": "upstream checks refresh keeps in flight (default 32)",
 }
 
@@ -94,6 +95,7 @@ class Settings:
     deny: tuple[str, ...] = ()
     mirror_threshold: int = 1
     allow_private_hosts: bool = False
+    tasks_emulator_host: str | None = None
     refresh_concurrency: int = 32
 
     def require_cloud(self) -> None:
@@ -150,6 +152,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         allow_private_hosts=_bool(
             "ARMIRROR_ALLOW_PRIVATE_HOSTS", env.get("ARMIRROR_ALLOW_PRIVATE_HOSTS", "")
         ),
+        tasks_emulator_host=env.get("ARMIRROR_TASKS_EMULATOR_HOST") or None,
         refresh_concurrency=_whole_number(
             env, "ARMIRROR_REFRESH_CONCURRENCY", default=32, low=1, high=256
         ),

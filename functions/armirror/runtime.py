@@ -56,7 +56,10 @@ def build_pipeline(settings: Settings, *, local_concurrency: int = 4) -> Pipelin
     if not settings.copy_url:
         raise ValueError("ARMIRROR_COPY_URL is required with a Cloud Tasks queue")
     queue = CloudTasksQueue(
-        settings.queue, settings.copy_url, service_account=settings.tasks_service_account
+        settings.queue,
+        settings.copy_url,
+        service_account=settings.tasks_service_account,
+        emulator_host=settings.tasks_emulator_host,
     )
     return Pipeline(settings, store, queue)
 

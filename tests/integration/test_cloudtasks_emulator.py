@@ -354,3 +354,42 @@ def test_task_dispatched_to_copy_image_copies_the_image(
     except AssertionError as exc:
         log = (tmp_path / "functions-framework.log").read_text(errors="replace")
         raise AssertionError(f"{exc}\nfunctions-framework log:\n{log[-3000:]}") from None
+
+
+def test_the_emulator_setting_points_a_deployed_configuration_at_the_emulator(
+    emulator: CloudTasksEmulator, queue_path: str, recorder: Recorder
+) -> None:
+    """ARMIRROR_TASKS_EMULATOR_HOST, read by config and wired by runtime exactly as in the
+    cloud: the queue makes its own client, no client is injected."""
+    from armirror.config import load
+    from armirror.runtime import build_pipeline
+
+    settings = load(
+        {
+            "ARMIRROR_DESTINATION": "europe-docker.pkg.dev/armirror-test/armirror",
+            "ARMIRROR_STORE": "duckdb:///:memory:",
+            "ARMIRROR_QUEUE": f"cloudtasks://{queue_path}",
+            "ARMIRROR_COPY_URL": f"{recorder.url}/copy_image",
+            "ARMIRROR_TASKS_SERVICE_ACCOUNT": "armirror-tasks@armirror-test.iam.gserviceaccount.com",
+            "ARMIRROR_TASKS_EMULATOR_HOST": emulator.endpoint,
+        }
+    )
+    assert settings.tasks_emulator_host == emulator.endpoint
+    pipeline = build_pipeline(settings)
+    try:
+        queue = pipeline.queue
+        assert isinstance(queue, CloudTasksQueue) and queue.emulator_host == emulator.endpoint
+        job = CopyJob("docker.io/library/nginx:1.27", "europe-docker.pkg.dev/x/y/nginx:1.27")
+        assert queue.enqueue(job) is True
+        (request,) = wait_for(lambda: recorder.requests, what="the task to reach the target")
+        assert json.loads(request.body)["source"] == job.source
+    finally:
+        pipeline.queue.close()
+        pipeline.store.close()
+
+
+def test_a_malformed_emulator_setting_is_refused() -> None:
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        CloudTasksQueue(
+            f"cloudtasks://{LOCATION}/queues/q", "http://127.0.0.1:9/c", emulator_host="nope"
+        )

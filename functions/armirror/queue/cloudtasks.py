@@ -16,6 +16,11 @@
   bad request, no credentials) raise :class:`QueueMisconfigured`, whose message says what
   to fix.
 
+- ``emulator_host`` (``ARMIRROR_TASKS_EMULATOR_HOST=127.0.0.1:PORT``, as the BigQuery
+  store has ``BIGQUERY_EMULATOR_HOST``) sends everything to a Cloud Tasks emulator over
+  plain gRPC without credentials, so the deployed configuration runs against the local
+  stand-ins unchanged.
+
 This module is the only one that imports the Cloud Tasks SDK.
 """
 
@@ -188,8 +193,12 @@ class CloudTasksQueue:
         dispatch_deadline: int = DEFAULT_DISPATCH_DEADLINE,
         client: Any | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        emulator_host: str | None = None,
     ) -> None:
         self.queue = parse_queue_url(queue_url)
+        if emulator_host is not None and not re.fullmatch(r"[\w.\[\]:-]+:\d{1,5}", emulator_host):
+            raise ValueError(f"Cloud Tasks emulator must be HOST:PORT, got {emulator_host!r}")
+        self.emulator_host = emulator_host
         self.queue_path = str(self.queue)
         self.url = _check_target(url)
         if service_account is not None and "@" not in service_account:
@@ -225,6 +234,16 @@ class CloudTasksQueue:
 
     def _get_client(self) -> Any:
         with self._lock:
+            if self._client is None and self.emulator_host:
+                import grpc
+                from google.cloud.tasks_v2.services.cloud_tasks.transports import (
+                    CloudTasksGrpcTransport,
+                )
+
+                channel = grpc.insecure_channel(self.emulator_host)
+                self._client = tasks_v2.CloudTasksClient(
+                    transport=CloudTasksGrpcTransport(channel=channel)
+                )
             if self._client is None:
                 try:
                     self._client = tasks_v2.CloudTasksClient()
