@@ -31,18 +31,11 @@ from armirror.reference import (
     parse,
     parse_prefix,
 )
-from armirror.scan import (
-    Candidate,
-    FileError,
-    Finding,
-    Slot,
-    is_reported,
-    scan_candidate,
-    scan_text,
-)
+from armirror.scan import Candidate, FileError, Finding, Slot, is_reported, scan_text, scan_tree
+from armirror.scan.dotenv import parse_dotenv
 from armirror.scan.expand import written_name_length
 from armirror.scan.limits import Refused, budget
-from armirror.scan.walk import candidates
+from armirror.scan.walk import DOTENV
 
 if TYPE_CHECKING:
     from armirror.registry import RegistryClient
@@ -111,9 +104,13 @@ class _Edit:
 
 
 def wants_rewrite(finding: Finding, prefix: Reference, include_first_party: bool) -> bool:
-    """Third-party references (and Container Registry ones with ``include_first_party``)."""
+    """Third-party references (and Container Registry ones with ``include_first_party``).
+
+    Images built here (skaffold artifacts, compose services with ``build:``) are left
+    alone: their names are what the build tags and what skaffold substitutes.
+    """
     ref = finding.reference
-    if ref is None or finding.kind == "cluster":
+    if ref is None or finding.kind == "cluster" or finding.built:
         return False
     if ref.registry == prefix.registry and ref.repository.startswith(prefix.repository + "/"):
         return False
@@ -311,19 +308,14 @@ def rewrite_paths(
     base = parse_prefix(prefix)
     result = RewriteResult()
     planned: list[_Planned] = []
-    for given in paths:
-        root = Path(given)
-        if not root.exists():
-            result.errors.append(FileError(str(given), "no such file or directory"))
-            continue
-        for candidate in candidates(root):
-            result.files_scanned += 1
-            text, findings, error = scan_candidate(candidate)
-            if error is not None:
-                result.errors.append(error)
-                continue
-            if text is not None and findings:
-                planned.append(_Planned(candidate, text, findings))
+    tree = scan_tree(paths)
+    result.errors.extend(tree.errors)
+    result.files_scanned = tree.files_scanned
+    for scanned in tree.files:
+        if scanned.error is not None:
+            result.errors.append(scanned.error)
+        elif scanned.text is not None and scanned.findings:
+            planned.append(_Planned(scanned.candidate, scanned.text, scanned.findings))
 
     digests: Mapping[Reference, str | None] | None = None
     if resolve_digests is not None:
@@ -370,26 +362,37 @@ def rewrite_paths(
 
 
 def _aliases_added(findings: list[Finding], changes: list[Change]) -> int:
-    """Kustomize entries the rewrite added (a twin for each rewritten entry that has one)."""
+    """Kustomize entries the rewrite added (a twin for each rewritten entry that has one;
+    an entry resolved to several images still gains one)."""
     rewritten = {c.line for c in changes if c.kind == "kustomize"}
-    return sum(
-        1 for f in findings if f.line in rewritten and any(slot.part == "alias" for slot in f.slots)
+    return len(
+        {
+            f.line
+            for f in findings
+            if f.line in rewritten and any(s.part == "alias" for s in f.slots)
+        }
     )
 
 
 def _check(plan: _Planned, new_text: str, added: int = 0) -> str | None:
-    """Why the new text must not be written, if it fails the second scan: it must parse
-    and hold the references it held, plus the ``added`` kustomize twins."""
+    """Why the new text must not be written, if it fails a second scan: read on its own,
+    it must parse and hold the references the old text held, plus the ``added``
+    kustomize twins (a ``.env`` must keep its variables, in order)."""
     c = plan.candidate
+    if c.type == DOTENV:
+        if list(parse_dotenv(new_text)) != list(parse_dotenv(plan.text)):
+            return "the rewritten .env would not define the same variables"
+        return None
     try:
         with budget():
-            findings, error = scan_text(new_text, c.rel, c.type, c.hint)
+            old, _ = scan_text(plan.text, c.rel, c.type, c.hint)
+            new, error = scan_text(new_text, c.rel, c.type, c.hint)
     except Refused as exc:
         return f"the rewritten text would be refused ({exc})"
     if error:
         return f"the rewritten text would not parse ({error})"
-    before = sum(1 for f in plan.findings if f.reference is not None) + added
-    after = sum(1 for f in findings if f.reference is not None)
+    before = sum(1 for f in old if f.reference is not None) + added
+    after = sum(1 for f in new if f.reference is not None)
     if before != after:
         return f"the rewritten text holds {after} references where there were {before}"
     return None

@@ -27,6 +27,7 @@ def test_exact_findings() -> None:
             "image": f.image,
             "reference": str(f.reference) if f.reference else None,
             "third_party": f.third_party,
+            **({"built": True} if f.built else {}),
         }
         for f in result.findings
     ]

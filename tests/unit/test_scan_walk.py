@@ -64,7 +64,19 @@ def test_a_file_path_is_reported_as_given(tmp_path: Path) -> None:
         ("prod.values.yaml", ("yaml", "helm")),
         ("deploy.yml", ("yaml", None)),
         ("README.md", None),
-        ("Dockerfile.md", ("dockerfile", None)),
+        ("Dockerfile.md", None),  # documentation, not a Dockerfile
+        ("Dockerfile.dockerignore", None),
+        ("Dockerfile-base", ("dockerfile", None)),
+        ("Dockerfile_dev", ("dockerfile", None)),
+        ("Dockerfile_4-2", ("dockerfile", None)),
+        ("Dockerfile-failure", ("dockerfile", None)),
+        ("Containerfile.arm64", ("dockerfile", None)),
+        ("Containerfile-ci", ("dockerfile", None)),
+        ("web.dockerfile", ("dockerfile", None)),
+        ("Dockerfile.j2", ("dockerfile", None)),
+        ("Dockerfiles", None),
+        ("MyDockerfile", None),
+        ("skaffold.yaml", ("yaml", "skaffold")),
     ],
 )
 def test_classify(name: str, expected: tuple[str, str | None] | None) -> None:

@@ -34,12 +34,16 @@ def scan(
 
     \b
     Reads Dockerfiles/Containerfiles (FROM, ARG defaults, COPY --from, RUN --mount
-    from=), Kubernetes and Cloud Run manifests (YAML/JSON, every pod template),
-    docker-compose, cloudbuild, kustomization and Helm values files, honouring
-    .gitignore. Templates ({{ }}, ${VAR} without a default) are reported as unresolved.
+    from=), Kubernetes and Cloud Run manifests (YAML/JSON, every pod template, custom
+    resources' too), docker-compose (and its .env), cloudbuild, skaffold, kustomization
+    (patches; images resolved across bases and overlays) and Helm files, and the
+    Dockerfiles build configs name, honouring .gitignore. Templates ({{ }}, ${VAR}
+    without a default) are reported as unresolved; images built here (skaffold
+    artifacts, compose services with build:) as built, and never copied or rewritten.
     \b
-    Exit status 1 when a file could not be read or parsed (or the cluster could not be
-    listed); the scan still reports everything else. 2 for bad input.
+    Exit status 1 when a file could not be read or parsed, or was refused as too costly
+    to scan (or the cluster could not be listed); the scan still reports everything
+    else. 2 for bad input.
     """
     from armirror.scan import scan_paths
 
@@ -74,9 +78,11 @@ def _print_scan_table(result: Any) -> None:
 
     console = Console()
     groups: dict[str, list[Any]] = {}
-    unresolved = []
+    unresolved, built = [], []
     for finding in result.findings:
-        if finding.reference is None:
+        if finding.built:
+            built.append(finding)
+        elif finding.reference is None:
             unresolved.append(finding)
         else:
             groups.setdefault(str(finding.reference), []).append(finding)
@@ -96,10 +102,15 @@ def _print_scan_table(result: Any) -> None:
         console.print(
             f"[yellow]unresolved[/] {place} {finding.image!r}: {finding.problem}", highlight=False
         )
+    for finding in built:
+        place = f"{finding.file}:{finding.line}" if finding.line else finding.file
+        console.print(f"[cyan]built[/] {place} {finding.image}", highlight=False)
     files = len({f.file for f in result.findings})
     console.print(
         f"{sum(len(v) for v in groups.values())} references to {len(groups)} images in "
-        f"{files} files; {len(unresolved)} unresolved; {result.files_scanned} files scanned"
+        f"{files} files; {len(unresolved)} unresolved; "
+        + (f"{len(built)} built here; " if built else "")
+        + f"{result.files_scanned} files scanned"
         + (f"; {len(result.errors)} unreadable" if result.errors else ""),
         highlight=False,
     )

@@ -6,6 +6,8 @@ continuations with comment lines inside them, heredocs (whose bodies are not
 instructions), ``ARG`` defaults before and after the first ``FROM``, ``FROM`` with flags
 and ``AS name``, stage names and indexes (not images), ``FROM scratch`` (not an image),
 ``COPY --from`` and ``RUN --mount=...,from=``, and ``ONBUILD`` wrapping either.
+Quotes around an image are removed as BuildKit's word lexer removes them
+(``FROM "node:8.15"`` pulls ``node:8.15``).
 """
 
 from __future__ import annotations
@@ -224,6 +226,7 @@ class _Scanner:
             lambda i, j: ins.locate(position + i, position + j),
             self.global_scope,
             escape=self.escape,
+            quotes=True,
         )
         value = result.value
         if value is None or (value.lower() != "scratch" and value.lower() not in self.stages):
@@ -238,7 +241,11 @@ class _Scanner:
             return
         lookup = {**self.global_scope, **(self.stage_scope or {})}
         result = expand(
-            word, lambda i, j: ins.locate(position + i, position + j), lookup, escape=self.escape
+            word,
+            lambda i, j: ins.locate(position + i, position + j),
+            lookup,
+            escape=self.escape,
+            quotes=True,
         )
         value = result.value
         if value is not None and (value.lower() in self.stages or value.isdigit()):

@@ -64,11 +64,14 @@ def expand(
     *,
     escape: str | None = None,
     dollar_dollar: bool = False,
+    quotes: bool = False,
 ) -> Expansion:
     """Expand ``word``; ``locate(i, j)`` maps ``word[i:j]`` to a file span.
 
     ``escape`` is the Dockerfile escape character (``\\$`` is a literal ``$``);
-    ``dollar_dollar`` makes ``$$`` a literal ``$`` (compose, Cloud Build).
+    ``dollar_dollar`` makes ``$$`` a literal ``$`` (compose, Cloud Build); ``quotes``
+    removes quotes as BuildKit's word lexer does (``FROM "node:8.15"`` is ``node:8.15``):
+    nothing expands inside single quotes, variables do inside double quotes.
 
     Raises :class:`~armirror.scan.limits.Refused` when the value would grow past
     ``MAX_EXPANDED_LENGTH`` (``ARG B=${A}${A}`` doubles a value per line).
@@ -93,8 +96,18 @@ def expand(
         if end > run_start:
             add([Piece(word[run_start:end], locate(run_start, end))])
 
+    quote = ""  # the quote character we are inside, if any
     while i < n:
         ch = word[i]
+        if quotes and (ch == quote or (not quote and ch in "'\"")):
+            flush(i)
+            quote = "" if quote else ch
+            i += 1
+            run_start = i
+            continue
+        if quote == "'":
+            i += 1
+            continue
         if escape is not None and ch == escape and i + 1 < n and word[i + 1] == "$":
             flush(i)
             add([Piece("$", None)])
@@ -112,6 +125,8 @@ def expand(
             run_start = i
             continue
         braced = _BRACED.match(word, i) if i < last_brace else None
+        if braced and quotes and any(q in braced.group(0) for q in "'\""):
+            braced = None  # ${X:-"a"} is not handled: better unresolved than wrong
         bare = None if braced else _BARE.match(word, i)
         if not braced and not bare:
             i += 1
@@ -155,6 +170,8 @@ def expand(
         i = end
         run_start = i
     flush(n)
+    if quote:
+        problem = problem or f"unterminated {quote} quote"
     if problem:
         return Expansion(None, tuple(pieces), problem)
     return Expansion("".join(p.text for p in pieces), tuple(pieces))

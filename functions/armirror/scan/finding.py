@@ -16,6 +16,7 @@ KINDS = (
     "cloudbuild",
     "kustomize",
     "helm",
+    "skaffold",
     "cluster",
 )
 
@@ -72,6 +73,9 @@ class Finding:
     slots: tuple[Slot, ...] = field(default=(), compare=False)
     #: the host a template names literally (``gcr.io/$PROJECT_ID/app``), when unresolved
     literal_registry: str | None = None
+    #: the name of an image that is built, not pulled (a skaffold artifact, a compose
+    #: service with ``build:``): reported, never copied or rewritten
+    built: bool = False
 
     @property
     def unresolved(self) -> bool:
@@ -85,7 +89,12 @@ class Finding:
 
     @property
     def third_party(self) -> bool | None:
-        """True or False when known; None for an unresolved template naming no host."""
+        """True or False when known; None for an unresolved template naming no host.
+
+        An image that is built here is not pulled from a third party: False.
+        """
+        if self.built:
+            return False
         if self.reference is not None:
             return self.reference.third_party
         if self.literal_registry is not None:
@@ -115,7 +124,30 @@ class Finding:
             out["problem"] = self.problem
         if self.digest is not None:
             out["digest"] = self.digest
+        if self.built:
+            out["built"] = True
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A file that another file names, read with the type given whatever its name: the
+    Dockerfile a build config builds (``docker build -f``, compose ``build.dockerfile``,
+    skaffold ``docker.dockerfile``) or a kustomize patch file."""
+
+    path: str  # as written, relative to the directory of the file that names it
+    type: str  # a file type of armirror.scan.walk (DOCKERFILE, KUSTOMIZE_PATCH)
+
+
+@dataclass
+class Scanned:
+    """What scanning one file's text gives."""
+
+    findings: list[Finding] = field(default_factory=list)
+    error: str | None = None
+    links: list[Link] = field(default_factory=list)
+    #: shape facts the tree-wide pass needs (a kustomization's structure, skaffold artifacts)
+    facts: list[Any] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +171,6 @@ class ScanResult:
         """Unique normalised references with a tag or digest, in first-seen order."""
         seen: dict[str, None] = {}
         for finding in self.findings:
-            if finding.reference is not None and not finding.tagless:
+            if finding.reference is not None and not finding.tagless and not finding.built:
                 seen.setdefault(str(finding.reference), None)
         return list(seen)
