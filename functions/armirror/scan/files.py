@@ -122,6 +122,7 @@ def scan_file(candidate: Candidate, seconds: float = MAX_SECONDS_PER_FILE) -> Fi
     except Refused as exc:
         return FileScan(candidate, text, error=FileError(candidate.rel, f"refused: {exc}"))
     error = FileError(candidate.rel, scanned.error) if scanned.error else None
+    scanned.findings.sort(key=lambda f: f.line)  # patches are read after images entries
     return FileScan(candidate, text, scanned.findings, error, scanned.links, scanned.facts, dotenv)
 
 

@@ -110,7 +110,7 @@ _TEMPLATE_IMAGE = re.compile(r"^([ \t]*(?:-[ \t]+)?image:[ \t]*)(.*)$")
 _COMMENT = re.compile(r"[ \t]#")
 
 
-def scan_chart_template(text: str, file: str) -> list[Finding]:
+def scan_chart_template(text: str, file: str, kind: str = "helm") -> list[Finding]:
     """``image:`` lines of a Helm chart template (not YAML until rendered).
 
     A ``{{ }}`` value is unresolved (its image comes from values, which are scanned);
@@ -132,9 +132,9 @@ def scan_chart_template(text: str, file: str) -> list[Finding]:
         if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
             raw, value_start = raw[1:-1], value_start + 1
         if "{{" in raw or "$" in raw:
-            document.unresolved(number, "helm", raw, "template image:", "a template value")
+            document.unresolved(number, kind, raw, "template image:", "a template value")
             continue
         span = (value_start, value_start + len(raw))
-        document.resolved(number, "helm", raw, "template image:", ((Slot(*span, "ref"),), None))
+        document.resolved(number, kind, raw, "template image:", ((Slot(*span, "ref"),), None))
         check_findings(len(document.findings))
     return document.findings

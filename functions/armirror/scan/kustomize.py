@@ -248,7 +248,8 @@ def _operation(document: YamlDoc, operation: Node, where: str) -> None:
     last = segments[-1] if segments else ""
     parent = segments[-2] if len(segments) > 1 else ""
     where = f"{where} {path}"
-    if last == "image" and isinstance(value, ScalarNode):
+    in_container = any(s in CONTAINER_LISTS or s in _OTHER_CONTAINERS for s in segments)
+    if last == "image" and isinstance(value, ScalarNode) and in_container:
         document.image_scalar(value, "kustomize", where)
     elif (last in CONTAINER_LISTS or parent in CONTAINER_LISTS) and isinstance(value, MappingNode):
         document.image_scalar(get(value, "image"), "kustomize", f"{where}.image")
@@ -256,6 +257,10 @@ def _operation(document: YamlDoc, operation: Node, where: str) -> None:
         wrapper = MappingNode("tag:yaml.org,2002:map", [(_key(last), value)])
         for container, inner in containers(wrapper, CONTAINER_LISTS, frozenset({"container"})):
             document.image_scalar(get(container, "image"), "kustomize", f"{where} {inner}.image")
+
+
+#: container holders other than the pod spec's lists (Tekton steps, Argo templates)
+_OTHER_CONTAINERS = frozenset({"steps", "sidecars", "stepTemplate", "container"})
 
 
 def _key(name: str) -> ScalarNode:
@@ -269,9 +274,12 @@ def _embedded(document: YamlDoc, node: ScalarNode) -> YamlDoc:
     lines = body.split("\n")
     offsets: list[int | None] = [None] * len(lines)
     span = document.value_span(node) if "\n" not in body else None
+    first_line = document.line(node) - 1
     if span is not None:
         offsets = [span[0]]
-    elif node.style == "|":
+    elif node.style in ("|", ">"):
+        first_line += 1  # a block's content starts on the line after its indicator
+    if span is None and node.style == "|":
         first = node.start_mark.line + 1
         starts = [document.offset(first + i, 0) for i in range(len(lines))]
         indent = _indent(document.text, starts, lines)
@@ -284,7 +292,7 @@ def _embedded(document: YamlDoc, node: ScalarNode) -> YamlDoc:
             for m, line in zip(mapped, lines, strict=True)
         ):
             offsets = mapped
-    return YamlDoc(document.text, document.file, body=body, line_offsets=offsets)
+    return YamlDoc(document.text, document.file, body, offsets, first_line)
 
 
 def _indent(text: str, starts: list[int | None], lines: list[str]) -> int:

@@ -53,7 +53,7 @@ def scan_yaml_file(
             check_findings(len(document.findings))
     except yaml.YAMLError as exc:
         if "{{" in text:
-            return Scanned(scan_chart_template(text, file))
+            return Scanned(scan_chart_template(text, file, "kubernetes"))
         return Scanned(document.findings, yaml_message(exc), document.links, document.facts)
     return Scanned(document.findings, None, document.links, document.facts)
 

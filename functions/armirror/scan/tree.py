@@ -64,8 +64,19 @@ def scan_tree(paths: Iterable[str | Path]) -> TreeScan:
     _file_dotenv_findings(files)
     _resolve_kustomizations(files)
     _mark_skaffold_builds(files)
-    tree.files = list(files.values())
+    tree.files = sorted(files.values(), key=lambda scan: _walk_order(scan, bases))
     return tree
+
+
+def _walk_order(scan: FileScan, bases: list[tuple[str, str]]) -> tuple[int, list[tuple[int, str]]]:
+    """Where the walk puts a file (files before subdirectories, by name), so that the
+    files named by others and the ``.env`` s appear where a walk would have put them."""
+    path = os.path.abspath(scan.candidate.path)
+    for index, (base, _) in enumerate(bases):
+        if path == base or path.startswith(base + os.sep):
+            parts = Path(os.path.relpath(path, base)).parts
+            return index, [(1, p) for p in parts[:-1]] + [(0, parts[-1])]
+    return len(bases), [(0, path)]
 
 
 def _prefix(directory: Path) -> str:

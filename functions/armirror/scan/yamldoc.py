@@ -67,8 +67,9 @@ class YamlDoc:
 
     ``body`` is what the parser reads: the text after a BOM, or the content of a block
     scalar that holds YAML of its own (a kustomize inline patch).  ``line_offsets`` maps
-    each body line to the offset of its first character in ``text``; a body line that
-    cannot be mapped (None) gives nodes on it no span, so they are never rewritten.
+    each body line to the offset of its first character in ``text``, and ``first_line``
+    is the line of ``text`` the body starts on; a body line that cannot be mapped
+    (None) gives nodes on it no span, so they are never rewritten.
     """
 
     def __init__(
@@ -77,6 +78,7 @@ class YamlDoc:
         file: str,
         body: str | None = None,
         line_offsets: list[int | None] | None = None,
+        first_line: int = 0,
     ) -> None:
         self.text = text
         self.file = file
@@ -86,6 +88,7 @@ class YamlDoc:
         self.line_offsets: list[int | None] = (
             [bom + start for start in self.line_starts] if line_offsets is None else line_offsets
         )
+        self.first_line = first_line  # the line of ``text`` the body's first line is on
         self.newline = "\r\n" if "\r\n" in text else "\n"
         self.findings: list[Finding] = []
         self.links: list[Link] = []
@@ -137,7 +140,8 @@ class YamlDoc:
         return end if not rest or rest.startswith("#") else position
 
     def line(self, node: Node) -> int:
-        return int(node.start_mark.line) + 1
+        """The 1-based line of ``text`` that ``node`` starts on."""
+        return self.first_line + int(node.start_mark.line) + 1
 
     # -- findings --------------------------------------------------------------------
 
