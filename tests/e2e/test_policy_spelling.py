@@ -26,7 +26,7 @@ def serve(tmp_path: Path, source_registry: Registry, dest_registry: Registry) ->
         "ARMIRROR_UPSTREAMS": f"docker.io={source_registry.url}",
         "ARMIRROR_DENY": DENY,
     }
-    server = Serve(tmp_path, env)
+    server = Serve(tmp_path / "serve", env)
     server.prefix = prefix  # type: ignore[attr-defined]
     yield server
     assert "Traceback" not in server.stop()
