@@ -173,8 +173,12 @@ def run_copy(
 
 
 def cli_env(docker_config: Path | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a CLI run: no ARMIRROR_* settings, and no credential file but
+    ``docker_config`` (containers auth files are pointed at nothing)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARMIRROR_")}
     env["DOCKER_CONFIG"] = str(docker_config or Path("/nonexistent"))
+    env["REGISTRY_AUTH_FILE"] = "/nonexistent/auth.json"
+    env["XDG_CONFIG_HOME"] = "/nonexistent"
     env["NO_COLOR"] = "1"
     env.update(extra)
     return env

@@ -460,9 +460,27 @@ def test_wrong_credentials_fail_clearly(
     assert status == 1
     (result,) = results
     assert result["status"] == "failed"
-    assert "refused access (401)" in result["error"]
-    assert "credentials" in result["error"]
+    # Issue 13 §1: "refused the credentials given" names where they came from, and is
+    # not the "no credentials" message.
+    expected = f"{htpasswd_registry.host} refused the credentials given (auths in {config}"
+    assert expected in result["error"]
+    assert "no credentials" not in result["error"] and "nope" not in result["error"]
     assert result["retryable"] is False
+
+    # The same registry with no credentials at all says so, and where it looked.
+    status, results, _ = run_cli(
+        f"{image.repository}:1",
+        "--to",
+        f"{htpasswd_registry.host}/{unique('mirror')}",
+        "--upstream",
+        f"docker.io={source_registry.url}",
+        env=cli_env(tmp_path / "empty-docker-config"),
+    )
+    assert status == 1
+    error = results[0]["error"]
+    assert f"no credentials for {htpasswd_registry.host} (looked in " in error
+    assert str(tmp_path / "empty-docker-config" / "config.json") in error
+    assert "refused the credentials" not in error
 
 
 def test_token_registry_both_ways_with_few_token_requests(

@@ -37,7 +37,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 from urllib.parse import urlsplit
 
 log = logging.getLogger(__name__)
@@ -53,12 +52,28 @@ MAX_AUTH_FILE_BYTES = 1024 * 1024
 _HELPER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
-class Credential(NamedTuple):
-    """A user name and secret, and where they came from (for messages; never the secret)."""
+class Credential(tuple[str, str]):
+    """A (user name, secret) pair that also says where it came from (for messages).
 
-    username: str
-    secret: str
-    source: str = "explicit credentials"
+    It compares equal to the plain pair; its repr and str never show the secret.
+    """
+
+    source: str
+
+    def __new__(
+        cls, username: str, secret: str, source: str = "explicit credentials"
+    ) -> Credential:
+        self = super().__new__(cls, (username, secret))
+        self.source = source
+        return self
+
+    @property
+    def username(self) -> str:
+        return self[0]
+
+    @property
+    def secret(self) -> str:
+        return self[1]
 
     def __repr__(self) -> str:  # a credential in a traceback or a log shows no secret
         return f"Credential(username={self.username!r}, source={self.source!r})"

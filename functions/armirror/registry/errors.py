@@ -118,6 +118,47 @@ class Unauthorized(PermanentError):
         return f"{self.host} refused access ({self.status})"
 
 
+class NoCredentials(Unauthorized):
+    """The registry wants credentials, and none were found for it."""
+
+    remedy = (
+        "log in with `docker login` or `skopeo login`, or name a credential helper for "
+        "it in credHelpers (Docker Hub also answers 401 for a repository that does not "
+        "exist)"
+    )
+
+    def __init__(self, what: str, *, registry: str, searched: str, **answer: object) -> None:
+        self.registry = registry
+        self.searched = searched
+        super().__init__(what, **answer)  # type: ignore[arg-type]
+
+    def _outcome(self) -> str:
+        return (
+            f"no credentials for {self.registry} ({self.searched}); "
+            f"{self.host} answered {self.status}"
+        )
+
+
+class CredentialsRefused(Unauthorized):
+    """Credentials were sent, and the registry (or its token server) turned them down."""
+
+    remedy = (
+        "check that they are current and allow pulling this repository (and, at the "
+        "destination, pushing to it)"
+    )
+
+    def __init__(self, what: str, *, registry: str, source: str, **answer: object) -> None:
+        self.registry = registry
+        self.source = source
+        super().__init__(what, **answer)  # type: ignore[arg-type]
+
+    def _outcome(self) -> str:
+        return (
+            f"{self.registry} refused the credentials given ({self.source}): "
+            f"{self.host} answered {self.status}"
+        )
+
+
 class UnsupportedManifest(PermanentError):
     """A manifest armirror will not copy, such as Docker schema 1."""
 

@@ -24,9 +24,12 @@ from armirror.registry.auth import RegistryAuth
 from armirror.registry.credentials import CredentialStore
 from armirror.registry.endpoints import Endpoints
 from armirror.registry.errors import (
+    CredentialsRefused,
+    NoCredentials,
     RateLimited,
     RegistryError,
     TransientError,
+    Unauthorized,
     error_for,
     transport_error,
 )
@@ -192,7 +195,8 @@ class RegistrySession:
                     method, path, headers=headers, content=content, params=params
                 )
             except httpx.HTTPStatusError as exc:  # raised by the token flow
-                raise error_for(exc.response, f"{what} (token request)") from None
+                denied = error_for(exc.response, f"{what} (token request)")
+                raise self._explain_denial(registry, denied) from None
             except httpx.TransportError as exc:
                 await self._wait_before_retry(attempt, transport_error(what, exc), policy)
                 continue
@@ -201,9 +205,31 @@ class RegistrySession:
                 return response
             error = error_for(response, what)
             if not retryable(error):
-                raise error
+                raise self._explain_denial(registry, error)
             await self._wait_before_retry(attempt, error, policy)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _explain_denial(self, registry: str, error: RegistryError) -> RegistryError:
+        """A 401 or 403 says whether armirror had no credentials for the registry, or
+        sent some that were refused: two different things to fix."""
+        if not isinstance(error, Unauthorized) or isinstance(
+            error, NoCredentials | CredentialsRefused
+        ):
+            return error
+        host = httpx.URL(self.base_url(registry)).netloc.decode()
+        credential = self.credentials.lookup(host, registry)
+        answer = {
+            "status": error.status,
+            "errors": error.errors,
+            "method": error.method,
+            "path": error.path,
+            "host": error.host,
+        }
+        if credential is None:
+            searched = self.credentials.searched(host, registry)
+            return NoCredentials(error.what, registry=registry, searched=searched, **answer)
+        source = getattr(credential, "source", "explicit credentials")
+        return CredentialsRefused(error.what, registry=registry, source=source, **answer)
 
     # -- helpers for callers ------------------------------------------------------------
 
