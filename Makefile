@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup system-packages demo test lint typecheck unit bench clean
+.PHONY: setup system-packages demo test lint typecheck unit bench mutate clean
 
 setup: system-packages $(STAMP)
 
@@ -36,6 +36,10 @@ demo: setup
 
 bench: setup
 	@bash bench/run.sh
+
+# Mutation testing of the core (slow: about an hour on two cores); not part of `make test`.
+mutate: setup
+	$(BIN)/python bench/mutate/run.py $(MUTATE_ARGS)
 
 clean:
 	rm -rf $(VENV) .demo bench/.work .pytest_cache .mypy_cache .ruff_cache

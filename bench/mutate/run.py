@@ -1,0 +1,237 @@
+"""`make mutate`: mutation testing of armirror's core with mutmut, one module group at a time.
+
+For each group, a scratch copy of the project is laid out the way mutmut expects
+(``src/armirror``), mutmut mutates only that group's files, learns which tests reach each
+mutated function (its stats run over the group's test files), and runs each mutant
+against just those tests.  Child processes (``armirror serve``, functions-framework)
+import the mutated code too: ``PYTHONPATH`` points at it and mutmut passes the mutant's
+name in ``MUTANT_UNDER_TEST``.  Mutants that only a child process reaches are counted
+as "no tests", since mutmut's stats see the test process alone.
+
+The kill rate is killed / (every mutant that ran or had no test), with timeouts counted
+as killed (the mutant broke the code).  Survivors are listed per module in
+``bench/.work/mutate/<group>/survivors.txt`` for review: each is killed by a new test or
+named as equivalent in bench/RESULTS.md.
+
+    .venv/bin/python bench/mutate/run.py                      # every group
+    .venv/bin/python bench/mutate/run.py --groups reference guard
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+WORK = ROOT / "bench" / ".work" / "mutate"
+MUTMUT = Path(sys.executable).with_name("mutmut")
+
+
+@dataclass(frozen=True)
+class Group:
+    """Files to mutate (globs under functions/armirror) and the tests that judge them."""
+
+    files: tuple[str, ...]
+    tests: tuple[str, ...]
+    target: float  # the kill rate issue 18 asks for
+
+
+GROUPS: dict[str, Group] = {
+    "reference": Group(
+        ("reference.py",),
+        ("tests/unit/test_reference.py", "tests/unit/test_upstream_for.py",
+         "tests/unit/test_guard.py"),
+        0.90,
+    ),
+    "guard": Group(
+        ("guard.py", "registry/guard.py", "registry/hosts.py"),
+        ("tests/unit/test_guard.py", "tests/unit/test_registry_*.py",
+         "tests/integration/test_hostile*.py"),
+        0.90,
+    ),
+    "pipeline": Group(
+        ("pipeline.py", "refresh.py"),
+        ("tests/unit/test_ingest_path.py", "tests/integration/test_pipeline_decisions.py",
+         "tests/integration/test_refresh.py", "tests/e2e/test_pipeline.py"),
+        0.90,
+    ),
+    "registry": Group(
+        ("registry/*.py",),
+        ("tests/unit/test_registry_*.py", "tests/integration/test_copy.py",
+         "tests/integration/test_copy_faults.py", "tests/integration/test_registry_tokens.py",
+         "tests/integration/test_verify.py"),
+        0.80,
+    ),
+    "rewrite": Group(
+        ("rewrite.py", "rewrite/*.py"),
+        ("tests/unit/test_rewrite*.py", "tests/integration/test_rewrite_pin.py"),
+        0.80,
+    ),
+    "events": Group(
+        ("events.py", "events/*.py"),
+        ("tests/unit/test_events*.py", "tests/integration/test_pulls_cli.py"),
+        0.80,
+    ),
+    "store": Group(
+        ("store/*.py",),
+        ("tests/unit/test_store_schema.py", "tests/unit/test_ingest_path.py",
+         "tests/unit/test_local_queue.py", "tests/integration/test_bigquery_store.py",
+         "tests/integration/test_pulls_cli.py"),
+        0.80,
+    ),
+}  # fmt: skip
+
+# A pytest plugin (loaded with -p from mutants/src, which mutmut puts on sys.path): child
+# processes the tests start (armirror serve, functions-framework) import the mutated
+# package too.  Set from inside the test run: a PYTHONPATH given to mutmut itself stops
+# its stats run from seeing any test reach a mutant.
+_CHILDREN_PLUGIN = """\
+import os
+from pathlib import Path
+
+
+def pytest_configure(config):
+    src = str(Path.cwd() / "src")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)
+"""
+
+_FUNCTION = re.compile(r"\.(?:x_|xǁ)")
+
+
+def _existing(patterns: tuple[str, ...], base: Path) -> list[str]:
+    found: list[str] = []
+    for pattern in patterns:
+        found += sorted(str(p.relative_to(base)) for p in base.glob(pattern) if p.is_file())
+    return found
+
+
+def _scratch(name: str, group: Group) -> tuple[Path, list[str], list[str]]:
+    """A copy of the project with the package at src/armirror and a [tool.mutmut] table."""
+    scratch = WORK / name
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    for folder in ("tests", "infra", "functions"):
+        shutil.copytree(
+            ROOT / folder, scratch / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    (scratch / "src").mkdir()
+    shutil.copytree(
+        ROOT / "functions" / "armirror",
+        scratch / "src" / "armirror",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    package = ROOT / "functions" / "armirror"
+    files = [f"src/armirror/{f}" for f in _existing(group.files, package)]
+    tests = _existing(group.tests, ROOT)
+    if not files or not tests:
+        raise SystemExit(f"mutate: group {name!r} has no files or no tests")
+    config = [
+        "[tool.mutmut]",
+        'source_paths = ["src/armirror", "src/_mutate_children.py"]',
+        f"only_mutate = {json.dumps(files)}",
+        f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
+        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-p", "_mutate_children"]',
+        'also_copy = ["infra", "functions"]',
+        "",
+        "[tool.pytest.ini_options]",
+        'testpaths = ["tests"]',
+        "timeout = 300",
+        'markers = ["slow: large-blob tests (hundreds of MB)"]',
+        "",
+    ]
+    (scratch / "pyproject.toml").write_text("\n".join(config))
+    (scratch / "src" / "_mutate_children.py").write_text(_CHILDREN_PLUGIN)
+    return scratch, files, tests
+
+
+def _results(scratch: Path) -> dict[str, Counter[str]]:
+    """Outcome counts per module, from `mutmut results --all true`."""
+    done = subprocess.run(
+        [str(MUTMUT), "results", "--all", "true"],
+        cwd=scratch,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    per_module: dict[str, Counter[str]] = defaultdict(Counter)
+    survivors: list[str] = []
+    for line in done.stdout.splitlines():
+        name, sep, outcome = line.strip().rpartition(": ")
+        if not sep or "__mutmut_" not in name:
+            continue
+        module = _FUNCTION.split(name, maxsplit=1)[0]
+        per_module[module][outcome] += 1
+        if outcome in {"survived", "no tests"}:
+            survivors.append(line.strip())
+    (scratch / "survivors.txt").write_text("\n".join(survivors) + "\n")
+    return per_module
+
+
+def kill_rate(counts: Counter[str]) -> tuple[int, int, float]:
+    killed = counts["killed"] + counts["timeout"]
+    judged = killed + counts["survived"] + counts["no tests"] + counts["suspicious"]
+    return killed, judged, (killed / judged if judged else 1.0)
+
+
+def run_group(name: str, jobs: int) -> dict[str, Counter[str]]:
+    group = GROUPS[name]
+    scratch, files, tests = _scratch(name, group)
+    print(f"== {name}: {len(files)} file(s), {len(tests)} test file(s)", flush=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    started = time.monotonic()
+    with (scratch / "mutmut.log").open("wb") as log:
+        done = subprocess.run(
+            [str(MUTMUT), "run", "--max-children", str(jobs)],
+            cwd=scratch,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    if done.returncode != 0:
+        tail = (scratch / "mutmut.log").read_text(errors="replace")[-3000:]
+        raise SystemExit(f"mutate: mutmut failed for {name} ({done.returncode}):\n{tail}")
+    per_module = _results(scratch)
+    print(f"   {time.monotonic() - started:.0f} s", flush=True)
+    return per_module
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--groups", nargs="+", choices=sorted(GROUPS), default=list(GROUPS))
+    parser.add_argument("--jobs", type=int, default=2, help="mutants run at once (default 2)")
+    args = parser.parse_args(argv)
+    if not MUTMUT.exists():
+        raise SystemExit("mutate: mutmut is not installed; run `make setup` (dev extras)")
+    rows = []
+    summary: dict[str, dict[str, int | float]] = {}
+    for name in args.groups:
+        per_module = run_group(name, args.jobs)
+        group_counts: Counter[str] = Counter()
+        for module, counts in sorted(per_module.items()):
+            group_counts.update(counts)
+            killed, judged, rate = kill_rate(counts)
+            rows.append(f"| {name} | {module} | {killed}/{judged} | {rate:.0%} |")
+        killed, judged, rate = kill_rate(group_counts)
+        target = GROUPS[name].target
+        verdict = "met" if rate >= target else "missed"
+        note = f"{verdict}, target {target:.0%}"
+        rows.append(f"| **{name}** | all | {killed}/{judged} | **{rate:.0%}** ({note}) |")
+        summary[name] = {"killed": killed, "judged": judged, "rate": round(rate, 4), **group_counts}
+    print("\n| group | module | killed | rate |\n|---|---|---:|---:|")
+    print("\n".join(rows))
+    (WORK / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"\nsurvivors: {WORK}/<group>/survivors.txt; summary: {WORK}/summary.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
