@@ -15,6 +15,23 @@ from standins.registry import Registry, start_registry  # noqa: E402
 from standins.token_server import TokenServer  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Commands that default to $XDG_DATA_HOME/armirror/armirror.duckdb (copy records its
+    results there) get a directory of this test run's own, never the user's file, which
+    another run or `armirror serve` may hold open."""
+    import os
+
+    directory = tmp_path_factory.mktemp("xdg-data")
+    previous = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(directory)
+    yield directory
+    if previous is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = previous
+
+
 @pytest.fixture(scope="session")
 def source_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     """An anonymous registry playing Docker Hub (map docker.io to its URL)."""

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from armirror.cli import FORMAT_TABLE_JSON, make_registry_client, read_image_list, registry_options
-from armirror.cli.output import RichCopyProgress, emit_json, human_bytes
+from armirror.cli import (
+    FORMAT_TABLE_JSON,
+    make_registry_client,
+    output,
+    read_image_list,
+    registry_options,
+)
+from armirror.cli.store import check_store, open_store, store_option
 
 if TYPE_CHECKING:
-    from armirror.registry import CopyResult
+    import re
+
+    from armirror.copyplan import PlannedCopy
+    from armirror.reference import Reference
+    from armirror.registry import CopyResult, RegistryClient
 
 
 @click.command()
@@ -30,6 +40,27 @@ if TYPE_CHECKING:
     "(env ARMIRROR_DESTINATION). Images land at PREFIX/<source host>/<repository>.",
 )
 @click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the plan and copy nothing: would-copy or up-to-date, bytes to move, "
+    "and the manifest GETs the copy will cost at each registry.",
+)
+@click.option("--all-tags", is_flag=True, help="Copy every tag of each named repository.")
+@click.option(
+    "--tags",
+    "tag_pattern",
+    metavar="REGEX",
+    help="Copy the tags of each named repository that REGEX matches in full, "
+    "e.g. '1\\.2[0-9]\\..*'.",
+)
+@click.option(
+    "--max-tags",
+    default=100,
+    show_default=True,
+    type=click.IntRange(1, 10000),
+    help="Refuse a repository where more tags than this match --all-tags/--tags.",
+)
+@click.option(
     "-j",
     "--jobs",
     default=8,
@@ -37,6 +68,8 @@ if TYPE_CHECKING:
     type=click.IntRange(1, 64),
     help="Images and blobs in flight at once.",
 )
+@store_option
+@click.option("--no-record", is_flag=True, help="Do not record the results in the store.")
 @click.option(
     "--format", "output_format", type=FORMAT_TABLE_JSON, default="table", show_default=True
 )
@@ -45,7 +78,13 @@ def copy(
     images: tuple[str, ...],
     image_file: str | None,
     prefix: str,
+    dry_run: bool,
+    all_tags: bool,
+    tag_pattern: str | None,
+    max_tags: int,
     jobs: int,
+    store_url: str | None,
+    no_record: bool,
     output_format: str,
     upstreams: tuple[str, ...],
     insecure: tuple[str, ...],
@@ -57,72 +96,275 @@ def copy(
     registry port becomes "_PORT" (localhost:5000 -> localhost_5000).
     \b
     An image already at the destination with the same digest is "up-to-date", found with
-    HEAD requests only (a HEAD is not a Docker Hub pull). Exit status 1 when any image
-    failed, 2 for bad input.
+    HEAD requests only (a HEAD is not a Docker Hub pull). Results are recorded in the
+    store that `pulls` and `report` use (--no-record to skip), so `report` counts them.
+    An interrupted copy resumes where it stopped when run again.
+    \b
+    Exit status 1 when any image failed (or, with --dry-run, could not be planned),
+    2 for bad input, 130 when interrupted.
     """
-    from armirror.reference import InvalidReference, destination_for, parse
-    from armirror.registry import copy_images
+    pattern = _tag_pattern(all_tags, tag_pattern)
+    pairs = _pairs(read_image_list(images, image_file), prefix, expand=pattern is not None)
+    record = not (dry_run or no_record)
+    if record:  # a wrong --store or missing credentials stop the run before any copy
+        check_store(store_url, hint=NO_RECORD_HINT)
+    if pattern is not None:
+        pairs = asyncio.run(_expand(pairs, pattern, max_tags, upstreams, insecure, prefix))
+    if dry_run:
+        plans = asyncio.run(_plan(pairs, upstreams, insecure, jobs))
+        _show_plan(plans, output_format)
+        sys.exit(output.EXIT_FAILURE if any(p.error for p in plans) else output.EXIT_OK)
+    results = _copy(pairs, upstreams, insecure, jobs, show_progress=output_format == "table")
+    unrecorded = _record(results, store_url) if record else None
+    if output_format == "json":
+        output.emit_json([result.to_json() for result in results])
+    else:
+        _print_copy_table(results, prefix.rstrip("/"))
+    if unrecorded:
+        output.error(f"the copies are done but could not be recorded in the store: {unrecorded}")
+    failed = unrecorded or any(r.status == "failed" for r in results)
+    sys.exit(output.EXIT_FAILURE if failed else output.EXIT_OK)
 
-    names = read_image_list(images, image_file)
+
+NO_RECORD_HINT = "--no-record copies without recording"
+#: How long recording waits for another armirror process to let go of a DuckDB file.
+RECORD_WAIT_SECONDS = 30.0
+
+
+def _tag_pattern(all_tags: bool, tag_pattern: str | None) -> re.Pattern[str] | None:
+    import re
+
+    if all_tags and tag_pattern:
+        output.bad_input("give --all-tags or --tags REGEX, not both")
+    if tag_pattern is None:
+        return re.compile(".*") if all_tags else None
+    try:
+        return re.compile(tag_pattern)
+    except re.error as exc:
+        raise click.BadParameter(f"{tag_pattern!r}: {exc}", param_hint="--tags") from None
+
+
+def _pairs(names: list[str], prefix: str, *, expand: bool) -> list[tuple[Reference, Reference]]:
+    from armirror.reference import InvalidReference, destination_for, parse, parse_prefix
+
+    try:
+        parse_prefix(prefix)
+    except InvalidReference as exc:
+        raise click.BadParameter(str(exc), param_hint="--to") from None
     if not names:
-        raise click.UsageError("name at least one image, or a file with -f")
+        output.bad_input("name at least one image, or a file with -f")
     pairs, problems = [], []
     for name in dict.fromkeys(names):
         try:
             source = parse(name)
+            if expand and (source.digest or name.rsplit("/", 1)[-1].count(":")):
+                problems.append(f"{name}: --all-tags/--tags take a repository, without tag")
+                continue
             pairs.append((source, destination_for(source, prefix)))
         except InvalidReference as exc:
             problems.append(str(exc))
+    for problem in problems[:-1]:
+        output.error(problem)
     if problems:
-        for problem in problems:
-            click.echo(f"error: {problem}", err=True)
-        sys.exit(2)
+        output.bad_input(problems[-1])
+    return pairs
 
-    progress = RichCopyProgress() if output_format == "table" and sys.stderr.isatty() else None
+
+async def _expand(
+    pairs: list[tuple[Reference, Reference]],
+    pattern: re.Pattern[str],
+    max_tags: int,
+    upstreams: tuple[str, ...],
+    insecure: tuple[str, ...],
+    prefix: str,
+) -> list[tuple[Reference, Reference]]:
+    """Each named repository's matching tags, from one tag list per repository."""
+    from armirror.copyplan import TooManyTags, select_tags
+    from armirror.reference import destination_for
+    from armirror.registry import RegistryError
+
+    expanded: list[tuple[Reference, Reference]] = []
+    async with make_registry_client(upstreams, insecure) as client:
+        for source, _ in pairs:
+            try:
+                tags = await select_tags(client, source, pattern, max_tags)
+            except TooManyTags as exc:
+                output.bad_input(str(exc))
+            except RegistryError as exc:
+                output.failure(f"cannot list the tags of {source.name}: {exc}")
+            if not tags:
+                output.warn(f"{source.name}: no tag matches")
+            output.detail(f"{source.name}: {len(tags)} tags")
+            expanded += [(tag, destination_for(tag, prefix)) for tag in tags]
+    return expanded
+
+
+async def _plan(
+    pairs: list[tuple[Reference, Reference]],
+    upstreams: tuple[str, ...],
+    insecure: tuple[str, ...],
+    jobs: int,
+) -> list[PlannedCopy]:
+    from armirror.copyplan import plan_copies
+
+    async with make_registry_client(upstreams, insecure, jobs) as client:
+        return await plan_copies(client, pairs, jobs=jobs)
+
+
+def _copy(
+    pairs: list[tuple[Reference, Reference]],
+    upstreams: tuple[str, ...],
+    insecure: tuple[str, ...],
+    jobs: int,
+    *,
+    show_progress: bool,
+) -> list[CopyResult]:
+    from armirror.cli.progress import PlainCopyProgress, RichCopyProgress
+
+    progress: Any = None
+    if show_progress and output.verbosity >= output.NORMAL:
+        sources = [str(source) for source, _ in pairs]
+        progress = (RichCopyProgress if sys.stderr.isatty() else PlainCopyProgress)(sources)
 
     async def run() -> list[CopyResult]:
         async with make_registry_client(upstreams, insecure, jobs) as client:
-            return await copy_images(pairs, client=client, jobs=jobs, progress=progress)
+            return await _copy_all(client, pairs, jobs, progress)
 
-    if progress:
-        with progress.progress:
-            results = asyncio.run(run())
-    else:
-        results = asyncio.run(run())
+    if progress is None:
+        return asyncio.run(run())
+    with progress:
+        return asyncio.run(run())
 
-    if output_format == "json":
-        emit_json([result.to_json() for result in results])
-    else:
-        _print_copy_table(results, prefix.rstrip("/"))
-    sys.exit(1 if any(r.status == "failed" for r in results) else 0)
+
+async def _copy_all(
+    client: RegistryClient, pairs: list[tuple[Reference, Reference]], jobs: int, progress: Any
+) -> list[CopyResult]:
+    """Copier.copy_many, telling the display when each image leaves the queue."""
+    from armirror.registry import Copier
+
+    copier = Copier(client, jobs=jobs, progress=progress)
+    slots = asyncio.Semaphore(jobs)
+
+    async def one(source: Reference, destination: Reference) -> CopyResult:
+        async with slots:
+            if progress is not None:
+                progress.started(str(source))
+            return await copier.copy(source, destination)
+
+    return list(await asyncio.gather(*(one(s, d) for s, d in pairs)))
+
+
+def _record(results: list[CopyResult], store_url: str | None) -> str | None:
+    """Record every result so `report` counts it; why not, when the store refused.
+
+    The store is opened only now, for a moment: a DuckDB file has one writer at a time,
+    so two copies running side by side take turns here instead of one failing at start.
+    """
+    import time
+
+    from armirror.store import StoreError
+
+    deadline = time.monotonic() + RECORD_WAIT_SECONDS
+    while True:
+        try:
+            store = open_store(store_url, hint=NO_RECORD_HINT)
+            break
+        except click.ClickException as exc:
+            if time.monotonic() >= deadline:
+                return exc.format_message()
+            time.sleep(0.2)
+    try:
+        for result in results:
+            store.record_copy(result)
+    except StoreError as exc:
+        return str(exc)
+    finally:
+        store.close()
+    output.detail(f"recorded {len(results)} results in {store_url or 'the default store'}")
+    return None
+
+
+STYLES = {"copied": "green", "up-to-date": "cyan", "failed": "bold red"}
 
 
 def _print_copy_table(results: list[CopyResult], prefix: str) -> None:
     from rich.console import Console
-    from rich.table import Table
 
-    from armirror.reference import parse
+    from armirror.cli.progress import short_digest, short_reference
+    from armirror.cli.tables import Cell, Column, print_table
 
-    table = Table(show_edge=False, caption=f"destination: {prefix}/<registry>/<repository>")
-    table.add_column("image", overflow="fold")
-    table.add_column("status")
-    table.add_column("digest")
-    table.add_column("copied", justify="right")
-    styles = {"copied": "green", "up-to-date": "cyan", "failed": "bold red"}
-    for r in results:
-        table.add_row(
-            parse(r.source).familiar(),
-            f"[{styles[r.status]}]{r.status}[/]",
-            (r.digest or "")[:19],
-            human_bytes(r.bytes_copied),
-        )
     console = Console()
-    console.print(table)
+    print_table(
+        console,
+        [
+            Column("image"),
+            Column("status", whole=True),
+            Column("digest", whole=True),
+            Column("copied", justify="right", whole=True),
+        ],
+        [
+            [
+                short_reference(r.source),
+                Cell(r.status, STYLES[r.status]),
+                short_digest(r.digest),
+                output.human_bytes(r.bytes_copied),
+            ]
+            for r in results
+        ],
+    )
     for r in results:
         if r.error:
-            console.print(f"[red]{r.source}[/]: {r.error}", highlight=False)
-    counts = {s: sum(1 for r in results if r.status == s) for s in styles}
-    console.print(
+            output.error(f"{short_reference(r.source)}: {r.error}")
+    counts = {s: sum(1 for r in results if r.status == s) for s in STYLES}
+    output.info(
         f"{counts['copied']} copied, {counts['up-to-date']} up-to-date, {counts['failed']} failed; "
-        f"{human_bytes(sum(r.bytes_copied for r in results))} moved"
+        f"{output.human_bytes(sum(r.bytes_copied for r in results))} moved; "
+        f"destination {prefix}/<registry>/<repository>"
+    )
+
+
+def _show_plan(plans: list[PlannedCopy], output_format: str) -> None:
+    from collections import Counter
+
+    if output_format == "json":
+        output.emit_json([plan.to_json() for plan in plans])
+    else:
+        from rich.console import Console
+
+        from armirror.cli.progress import short_reference
+        from armirror.cli.tables import Cell, Column, print_table
+
+        styles = {"would-copy": "yellow", "up-to-date": "cyan", "cannot-plan": "bold red"}
+        print_table(
+            Console(),
+            [
+                Column("image"),
+                Column("plan", whole=True),
+                Column("to move", justify="right", whole=True),
+                Column("manifest GETs"),
+            ],
+            [
+                [
+                    short_reference(p.source),
+                    Cell(p.status, styles[p.status]),
+                    output.human_bytes(p.bytes_to_move) if p.status == "would-copy" else "",
+                    ", ".join(f"{host} {n}" for host, n in sorted(p.manifest_gets.items())),
+                ]
+                for p in plans
+            ],
+        )
+        for plan in plans:
+            if plan.error:
+                output.error(f"{short_reference(plan.source)}: {plan.error}")
+    gets: Counter[str] = Counter()
+    for plan in plans:
+        gets.update(plan.manifest_gets)
+    would = [p for p in plans if p.status == "would-copy"]
+    output.info(
+        f"dry run: {len(would)} would copy "
+        f"({output.human_bytes(sum(p.bytes_to_move for p in would))} to move), "
+        f"{sum(1 for p in plans if p.status == 'up-to-date')} up-to-date, "
+        f"{sum(1 for p in plans if p.status == 'cannot-plan')} cannot be planned; "
+        "manifest GETs the copy will send: "
+        + (", ".join(f"{host} {n}" for host, n in sorted(gets.items())) or "none")
     )
