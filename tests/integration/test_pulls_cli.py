@@ -139,19 +139,19 @@ def test_table_marks_rate_limited_images(store: str, jsonl: Path) -> None:
     marked = [line for line in lines if "⚠" in line and "grafana" in line]
     assert marked, result.stdout
     assert not [line for line in lines if "⚠" in line and "traefik" in line]
-    assert "1 image(s) rate-limited" in result.stdout
+    assert "1 image(s) rate-limited" in result.stderr  # a hint, not data
 
 
 def test_bad_input_is_reported_not_a_traceback(store: str, tmp_path: Path) -> None:
     path = tmp_path / "cut.json"
     path.write_text(json.dumps([json.loads(line) for line in LINES])[:-30])
     result = CliRunner().invoke(cli, ["pulls", str(path), "--store", store])
-    assert result.exit_code == 1
-    assert "cut short" in result.output
+    assert result.exit_code == 2  # the input is wrong (issue 15 §3)
+    assert "cut short" in result.stderr
     result = CliRunner().invoke(cli, ["pulls", "--store", store, "--since", "last tuesday"])
     assert result.exit_code == 2
     result = CliRunner().invoke(cli, ["pulls", "--store", "sqlite:///x"])
-    assert result.exit_code == 1 and "unknown store" in result.output
+    assert result.exit_code == 2 and "unknown store" in result.stderr
 
 
 def test_bigquery_store_on_the_emulator(bigquery_emulator: BigQueryEmulator, jsonl: Path) -> None:

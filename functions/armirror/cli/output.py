@@ -102,6 +102,25 @@ def emit_json(value: Any) -> None:
     sys.stdout.write("\n")
 
 
+def json_value(value: Any) -> Any:
+    """One spelling for scripts: ISO 8601 times, lowercase booleans (in CSV too)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def emit_csv(rows: list[dict[str, Any]], *, fields: list[str]) -> None:
+    """CSV with a header, the same field names and value spellings as the JSON."""
+    import csv
+
+    writer = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: json_value(value) for key, value in row.items()})
+
+
 def human_bytes(n: float) -> str:
     """1000-based units, as registries and `docker images` show sizes."""
     for unit in ("B", "KB", "MB", "GB"):

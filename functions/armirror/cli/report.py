@@ -2,37 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from datetime import datetime
+from pathlib import Path
 
 import click
 
-from armirror.cli import FORMAT_TABLE_JSON, When
-from armirror.cli.output import emit_json
+from armirror.cli import FORMAT_TABLE_JSON, When, output
+from armirror.cli.store import store_option
 
 
 @click.command()
+@store_option
 @click.option(
-    "--store", "store_url", envvar="ARMIRROR_STORE", metavar="URL",
-    help="duckdb:///PATH (the default file) or bigquery://PROJECT/DATASET (env ARMIRROR_STORE).",
-)  # fmt: skip
-@click.option(
-    "--since", type=When(), help="First day (YYYY-MM-DD or an age like 30d; default 30d)."
+    "--since",
+    type=When(),
+    help="First day (YYYY-MM-DD or an age like 30d; default: 30 days up to the newest data).",
 )
-@click.option("--until", type=When(), help="Last day (default today).")
+@click.option("--until", type=When(), help="Last day (default: the newest day with data).")
 @click.option(
     "--html",
     "html_file",
-    type=click.Path(dir_okay=False),
+    type=click.Path(dir_okay=False, writable=True),
     help="Also write a self-contained HTML report here.",
 )
-@click.option("--top", default=10, show_default=True, type=click.IntRange(1))
+@click.option("--top", default=10, show_default=True, type=click.IntRange(1, 1000))
 @click.option(
     "--format", "output_format", type=FORMAT_TABLE_JSON, default="table", show_default=True
 )
 def report(
     store_url: str | None,
-    since: Any,
-    until: Any,
+    since: datetime | None,
+    until: datetime | None,
     html_file: str | None,
     top: int,
     output_format: str,
@@ -41,34 +42,52 @@ def report(
 
     \b
     Daily pulls by registry class (third-party, Artifact Registry, other Google), the
-    share still third-party, the top remaining third-party images, rate-limit failures
-    over time, and copies done and failed. --html writes one file with inline SVG
-    charts and no scripts, fonts or network: readable anywhere, attachable to a ticket.
+    share still third-party (last day, last 7 days and the window), the top remaining
+    third-party images (marked when already mirrored) with when each was last seen,
+    third-party pulls by cluster and namespace, rate-limit failures over time, and the
+    copies `copy` and the pipeline recorded. A day without data is a gap, not a zero.
+    \b
+    Window (the same as `pulls`'): the 30 days up to the newest recorded pull, unless
+    --since/--until say otherwise; an empty window names the range that has data.
+    --html writes one file with inline SVG charts and no scripts, fonts or network:
+    readable anywhere, attachable to a ticket.
     """
-    from datetime import UTC, datetime, timedelta
-
     from armirror import report as report_module
-    from armirror.store import StoreError, open_store
+    from armirror.cli.store import empty_window_note, open_store, window
+    from armirror.store import StoreError
 
-    last = (until or datetime.now(UTC)).date()
-    first = since.date() if since else last - timedelta(days=29)
-    if first > last:
-        raise click.UsageError(f"--since {first} is after --until {last}")
+    target = _check_target(html_file) if html_file else None
+    store = open_store(store_url)
     try:
-        store = open_store(store_url)
+        span = window(since, until, store)
         try:
-            progress = report_module.gather(store, first, last, top=top)
-        finally:
-            store.close()
-    except (StoreError, ValueError, OSError) as exc:
-        raise click.ClickException(str(exc)) from None
-    if html_file:
-        from pathlib import Path
-
-        Path(html_file).write_text(report_module.html_report(progress), encoding="utf-8")
+            progress = report_module.gather(store, span.first, span.last, top=top)
+        except StoreError as exc:
+            output.failure(str(exc))
+        note = empty_window_note(store, span) if progress.empty else ""
+    finally:
+        store.close()
+    if target is not None:
+        try:
+            target.write_text(report_module.html_report(progress), encoding="utf-8")
+        except OSError as exc:
+            output.failure(f"cannot write {target}: {exc.strerror or exc}")
     if output_format == "json":
-        emit_json(progress.to_json())
+        output.emit_json(progress.to_json())
     else:
-        click.echo(report_module.terminal_summary(progress))
-        if html_file:
-            click.echo(f"HTML report: {html_file}")
+        click.echo(report_module.terminal_summary(progress, empty_note=note))
+    if note:
+        output.info(note)
+    if target is not None:
+        output.info(f"HTML report: {target}")
+
+
+def _check_target(html_file: str) -> Path:
+    """Refuse an --html path that cannot be written before reading anything (exit 2)."""
+    target = Path(html_file)
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise click.BadParameter(f"{parent} is not a directory", param_hint="--html")
+    if not os.access(parent, os.W_OK):
+        raise click.BadParameter(f"{parent} is not writable", param_hint="--html")
+    return target

@@ -200,6 +200,13 @@ class PullStore(Protocol):
         """The upload finished or was given up: there is nothing to resume."""
         ...
 
+    def third_party_by_workload(
+        self, since: datetime | None = None, until: datetime | None = None, limit: int = 20
+    ) -> list[dict[str, Any]]:
+        """Third-party pulls per (cluster, namespace) in [since, until): ``cluster``,
+        ``namespace``, ``pulls``, ``rate_limited``, ``images``; most pulls first."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -136,6 +136,28 @@ class Queries:
         )
         return self.sql(tree)
 
+    def third_party_by_workload(
+        self, since: datetime | None, until: datetime | None, limit: int
+    ) -> str:
+        """Third-party pulls per (cluster, namespace): who still pulls from Docker Hub."""
+        tree = (
+            exp.select(
+                "cluster",
+                "namespace",
+                "COUNTIF(reason = 'pulling') AS pulls",
+                "COUNTIF(reason = 'rate_limited') AS rate_limited",
+                "COUNT(DISTINCT reference) AS images",
+            )
+            .from_(self.table("pulls"))
+            .where(exp.column("third_party"))
+            .where("reason IN ('pulling', 'rate_limited')")
+            .group_by("cluster", "namespace")
+        )
+        tree = _window(tree, since, until).order_by(
+            "pulls DESC", "rate_limited DESC", "cluster", "namespace"
+        )
+        return self.sql(tree.limit(int(limit)))
+
     def pull_count(self, reference: str, since: datetime | None) -> str:
         # Asked once per Pub/Sub message; building it with sqlglot costs milliseconds of
         # CPU, and a few thousand images make up nearly all the questions.
@@ -232,6 +254,22 @@ class ViewReads:
     ) -> dict[str, int]:
         rows = self._rows(self._queries.copy_counts(since, until))
         return {str(row["status"]): int(row["copies"]) for row in rows}
+
+    def third_party_by_workload(
+        self, since: datetime | None = None, until: datetime | None = None, limit: int = 20
+    ) -> list[dict[str, Any]]:
+        """Third-party pulls per cluster and namespace in [since, until), most first."""
+        rows = self._rows(self._queries.third_party_by_workload(since, until, limit))
+        return [
+            {
+                "cluster": row["cluster"],
+                "namespace": row["namespace"],
+                "pulls": int(row["pulls"]),
+                "rate_limited": int(row["rate_limited"]),
+                "images": int(row["images"]),
+            }
+            for row in rows
+        ]
 
     def mirrored_tags(self) -> list[tuple[str, str]]:
         rows = self._rows(self._queries.mirrors(tags_only=True))
