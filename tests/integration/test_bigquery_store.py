@@ -255,6 +255,33 @@ def test_redeploys_are_recorded_once_and_read_by_time(store: PullStore) -> None:
 # -- BigQuery only ----------------------------------------------------------------------
 
 
+def test_third_party_pulls_by_cluster_and_namespace(store: PullStore) -> None:
+    """Who still pulls from Docker Hub: the report's breakdown (issue 15 §8)."""
+
+    def at(
+        n: int, image: str, cluster: str | None, namespace: str | None, **kw: object
+    ) -> PullEvent:
+        return replace(event(n, image, **kw), cluster=cluster, namespace=namespace)  # type: ignore[arg-type]
+
+    store.record(
+        [
+            at(1, "nginx", "blue", "payments"),
+            at(2, "redis:7", "blue", "payments"),
+            at(3, "nginx", "blue", "payments", reason="rate_limited"),
+            at(4, "nginx", "green", "web"),
+            at(5, "europe-docker.pkg.dev/p/r/nginx:1", "green", "web"),  # not third-party
+            at(6, "nginx", "green", "web", reason="present"),  # not a pull
+            at(7, "nginx", "blue", "payments", at=T0 + timedelta(days=3)),  # outside
+        ]
+    )
+    rows = store.third_party_by_workload(T0, T0 + timedelta(days=1))
+    assert rows == [
+        {"cluster": "blue", "namespace": "payments", "pulls": 2, "rate_limited": 1, "images": 2},
+        {"cluster": "green", "namespace": "web", "pulls": 1, "rate_limited": 0, "images": 1},
+    ]
+    assert len(store.third_party_by_workload(limit=1)) == 1
+
+
 def test_bigquery_tables_are_partitioned_clustered_and_views_exist(
     bigquery_emulator: BigQueryEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
