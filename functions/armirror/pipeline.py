@@ -30,6 +30,7 @@ from armirror.reference import InvalidReference, Reference, destination_for, mat
 from armirror.refresh import RATELIMIT_FLOOR, RefreshReport, find_moved
 from armirror.registry import Copier, CopyResult, RegistryClient, RegistryError
 from armirror.registry.factory import client_from_settings
+from armirror.registry.retry import Backoffs
 from armirror.store import PullStore
 from armirror.store.queries import DEMAND_REASONS as COUNTED_REASONS
 
@@ -120,7 +121,11 @@ class Pipeline:
         self.prefix: str = settings.destination
         self.store = store
         self.queue = queue
-        self.client_factory = client_factory or (lambda: client_from_settings(settings))
+        #: One registry's Retry-After holds back every copy job of this process.
+        self.backoffs = Backoffs()
+        self.client_factory = client_factory or (
+            lambda: client_from_settings(settings, backoffs=self.backoffs)
+        )
         self._mirrored: dict[str, tuple[float, bool]] = {}
         self._mirrored_lock = threading.Lock()
         self._heads = _HeadChecker(self.client_factory)

@@ -263,12 +263,6 @@ def test_copy_image_maps_failures_to_status_codes(
     other = serve.post("copy_image", json={"source": source, "destination": "evil.example/x/y:4"})
     assert other.status_code == 200 and "fixed" in other.json()["error"]
 
-    limited = images.single_image(unique("library/limited"), "5", seed=1205)
-    images.push(source_registry.url, limited)
-    hub.add("HEAD", f"/v2/{limited.repository}/manifests/", "429", times=50, retry_after="3600")
-    rate = serve.post("copy_image", json={"source": f"docker.io/{limited.repository}:5"})
-    assert rate.status_code == 429 and rate.headers["Retry-After"] == "3600"
-
     # A rate limit that names no time is still a rate limit, not an outage.
     quiet = images.single_image(unique("library/quiet"), "5", seed=1215)
     images.push(source_registry.url, quiet)
@@ -282,6 +276,16 @@ def test_copy_image_maps_failures_to_status_codes(
     hub.add("HEAD", f"/v2/{broken.repository}/manifests/", "503", times=50)
     unavailable = serve.post("copy_image", json={"source": f"docker.io/{broken.repository}:6"})
     assert unavailable.status_code == 503
+
+    # Last, as it holds back the whole registry: a long Retry-After is answered as 429
+    # with that time, and the next image from there gets the time left, unasked.
+    limited = images.single_image(unique("library/limited"), "5", seed=1205)
+    images.push(source_registry.url, limited)
+    hub.add("HEAD", f"/v2/{limited.repository}/manifests/", "429", times=50, retry_after="3600")
+    rate = serve.post("copy_image", json={"source": f"docker.io/{limited.repository}:5"})
+    assert rate.status_code == 429 and rate.headers["Retry-After"] == "3600"
+    after = serve.post("copy_image", json={"source": f"docker.io/{broken.repository}:6"})
+    assert after.status_code == 429 and 3500 < int(after.headers["Retry-After"]) <= 3600
     log = serve.stop()
     assert "task=" in log and "t1" in log  # X-CloudTasks-* headers are logged
 
@@ -309,3 +313,26 @@ def test_refresh_recopies_a_moved_tag_and_leaves_the_other(
     assert mirrored_digest(dest_registry, serve.prefix, steady.repository, "7") == steady.digest
     again = serve.post("refresh").json()
     assert again["changed"] == []
+
+
+def test_a_retry_after_on_one_copy_job_holds_back_the_next(
+    serve_factory: Any, source_registry: Registry, hub: FaultProxy
+) -> None:
+    """copy_image A meets a 429 with Retry-After: 2 and waits it out; copy_image B, sent
+    to the same process meanwhile, asks that registry nothing until the wait is over."""
+    serve = serve_factory()
+    first = images.single_image(unique("library/held-a"), "1", seed=1231)
+    second = images.single_image(unique("library/held-b"), "1", seed=1232)
+    for image in (first, second):
+        images.push(source_registry.url, image)
+    hub.add("HEAD", rf"/{first.repository}/manifests/1$", "429", times=1, retry_after="2")
+    with ThreadPoolExecutor(2) as pool:
+        a = pool.submit(serve.post, "copy_image", json={"source": f"{first.repository}:1"})
+        wait_for(lambda: hub.count("HEAD", rf"/{first.repository}/manifests/1$", "429") == 1)
+        wait_for(lambda: "retrying in" in serve.log.read_text())  # serve heard the 429
+        b = pool.submit(serve.post, "copy_image", json={"source": f"{second.repository}:1"})
+        assert a.result().json()["status"] == "copied"
+        assert b.result().json()["status"] == "copied"
+    refused = hub.arrived("HEAD", rf"/{first.repository}/manifests/1$")[0]
+    second_first = min(t for m in ("HEAD", "GET") for t in hub.arrived(m, second.repository))
+    assert second_first - refused >= 2.0, second_first - refused

@@ -302,3 +302,63 @@ def test_a_failing_upload_start_is_sent_once_per_attempt(
         # begun theirs before the copy gave up.  Retried in two layers it was 25 a blob.
         posts = destination.count("POST", r"/blobs/uploads/$", "503")
         assert 5 <= posts <= 5 * blobs, posts
+
+
+def test_retry_after_on_one_job_holds_back_the_others_on_that_registry(
+    source_registry: Registry, dest_registry: Registry, proxy: FaultProxy
+) -> None:
+    """A 429 with Retry-After answered to image A's copy delays image B's copy, which
+    starts meanwhile on the same client: B asks the registry nothing until the wait is
+    over (a lower bound on B's first request, not a speed check)."""
+    first = images.single_image(unique("library/held-a"), "1", seed=20921)
+    second = images.single_image(unique("library/held-b"), "1", seed=20922)
+    for image in (first, second):
+        images.push(source_registry.url, image)
+    proxy.add("HEAD", rf"/{first.repository}/manifests/1$", "429", times=1, retry_after="1")
+    prefix = f"{dest_registry.host}/{unique('mirror')}"
+
+    async def main() -> list[CopyResult]:
+        async with RegistryClient(
+            upstreams={"docker.io": proxy.url}, credentials=credentials(), retry=fast_retry()
+        ) as client:
+            copier = Copier(client)
+            pairs = [
+                (parse(f"{i.repository}:1"), destination_for(parse(f"{i.repository}:1"), prefix))
+                for i in (first, second)
+            ]
+            started = asyncio.ensure_future(copier.copy(*pairs[0]))
+            for _ in range(500):  # bounded: until the 429 has been answered
+                if proxy.count("HEAD", rf"/{first.repository}/manifests/1$", "429"):
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)  # the answer reaches the client
+            return list(await asyncio.gather(started, copier.copy(*pairs[1])))
+
+    results = asyncio.run(asyncio.wait_for(main(), timeout=60))
+    assert [r.status for r in results] == ["copied", "copied"], [r.error for r in results]
+    refused = proxy.arrived("HEAD", rf"/{first.repository}/manifests/1$")[0]
+    second_first = min(
+        t for method in ("HEAD", "GET") for t in proxy.arrived(method, second.repository)
+    )
+    assert second_first - refused >= 1.0, second_first - refused
+
+
+def test_a_long_retry_after_fails_the_other_jobs_fast_without_asking(
+    source_registry: Registry, dest_registry: Registry, proxy: FaultProxy
+) -> None:
+    """Retry-After: 3600 on one image: the next image on that registry is reported rate
+    limited with the time left, and the registry is not asked about it."""
+    first = images.single_image(unique("library/long-a"), "1", seed=20931)
+    second = images.single_image(unique("library/long-b"), "1", seed=20932)
+    for image in (first, second):
+        images.push(source_registry.url, image)
+    proxy.add("HEAD", rf"/{first.repository}/manifests/1$", "429", times=1, retry_after="3600")
+    prefix = f"{dest_registry.host}/{unique('mirror')}"
+    results, _ = run_copy(
+        [f"{first.repository}:1", f"{second.repository}:1"], prefix,
+        upstreams={"docker.io": proxy.url}, jobs=1,
+    )  # fmt: skip
+    assert [r.status for r in results] == ["failed", "failed"]
+    assert all(r.rate_limited and r.retryable for r in results)
+    assert results[1].retry_after is not None and 3500 < results[1].retry_after <= 3600
+    assert not [p for _, _, p in proxy.arrivals if second.repository in p]

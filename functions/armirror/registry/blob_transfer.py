@@ -113,8 +113,18 @@ class BlobTransfer(RegistrySession):
             try:
                 return await self._copy_blob_once(source, destination, blob, on_bytes)
             except (TransientError, DigestMismatch) as exc:
-                await self._wait_before_retry(attempt, exc)
+                registry = self._registry_of(exc, source, destination)
+                await self._wait_before_retry(attempt, exc, registry=registry)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _registry_of(
+        self, error: RegistryError, source: Reference, destination: Reference
+    ) -> str | None:
+        """Which side of a transfer answered ``error`` (None: a redirect target, or no answer)."""
+        for ref in (source, destination):
+            if error.host and error.host == httpx.URL(self.base_url(ref.registry)).netloc.decode():
+                return ref.registry
+        return None
 
     async def _copy_blob_once(
         self,
@@ -140,6 +150,7 @@ class BlobTransfer(RegistrySession):
         download_url = httpx.URL(
             f"{self.base_url(source.registry)}/v2/{source.repository}/blobs/{blob.digest}"
         )
+        await self._honour_backoff(source.registry, f"download {what}", self.retry)
         source_auth = self.auth_for(source.registry).header_for("GET", download_url)
         upload_auth = self.auth_for(destination.registry).header_for("PUT", upload_url)
         try:

@@ -22,14 +22,15 @@ import httpx
 from armirror.registry.blob_transfer import BlobTransfer
 from armirror.registry.credentials import CredentialStore
 from armirror.registry.manifest_calls import ManifestCalls
-from armirror.registry.retry import RetryPolicy
+from armirror.registry.retry import Backoffs, RetryPolicy
 
 
 class RegistryClient(ManifestCalls, BlobTransfer):
     """Speak the distribution API to any number of registries, with shared connection pools.
 
     ``transport`` replaces the network (``httpx.MockTransport`` in tests); it serves the
-    blob transfer threads too when it is also a synchronous transport.
+    blob transfer threads too when it is also a synchronous transport.  Clients that
+    share ``backoffs`` honour each other's Retry-After per registry endpoint.
     """
 
     def __init__(
@@ -44,6 +45,7 @@ class RegistryClient(ManifestCalls, BlobTransfer):
         timeout: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
         blob_transport: httpx.BaseTransport | None = None,
+        backoffs: Backoffs | None = None,
     ) -> None:
         super().__init__(
             upstreams=upstreams,
@@ -55,6 +57,7 @@ class RegistryClient(ManifestCalls, BlobTransfer):
             transport=transport,
             blob_threads=blob_threads,
             blob_transport=blob_transport,
+            backoffs=backoffs,
         )
 
     async def __aenter__(self) -> RegistryClient:

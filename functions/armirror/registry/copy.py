@@ -134,9 +134,8 @@ class Copier:
             result.status = "failed"
             result.error = str(exc)
             result.retryable = isinstance(exc, TransientError)
-            if isinstance(exc, RateLimited):
-                result.rate_limited = True
-                result.retry_after = exc.retry_after
+            result.rate_limited = isinstance(exc, RateLimited)
+            result.retry_after = exc.retry_after
         result.finished_at = _now()
         if self.progress:
             self.progress.finished(result)

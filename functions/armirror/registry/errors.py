@@ -55,6 +55,8 @@ class RegistryError(Exception):
 
     #: What to do about it, appended to the message.
     remedy: ClassVar[str] = ""
+    #: Seconds the registry asked us to wait (its Retry-After), when it said.
+    retry_after: float | None = None
 
     def __init__(
         self,
@@ -251,7 +253,10 @@ def error_for(response: httpx.Response, what: str) -> RegistryError:
         kind = NotFound
     elif status >= 500:
         kind = TransientError
-    return kind(what, status=status, errors=errors, method=method, path=path, host=host)
+    error = kind(what, status=status, errors=errors, method=method, path=path, host=host)
+    if status == 503:  # "Service Unavailable" may say when to come back (RFC 9110 10.2.3)
+        error.retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+    return error
 
 
 def transport_error(what: str, exc: Exception) -> TransientError:

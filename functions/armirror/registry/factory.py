@@ -13,7 +13,7 @@ import httpx
 from armirror.config import Settings
 from armirror.registry.client import RegistryClient
 from armirror.registry.credentials import CredentialStore
-from armirror.registry.retry import RetryPolicy
+from armirror.registry.retry import Backoffs, RetryPolicy
 
 
 def client_from_settings(
@@ -24,6 +24,7 @@ def client_from_settings(
     credentials: CredentialStore | None = None,
     retry: RetryPolicy | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    backoffs: Backoffs | None = None,
 ) -> RegistryClient:
     """A client for ``settings``: its upstream endpoints and ``jobs`` transfer threads.
 
@@ -40,4 +41,5 @@ def client_from_settings(
         max_connections=max(32, jobs),
         blob_threads=jobs,
         transport=transport,
+        backoffs=backoffs,
     )

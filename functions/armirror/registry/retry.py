@@ -119,3 +119,20 @@ class Backoff:
     def wait_sync(self) -> None:
         while (left := self.remaining()) > 0:
             time.sleep(left)
+
+
+class Backoffs:
+    """The :class:`Backoff` of each registry endpoint, shared by every client given it.
+
+    A pipeline makes one client per copy job; it hands them all one ``Backoffs`` so
+    that a registry's Retry-After holds back the jobs running beside the one that
+    received it.
+    """
+
+    def __init__(self) -> None:
+        self._by_endpoint: dict[str, Backoff] = {}
+        self._lock = threading.Lock()
+
+    def for_endpoint(self, endpoint: str) -> Backoff:
+        with self._lock:
+            return self._by_endpoint.setdefault(endpoint, Backoff())

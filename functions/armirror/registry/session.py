@@ -33,7 +33,7 @@ from armirror.registry.errors import (
     error_for,
     transport_error,
 )
-from armirror.registry.retry import RetryPolicy
+from armirror.registry.retry import Backoff, Backoffs, RetryPolicy
 
 log = logging.getLogger("armirror.registry")
 
@@ -91,6 +91,7 @@ class RegistrySession:
         max_connections: int = 32,
         timeout: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        backoffs: Backoffs | None = None,
     ) -> None:
         if max_connections < 1:
             raise ValueError(f"max_connections must be at least 1, got {max_connections}")
@@ -108,6 +109,7 @@ class RegistrySession:
         self._transport = transport
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._auths: dict[str, RegistryAuth] = {}
+        self._backoffs = backoffs if backoffs is not None else Backoffs()
 
     async def _close_connections(self) -> None:
         for client in self._clients.values():
@@ -128,6 +130,10 @@ class RegistrySession:
             host = httpx.URL(base).netloc.decode()
             self._auths[base] = RegistryAuth(lambda: self.credentials.lookup(host, registry))
         return self._auths[base]
+
+    def backoff_for(self, registry: str) -> Backoff:
+        """The hold every job talking to ``registry``'s endpoint honours."""
+        return self._backoffs.for_endpoint(self.base_url(registry))
 
     def _client(self, registry: str) -> httpx.AsyncClient:
         base = self.base_url(registry)
@@ -158,15 +164,38 @@ class RegistrySession:
             )
 
     async def _wait_before_retry(
-        self, attempt: int, error: RegistryError, policy: RetryPolicy | None = None
+        self,
+        attempt: int,
+        error: RegistryError,
+        policy: RetryPolicy | None = None,
+        registry: str | None = None,
     ) -> None:
-        """Sleep before attempt ``attempt + 1``, or raise ``error`` when it is time to stop."""
-        retry_after = error.retry_after if isinstance(error, RateLimited) else None
-        delay = (policy or self.retry).pause(attempt, retry_after)
+        """Sleep before attempt ``attempt + 1``, or raise ``error`` when it is time to stop.
+
+        A 429, or any answer with Retry-After, holds back every job on ``registry``'s
+        endpoint for the same time, not only this request.
+        """
+        delay = (policy or self.retry).pause(attempt, error.retry_after)
         if delay is None:
             raise error
+        if registry is not None and (isinstance(error, RateLimited) or error.retry_after):
+            self.backoff_for(registry).hold(delay)
         log.info("retrying in %.2fs after: %s", delay, error)
         await asyncio.sleep(delay)
+
+    async def _honour_backoff(self, registry: str, what: str, policy: RetryPolicy) -> None:
+        """Wait out a hold on the registry's endpoint; one longer than the policy would
+        wait is reported at once as rate limited, without asking the registry again."""
+        backoff = self.backoff_for(registry)
+        left = backoff.remaining()
+        if left > policy.max_retry_after:
+            host = httpx.URL(self.base_url(registry)).netloc.decode()
+            raise RateLimited(
+                f"{what}: {host} asked armirror to wait; {left:.0f} s left",
+                retry_after=left,
+                status=None,
+            )
+        await backoff.wait()
 
     async def request(
         self,
@@ -190,6 +219,7 @@ class RegistrySession:
         policy = retry or self.retry
         client = self._client(registry)
         for attempt in range(policy.attempts):
+            await self._honour_backoff(registry, what, policy)
             try:
                 response = await client.request(
                     method, path, headers=headers, content=content, params=params
@@ -198,15 +228,21 @@ class RegistrySession:
                 denied = error_for(exc.response, f"{what} (token request)")
                 raise self._explain_denial(registry, denied) from None
             except httpx.TransportError as exc:
-                await self._wait_before_retry(attempt, transport_error(what, exc), policy)
+                broken = transport_error(what, exc)
+                await self._wait_before_retry(attempt, broken, policy, registry)
                 continue
             self._observe(registry, response)
             if response.status_code in ok:
                 return response
             error = error_for(response, what)
             if not retryable(error):
+                self._hold_for_long_wait(registry, error)
                 raise self._explain_denial(registry, error)
-            await self._wait_before_retry(attempt, error, policy)
+            try:
+                await self._wait_before_retry(attempt, error, policy, registry)
+            except RegistryError:
+                self._hold_for_long_wait(registry, error)
+                raise
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _explain_denial(self, registry: str, error: RegistryError) -> RegistryError:
@@ -230,6 +266,12 @@ class RegistrySession:
             return NoCredentials(error.what, registry=registry, searched=searched, **answer)
         source = getattr(credential, "source", "explicit credentials")
         return CredentialsRefused(error.what, registry=registry, source=source, **answer)
+
+    def _hold_for_long_wait(self, registry: str, error: RegistryError) -> None:
+        """A registry that asked for a wait too long to sit out still gets it: the
+        other jobs on it stop asking until then, and report it as rate limited."""
+        if error.retry_after:
+            self.backoff_for(registry).hold(error.retry_after)
 
     # -- helpers for callers ------------------------------------------------------------
 
