@@ -83,6 +83,22 @@ def test_dry_run_then_move_then_nothing_left_then_undo(standin: KubeStandin, mir
     assert standin.get("CronJob", "shop", "nightly")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"] == b  # fmt: skip
     with DuckDBStore(store) as opened:
         actions = [(r.name, r.action) for r in opened.redeploys()]
+    # report shows when each workload moved, and marks the day on the pulls chart.
+    page = tmp_path / "report.html"
+    shown = CliRunner().invoke(cli, ["report", "--store", f"duckdb://{store}", "--html", str(page), "--format", "json"])  # fmt: skip
+    assert shown.exit_code == 0, shown.output
+    marks = json.loads(shown.stdout)["redeploys"]
+    assert [(m["workload"], m["action"], m["containers"]) for m in marks] == [
+        ("Deployment shop/web", "moved", 1),
+        ("CronJob shop/nightly", "moved", 1),
+        ("CronJob shop/nightly", "restored", 1),  # undo goes newest first
+        ("Deployment shop/web", "restored", 1),
+    ]
+    html = page.read_text()
+    assert 'class="redeploy-mark"' in html and 'data-workloads="2"' in html
+    assert "moved Deployment shop/web, CronJob shop/nightly" in html
+    text = CliRunner().invoke(cli, ["report", "--store", f"duckdb://{store}"]).stdout
+    assert "redeploys: 2 workload(s) moved onto the mirror, 2 restored by --undo" in text
     assert sorted(actions) == [("nightly", "moved"), ("nightly", "restored"), ("web", "moved"), ("web", "restored")]  # fmt: skip
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from armirror.cli import FORMAT_TABLE_JSON, make_registry_client, registry_options
-from armirror.cli.output import EXIT_FAILURE, EXIT_OK, emit_json
+from armirror.cli.output import EXIT_FAILURE, EXIT_OK, emit_json, info
 
 if TYPE_CHECKING:
     from armirror.redeploy import RedeployReport
@@ -358,10 +358,10 @@ def _print(report: RedeployReport) -> None:
         for note in workload.notes:
             echo(f"    note: {note}")
     counts = ", ".join(f"{n} {status}" for status, n in report.counts().items())
-    echo(f"{len(report.workloads)} workloads: {counts or 'none found'}", err=True)
-    if report.undo_file:
+    info(f"{len(report.workloads)} workloads: {counts or 'none found'}")
+    if report.undo_file:  # shown even with -q: it is the way back
         echo(
             f"undo file: {report.undo_file} (armirror redeploy --undo {report.undo_file})", err=True
         )
     elif report.dry_run:
-        echo("dry run: nothing was changed", err=True)
+        info("dry run: nothing was changed")
