@@ -1,22 +1,22 @@
 """scan --cluster with the real kubernetes client against a local API stand-in.
 
-The stand-in serves real-shaped PodList JSON at /api/v1/pods on 127.0.0.1, in two pages
+The stand-in (infra/local/standins/kube.py, shared with redeploy and the demo) serves
+real-shaped PodList JSON at /api/v1/pods on 127.0.0.1, here one pod a page
 (limit/continue), and records the requests it gets.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
-from urllib.parse import parse_qs, urlparse
+from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 from armirror.cli import cli
 from click.testing import CliRunner
+from standins.kube import KubeStandin
 
 DIGEST = "sha256:" + "c" * 64
 PAUSE_DIGEST = "sha256:" + "d" * 64
@@ -96,58 +96,23 @@ PAGE_2 = {
 }
 
 
-class _Api(BaseHTTPRequestHandler):
-    requests: ClassVar[list[str]] = []
-    fail = False
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        url = urlparse(self.path)
-        type(self).requests.append(self.path)
-        if type(self).fail:
-            body = json.dumps({"kind": "Status", "code": 403, "message": "forbidden"}).encode()
-            self.send_response(403)
-        elif url.path == "/api/v1/pods":
-            page = PAGE_2 if parse_qs(url.query).get("continue") == ["page-2"] else PAGE_1
-            body = json.dumps(page).encode()
-            self.send_response(200)
-        else:
-            body = b"{}"
-            self.send_response(404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+@pytest.fixture
+def api_server() -> Iterator[KubeStandin]:
+    """The shared Kubernetes API stand-in, answering one pod a page."""
+    with KubeStandin(PAGE_1["items"] + PAGE_2["items"]) as server:
+        server.page_size = 1
+        yield server
 
 
 @pytest.fixture
-def api_server() -> Iterator[tuple[str, type[_Api]]]:
-    handler = type("Api", (_Api,), {"requests": [], "fail": False})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
-@pytest.fixture
-def kubeconfig(
-    api_server: tuple[str, type[_Api]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    url, _ = api_server
+def kubeconfig(api_server: KubeStandin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "kubeconfig"
     path.write_text(
         json.dumps(
             {
                 "apiVersion": "v1",
                 "kind": "Config",
-                "clusters": [{"name": "local", "cluster": {"server": url}}],
+                "clusters": [{"name": "local", "cluster": {"server": api_server.url}}],
                 "users": [{"name": "me", "user": {"token": "t0ken"}}],
                 "contexts": [
                     {"name": "local", "context": {"cluster": "local", "user": "me"}},
@@ -162,29 +127,31 @@ def kubeconfig(
 
 
 def test_every_container_kind_and_digest_across_pages(
-    kubeconfig: Path, api_server: tuple[str, type[_Api]]
+    kubeconfig: Path, api_server: KubeStandin
 ) -> None:
-    _, handler = api_server
     result = CliRunner().invoke(
         cli, ["scan", "--cluster", "--context", "local", "--format", "json"]
     )
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     got = [(r["file"], r["where"], r["reference"], r.get("digest")) for r in rows]
+    # In the API server's order: by namespace, then name.
     assert got == [
-        ("shop/web-7d9c", "initContainers[migrate]", "docker.io/library/postgres:16", DIGEST),
-        ("shop/web-7d9c", "containers[web]", "docker.io/library/nginx:1.27", DIGEST),
-        ("shop/web-7d9c", "ephemeralContainers[debug]", "docker.io/library/busybox:1.36", None),
         (
             "kube-system/kube-proxy-x1",
             "containers[kube-proxy]",
             "registry.k8s.io/kube-proxy:v1.31.0",
             PAUSE_DIGEST,
         ),
+        ("shop/web-7d9c", "initContainers[migrate]", "docker.io/library/postgres:16", DIGEST),
+        ("shop/web-7d9c", "containers[web]", "docker.io/library/nginx:1.27", DIGEST),
+        ("shop/web-7d9c", "ephemeralContainers[debug]", "docker.io/library/busybox:1.36", None),
     ]
     assert all(r["kind"] == "cluster" and r["line"] is None for r in rows)
-    assert [urlparse(p).path for p in handler.requests] == ["/api/v1/pods", "/api/v1/pods"]
-    assert "continue=page-2" in handler.requests[1]
+    paths = [urlparse(r.path).path for r in api_server.requests]
+    assert paths == ["/api/v1/pods", "/api/v1/pods"]
+    assert "continue" not in api_server.requests[0].query
+    assert api_server.requests[1].query["continue"] == ["1"]
 
 
 def test_all_includes_first_party_and_images_format(kubeconfig: Path) -> None:
@@ -195,10 +162,10 @@ def test_all_includes_first_party_and_images_format(kubeconfig: Path) -> None:
     assert "us-docker.pkg.dev/acme/apps/web:1" in {r["reference"] for r in everything}
     images = runner.invoke(cli, ["scan", "--cluster", "--format", "images"]).stdout.split()
     assert images == [
+        "registry.k8s.io/kube-proxy:v1.31.0",
         "docker.io/library/postgres:16",
         "docker.io/library/nginx:1.27",
         "docker.io/library/busybox:1.36",
-        "registry.k8s.io/kube-proxy:v1.31.0",
     ]
 
 
@@ -210,10 +177,9 @@ def test_files_and_cluster_together(kubeconfig: Path, tmp_path: Path) -> None:
 
 
 def test_a_refused_listing_is_an_error_not_a_crash(
-    kubeconfig: Path, api_server: tuple[str, type[_Api]]
+    kubeconfig: Path, api_server: KubeStandin
 ) -> None:
-    _, handler = api_server
-    handler.fail = True
+    api_server.fail_with = 403
     result = CliRunner().invoke(cli, ["scan", "--cluster", "--format", "json"])
     assert result.exit_code == 1
     assert "403" in result.stderr and json.loads(result.stdout) == []

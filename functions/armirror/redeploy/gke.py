@@ -20,7 +20,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from armirror.redeploy.errors import ChangeError, Conflict, NotFound, Rejected, bounded
+from armirror.redeploy.gke_owners import key_of, trace, workload_of
+from armirror.redeploy.gke_rollout import rollout_state
 from armirror.redeploy.model import ContainerChange, Workload
+
+__all__ = ["OWNER_KINDS", "Gke", "api_client", "rollout_state", "workload_of"]
 
 OWNER_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "CronJob")
 #: kind -> (API group attribute, the client's method noun)
@@ -33,7 +37,6 @@ _API = {
     "Job": ("batch", "job"),
     "Pod": ("core", "pod"),
 }
-_FIELDS = ("initContainers", "containers")
 _PULL_ERRORS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName"})
 PAGE_SIZE = 500
 MAX_PAGES = 1_000
@@ -149,13 +152,13 @@ class Gke:
         """Every owner in the namespaces, then what runs outside any owner."""
         owners = [workload_of(o) for kind in OWNER_KINDS for o in self._list(kind)]
         known = {(w.kind, w.namespace, w.name) for w in owners}
-        replicasets = {_key(r): r for r in self._list("ReplicaSet")}
-        jobs = {_key(j): j for j in self._list("Job")}
+        replicasets = {key_of(r): r for r in self._list("ReplicaSet")}
+        jobs = {key_of(j): j for j in self._list("Job")}
         strays: dict[tuple[str, str, str], Workload] = {}
         for pod in self._list("Pod"):
             if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
                 continue
-            stray = _trace(pod, known, replicasets, jobs)
+            stray = trace(pod, known, replicasets, jobs)
             if stray is not None:
                 strays.setdefault((stray.kind, stray.namespace, stray.name), stray)
         return owners + list(strays.values())
@@ -265,134 +268,3 @@ def _api_error(exc: Any) -> ChangeError:
     if exc.status in (400, 403, 422):
         return Rejected(f"{exc.status}: {message}")
     return ChangeError(f"{exc.status}: {message}")
-
-
-def _key(obj: dict[str, Any]) -> tuple[str, str]:
-    meta = obj.get("metadata") or {}
-    return (meta.get("namespace", "default"), meta.get("name", ""))
-
-
-def _controller(obj: dict[str, Any]) -> dict[str, Any] | None:
-    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
-    return next((r for r in refs if r.get("controller")), refs[0] if refs else None)
-
-
-def _trace(
-    pod: dict[str, Any],
-    owners: set[tuple[str, str, str]],
-    replicasets: dict[tuple[str, str], dict[str, Any]],
-    jobs: dict[tuple[str, str], dict[str, Any]],
-) -> Workload | None:
-    """None when an owner armirror changes controls the pod; else what to report."""
-    namespace, _name = _key(pod)
-    ref = _controller(pod)
-    if ref is None:
-        return _stray(pod, "a bare pod: no controller recreates it, so delete and recreate it")
-    kind, owner = ref.get("kind", ""), ref.get("name", "")
-    if kind in ("StatefulSet", "DaemonSet") and (kind, namespace, owner) in owners:
-        return None
-    parent_map = {"ReplicaSet": replicasets, "Job": jobs}.get(kind)
-    if parent_map is None:
-        return _stray(pod, f"controlled by {kind} {owner}, which armirror does not change")
-    parent = parent_map.get((namespace, owner))
-    if parent is None:
-        return _stray(pod, f"controlled by {kind} {owner}, which could not be found")
-    top = _controller(parent)
-    want = "Deployment" if kind == "ReplicaSet" else "CronJob"
-    if top is not None and top.get("kind") == want and (want, namespace, top.get("name")) in owners:
-        return None
-    parent.setdefault("kind", kind)
-    if kind == "Job":
-        why = "a Job without a CronJob: its pod template cannot be changed"
-    else:
-        why = "a ReplicaSet without a Deployment: its pods keep their images until replaced"
-    return _stray(parent, why)
-
-
-def _stray(obj: dict[str, Any], why: str) -> Workload:
-    workload = workload_of(obj)
-    workload.changeable = False
-    workload.reason = why
-    return workload
-
-
-def _pod_spec(obj: dict[str, Any]) -> dict[str, Any]:
-    spec = obj.get("spec") or {}
-    if obj.get("kind") == "Pod":
-        return spec
-    if obj.get("kind") == "CronJob":
-        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
-    return (spec.get("template") or {}).get("spec") or {}
-
-
-def workload_of(obj: dict[str, Any]) -> Workload:
-    """A Workload from an API object: its containers, versions and marks."""
-    meta = obj.get("metadata") or {}
-    containers = []
-    spec = _pod_spec(obj)
-    for field in _FIELDS:
-        for index, container in enumerate(spec.get(field) or []):
-            image = container.get("image") if isinstance(container, dict) else None
-            if isinstance(image, str) and image:
-                containers.append(ContainerChange(field, index, str(container.get("name")), image))
-    return Workload(
-        platform="gke",
-        kind=str(obj.get("kind")),
-        namespace=str(meta.get("namespace", "default")),
-        name=str(meta.get("name", "")),
-        containers=containers,
-        version=str(meta.get("resourceVersion", "")),
-        generation=int(meta.get("generation") or 0),
-        labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
-        annotations={str(k): str(v) for k, v in (meta.get("annotations") or {}).items()},
-        raw=obj,
-    )
-
-
-def rollout_state(kind: str, obj: dict[str, Any]) -> tuple[str, str]:
-    """``("ready" | "progressing" | "failed", what is going on)``, as ``kubectl rollout
-    status`` judges it."""
-    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
-    if kind == "CronJob":
-        return "ready", "the next Job runs the new images"
-    if int(status.get("observedGeneration") or 0) < int(meta.get("generation") or 0):
-        return "progressing", "waiting for the controller to see the change"
-    if kind == "Deployment":
-        for condition in status.get("conditions") or []:
-            if (
-                condition.get("type") == "Progressing"
-                and condition.get("reason") == "ProgressDeadlineExceeded"
-            ):
-                return "failed", bounded(condition.get("message") or "progress deadline exceeded")
-        want = int(spec.get("replicas", 1))
-        updated = int(status.get("updatedReplicas") or 0)
-        if updated < want:
-            return "progressing", f"{updated} of {want} replicas updated"
-        if int(status.get("replicas") or 0) > updated:
-            return "progressing", "old replicas are terminating"
-        if int(status.get("availableReplicas") or 0) < updated:
-            return "progressing", f"{status.get('availableReplicas') or 0} of {updated} available"
-        return "ready", "rolled out"
-    if kind == "StatefulSet":
-        strategy = spec.get("updateStrategy") or {}
-        if strategy.get("type") == "OnDelete":
-            return "ready", "OnDelete: pods take the new images when they are deleted"
-        want = int(spec.get("replicas", 1))
-        partition = int((strategy.get("rollingUpdate") or {}).get("partition") or 0)
-        if int(status.get("updatedReplicas") or 0) < want - partition:
-            return "progressing", f"{status.get('updatedReplicas') or 0} of {want} updated"
-        if partition == 0 and status.get("updateRevision") != status.get("currentRevision"):
-            return "progressing", "waiting for the update revision to become current"
-        if int(status.get("readyReplicas") or 0) < want:
-            return "progressing", f"{status.get('readyReplicas') or 0} of {want} ready"
-        return "ready", "rolled out"
-    if kind == "DaemonSet":
-        if (spec.get("updateStrategy") or {}).get("type") == "OnDelete":
-            return "ready", "OnDelete: pods take the new images when they are deleted"
-        want = int(status.get("desiredNumberScheduled") or 0)
-        if int(status.get("updatedNumberScheduled") or 0) < want:
-            return "progressing", f"{status.get('updatedNumberScheduled') or 0} of {want} updated"
-        if int(status.get("numberAvailable") or 0) < want:
-            return "progressing", f"{status.get('numberAvailable') or 0} of {want} available"
-        return "ready", "rolled out"
-    return "ready", ""

@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from .kube_objects import pod
+from .kube_state import merge_patch, settle, strategic_merge, template_of
 
 #: URL resource name -> (group/version path, kind)
 RESOURCES: dict[str, tuple[str, str]] = {
@@ -48,8 +49,6 @@ RESOURCES: dict[str, tuple[str, str]] = {
 }
 KIND_RESOURCE = {kind: resource for resource, (_, kind) in RESOURCES.items()}
 _ROLLED_OUT = ("Deployment", "StatefulSet", "DaemonSet")
-#: List fields a strategic merge patch merges by key instead of replacing.
-_MERGE_KEYS = {"containers": "name", "initContainers": "name", "ephemeralContainers": "name"}
 _PATH = re.compile(
     r"^(?P<base>/api/v1|/apis/(?:apps|batch)/v1)"
     r"(?:/namespaces/(?P<ns>[a-z0-9-]+))?/(?P<resource>[a-z]+)(?:/(?P<name>[a-z0-9.-]+))?$"
@@ -65,54 +64,6 @@ class Request:
     query: dict[str, list[str]]
     content_type: str | None
     body: Any
-
-
-def template_of(obj: dict[str, Any]) -> dict[str, Any] | None:
-    """The pod template of an owner (a CronJob's is inside its jobTemplate)."""
-    spec = obj.get("spec") or {}
-    if obj.get("kind") == "CronJob":
-        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
-    template = spec.get("template")
-    return template if isinstance(template, dict) else None
-
-
-def strategic_merge(target: Any, patch: Any) -> Any:
-    """A strategic merge patch as Kubernetes applies it to pod specs: maps merge, ``null``
-    deletes, container lists merge by ``name``, other lists are replaced."""
-    if not isinstance(patch, dict) or not isinstance(target, dict):
-        return copy.deepcopy(patch)
-    out = copy.deepcopy(target)
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        elif key in _MERGE_KEYS and isinstance(value, list) and isinstance(out.get(key), list):
-            merge_key = _MERGE_KEYS[key]
-            items = out[key]
-            for change in value:
-                match = next(
-                    (i for i, c in enumerate(items) if c.get(merge_key) == change.get(merge_key)),
-                    None,
-                )
-                if match is None:
-                    items.append(copy.deepcopy(change))
-                else:
-                    items[match] = strategic_merge(items[match], change)
-        else:
-            out[key] = strategic_merge(out.get(key), value)
-    return out
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch: lists are replaced whole."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = merge_patch(out.get(key), value)
-    return out
 
 
 def _status(code: int, reason: str, message: str) -> dict[str, Any]:
@@ -138,7 +89,7 @@ class KubeStandin:
         self.admission: Callable[[dict[str, Any]], str | None] | None = None
         self.before_patch: Callable[[], None] | None = None  # runs once, then is cleared
         self.fail_with: int | None = None  # answer every request with this status
-        self.page_size: int | None = None  # force paging even without ?limit
+        self.page_size: int | None = None  # at most this many items a page
         self._version = 100
         self._pending: dict[Key, int] = {}  # rollouts in progress: reads left
         self._lock = threading.RLock()
@@ -171,7 +122,7 @@ class KubeStandin:
             meta["resourceVersion"] = self._next_version()
             if obj["kind"] != "Pod":
                 meta.setdefault("generation", 1)
-                _settle(obj)
+                settle(obj)
             self.objects[self.key(obj)] = obj
             return copy.deepcopy(obj)
 
@@ -194,7 +145,7 @@ class KubeStandin:
             if after["kind"] in _ROLLED_OUT and template_of(after) != template_of(before):
                 self._pending[key] = self.rollout_reads
             else:
-                _settle(after)
+                settle(after)
         meta["resourceVersion"] = self._next_version()
         self.objects[key] = after
 
@@ -213,7 +164,7 @@ class KubeStandin:
         self._pending[key] -= 1
         if self._pending[key] <= 0:
             del self._pending[key]
-            _settle(obj)
+            settle(obj)
             obj["metadata"]["resourceVersion"] = self._next_version()
 
     def _stuck_pod(self, owner: dict[str, Any], image: str) -> None:
@@ -336,7 +287,9 @@ class KubeStandin:
             if all(labels.get(k) == v for k, v in selector.items()):
                 items.append(copy.deepcopy(obj))
         start = int((query.get("continue") or ["0"])[0])
-        limit = int((query.get("limit") or [0])[0]) or self.page_size or len(items) or 1
+        limit = int((query.get("limit") or [0])[0]) or len(items) or 1
+        if self.page_size:  # smaller pages than the client asked for, as a server may send
+            limit = min(limit, self.page_size)
         page = items[start : start + limit]
         meta: dict[str, Any] = {"resourceVersion": str(self._version)}
         if start + limit < len(items):
@@ -416,47 +369,3 @@ def _mutated(obj: dict[str, Any], change: Callable[[dict[str, Any]], None]) -> d
     out = copy.deepcopy(obj)
     change(out)
     return out
-
-
-def _settle(obj: dict[str, Any]) -> None:
-    """The status a controller reports once every replica runs the current template."""
-    meta, spec = obj["metadata"], obj.get("spec") or {}
-    generation = meta.get("generation", 1)
-    replicas = int(spec.get("replicas", 1))
-    kind = obj["kind"]
-    if kind in ("Deployment", "ReplicaSet"):
-        status: dict[str, Any] = {
-            "observedGeneration": generation,
-            "replicas": replicas,
-            "updatedReplicas": replicas,
-            "readyReplicas": replicas,
-            "availableReplicas": replicas,
-            "conditions": [
-                {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
-                {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"},
-            ],
-        }
-    elif kind == "StatefulSet":
-        revision = f"{meta['name']}-rev{generation}"
-        status = {
-            "observedGeneration": generation,
-            "replicas": replicas,
-            "readyReplicas": replicas,
-            "updatedReplicas": replicas,
-            "availableReplicas": replicas,
-            "currentRevision": revision,
-            "updateRevision": revision,
-        }
-    elif kind == "DaemonSet":
-        nodes = 3
-        status = {
-            "observedGeneration": generation,
-            "desiredNumberScheduled": nodes,
-            "currentNumberScheduled": nodes,
-            "updatedNumberScheduled": nodes,
-            "numberAvailable": nodes,
-            "numberReady": nodes,
-        }
-    else:
-        status = obj.get("status") or {}
-    obj["status"] = status
