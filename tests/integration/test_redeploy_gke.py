@@ -205,6 +205,7 @@ def test_a_workload_changed_in_between_is_a_conflict(standin: KubeStandin, mirro
     assert images_of(standin, "StatefulSet", "shop", "db") == [mirror.ready[1]]
     entry = next(e for e in read_undo_file(tmp_path / "undo.json").entries if e.name == "db")
     assert entry.state == "failed" and "modified" in entry.error
+    assert report.undo_file == str(tmp_path / "undo.json")
 
 
 def test_managed_workloads_are_refused_unless_included(standin: KubeStandin, mirror: Mirror, tmp_path: Path) -> None:  # fmt: skip
@@ -282,3 +283,42 @@ def test_wait_follows_a_slow_rollout_until_it_is_done(standin: KubeStandin, mirr
         r for r in standin.requests if r.method == "GET" and r.path.endswith("/deployments/web")
     ]
     assert len(reads) >= 4
+
+
+def test_the_node_service_account_must_be_able_to_read_the_mirror(standin: KubeStandin, mirror: Mirror) -> None:  # fmt: skip
+    from armirror import iam
+    from iam_standin import IamStandin, binding, policy
+
+    reader = "serviceAccount:nodes@shop-prod.iam.gserviceaccount.com"
+    outsider = "serviceAccount:other-nodes@shop-prod.iam.gserviceaccount.com"
+    repository = "projects/mirror-proj/locations/europe/repositories/mirror"
+    with IamStandin(
+        repositories={repository: policy(binding("roles/artifactregistry.reader", reader))},
+        projects={"projects/mirror-proj": policy()},
+    ) as server:
+        clients = {
+            "ar_client": iam.artifact_registry_client(endpoint=server.endpoint),
+            "projects_client": iam.projects_client(endpoint=server.endpoint),
+        }
+
+        def readers(consumers: list[str]) -> Any:
+            return iam.check_readers(
+                "europe-docker.pkg.dev/mirror-proj/mirror", consumers, **clients
+            )
+
+        allowed = redeploy(gke(namespaces=("shop",), node_service_accounts=("nodes@shop-prod.iam.gserviceaccount.com",)), prefix=mirror.prefix, check_images=mirror.check, check_readers=readers, dry_run=True)  # fmt: skip
+        refused = redeploy(gke(namespaces=("shop",), node_service_accounts=(outsider,)), prefix=mirror.prefix, check_images=mirror.check, check_readers=readers, dry_run=True)  # fmt: skip
+    assert by_title(allowed)["Deployment shop/web"].status == "would-move"
+    web = by_title(refused)["Deployment shop/web"]
+    assert web.status == "left-alone"
+    assert all(outsider in c.reason for c in web.containers if c.status == "left")
+    assert "add-iam-policy-binding" in web.containers[0].reason
+
+
+def test_the_undo_file_is_named_even_when_every_change_is_refused(standin: KubeStandin, mirror: Mirror, tmp_path: Path) -> None:  # fmt: skip
+    standin.admission = lambda obj: "images must be signed"
+    path = tmp_path / "undo.json"
+    report = redeploy(gke(namespaces=("shop",)), prefix=mirror.prefix, check_images=mirror.check, undo=UndoLog(path, "gke", {"server": standin.url}))  # fmt: skip
+    assert {w.status for w in report.workloads} == {"rejected"}
+    assert report.undo_file == str(path)
+    assert {e.state for e in read_undo_file(path).entries} == {"failed"}

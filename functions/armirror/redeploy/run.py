@@ -93,7 +93,10 @@ def redeploy(
         if workload.status != "moved":
             continue
         images = [(c, str(c.after)) for c in workload.moving]
-        entry = undo.before(workload, images) if undo is not None else None
+        entry = None
+        if undo is not None:
+            entry = undo.before(workload, images)
+            report.undo_file = str(undo.path)  # named even when every change then fails
         try:
             after = platform.send(workload, images, dry_run=dry_run)
         except ChangeError as exc:
@@ -103,7 +106,6 @@ def redeploy(
             continue
         if undo is not None and entry is not None:
             undo.settled(entry, after=after)
-            report.undo_file = str(undo.path)
         left = any(c.status == "left" for c in workload.containers)
         if dry_run:
             workload.status = "would-move"
