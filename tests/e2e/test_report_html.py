@@ -59,6 +59,16 @@ def sample_progress() -> Progress:
             {"cluster": "green", "namespace": "web", "pulls": 50, "rate_limited": 2, "images": 2},
         ],
         copies={"copied": 12, "failed": 1},
+        redeploys=[
+            {
+                "day": "2026-10-05",
+                "at": "2026-10-05T09:30:00+00:00",
+                "workload": "Deployment shop/web",
+                "platform": "gke",
+                "action": "moved",
+                "containers": 2,
+            },
+        ],
         data_first=days[0],
         data_last=days[-1],
     )
@@ -106,6 +116,9 @@ def test_report_renders_its_charts_in_chromium(tmp_path: Path) -> None:
     # Top images: the mirrored one is marked, each shows when it was last seen.
     assert re.search(r"nginx:1.27 <span class=\"tag\">mirrored</span>", dom.stdout)
     assert "2026-10-08 09:12" in dom.stdout
+    # The day a workload moved onto the mirror is marked on the pulls chart.
+    assert re.findall(r'<line class="mark" data-day="([\d-]+)"', dom.stdout) == ["2026-10-05"]
+    assert "moved onto the mirror: Deployment shop/web" in dom.stdout
     # Who still pulls from third-party registries.
     assert re.search(r"<td>blue</td><td>payments</td><td class=\"?n\"?>80</td>", dom.stdout)
     # The y axis is labelled with round numbers only.

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from armirror.cli import cli
+from armirror.events import parse_log_entry
 from armirror.store.duckdb import DuckDBStore
 from click.testing import CliRunner, Result
 from redeploy_support import Mirror, make_mirror
 from standins.kube import KubeStandin
 from standins.kube_objects import HELM, cronjob, pod, workload
+from standins.logentries import kubelet_entry
 from standins.registry import Registry
 
 
@@ -83,6 +86,9 @@ def test_dry_run_then_move_then_nothing_left_then_undo(standin: KubeStandin, mir
     assert standin.get("CronJob", "shop", "nightly")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"] == b  # fmt: skip
     with DuckDBStore(store) as opened:
         actions = [(r.name, r.action) for r in opened.redeploys()]
+        # Today's pulls, so that the report has a chart to mark.
+        now = datetime.now(UTC)
+        opened.record(parse_log_entry(kubelet_entry("pull-1", now, "Pulling", mirror.mirrored(a))).events)  # fmt: skip
     # report shows when each workload moved, and marks the day on the pulls chart.
     page = tmp_path / "report.html"
     shown = CliRunner().invoke(cli, ["report", "--store", f"duckdb://{store}", "--html", str(page), "--format", "json"])  # fmt: skip
@@ -95,8 +101,9 @@ def test_dry_run_then_move_then_nothing_left_then_undo(standin: KubeStandin, mir
         ("Deployment shop/web", "restored", 1),
     ]
     html = page.read_text()
-    assert 'class="redeploy-mark"' in html and 'data-workloads="2"' in html
-    assert "moved Deployment shop/web, CronJob shop/nightly" in html
+    assert html.count('<line class="mark"') == 1  # both moved on the same day
+    assert "moved onto the mirror: Deployment shop/web, CronJob shop/nightly" in html
+    assert '<table id="redeploys">' in html
     text = CliRunner().invoke(cli, ["report", "--store", f"duckdb://{store}"]).stdout
     assert "redeploys: 2 workload(s) moved onto the mirror, 2 restored by --undo" in text
     assert sorted(actions) == [("nightly", "moved"), ("nightly", "restored"), ("web", "moved"), ("web", "restored")]  # fmt: skip

@@ -68,8 +68,11 @@ def bar_chart(
     names: dict[str, str],
     *,
     height: int = 220,
+    marks: dict[int, str] | None = None,
 ) -> str:
-    """Stacked bars per day, one colour per series; a day without data has no bar."""
+    """Stacked bars per day, one colour per series; a day without data has no bar.
+
+    ``marks`` draws a dashed line over a day (by index), titled with its text."""
     inner_w = WIDTH - PAD_LEFT - PAD_RIGHT
     inner_h = height - PAD_TOP - PAD_BOTTOM
     totals = [sum(values[i] or 0 for values in series.values()) for i in range(len(days))]
@@ -105,6 +108,13 @@ def bar_chart(
                 f'y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
                 f'fill="{colours[name]}"><title>{day}: {value} {names[name]}</title></rect>'
             )
+    for i, text in sorted((marks or {}).items()):
+        x = PAD_LEFT + i * step + bar_w / 2
+        parts.append(
+            f'<line class="mark" data-day="{days[i].isoformat()}" x1="{x:.1f}" x2="{x:.1f}" '
+            f'y1="{PAD_TOP}" y2="{PAD_TOP + inner_h}" stroke="#343a40" stroke-width="1.5" '
+            f'stroke-dasharray="4 3"><title>{days[i]}: {html.escape(text)}</title></line>'
+        )
     parts.append(_x_labels(days, step, bar_w / 2, height))
     parts.append("</svg>")
     return "".join(parts)

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from armirror.report.charts import bar_chart, line_chart
 from armirror.report.model import CLASS_COLOURS, CLASS_LABELS, CLASSES, Progress
+from armirror.report.redeploys import chart_marks, redeploys_table
 
 esc = html.escape
 
@@ -77,6 +78,9 @@ def pulls_chart(progress: Progress) -> str:
         f" ({progress.total(c)})</span>"
         for c in CLASSES
     )
+    marks = chart_marks(progress)
+    if marks:
+        legend += "<span>┆ workloads moved onto the mirror (armirror redeploy)</span>"
     chart = bar_chart(
         "pulls-chart",
         "pulls per day by registry class",
@@ -84,6 +88,7 @@ def pulls_chart(progress: Progress) -> str:
         {c: progress.pulls.get(c, []) for c in CLASSES},
         CLASS_COLOURS,
         CLASS_LABELS,
+        marks=marks,
     )
     return f'<h2>Pulls per day by registry</h2><p class="legend">{legend}</p>{chart}'
 
@@ -167,6 +172,7 @@ SECTIONS: list[Callable[[Progress], str]] = [
     ratelimit_chart,
     top_images,
     workloads,
+    redeploys_table,
 ]
 
 

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
+from armirror.report.redeploys import redeploy_marks
+
 if TYPE_CHECKING:
     from armirror.store import PullStore
 
@@ -44,6 +46,8 @@ class Progress:
     #: third-party pulls per cluster and namespace: who still pulls from Docker Hub
     workloads: list[dict[str, Any]] = field(default_factory=list)
     copies: dict[str, int] = field(default_factory=dict)
+    #: workloads moved onto the mirror (or restored) by ``armirror redeploy``, oldest first
+    redeploys: list[dict[str, Any]] = field(default_factory=list)
     #: the first and last day with data in the whole store (None when it is empty)
     data_first: date | None = None
     data_last: date | None = None
@@ -138,6 +142,7 @@ def gather(store: PullStore, since: date, until: date, *, top: int = 10) -> Prog
     ]
     progress.workloads = store.third_party_by_workload(start, end, limit=top)
     progress.copies = store.copy_counts(start, end)
+    progress.redeploys = redeploy_marks(store.redeploys(start, end))
     return progress
 
 

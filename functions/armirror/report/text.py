@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from armirror.report.model import CLASS_LABELS, CLASSES, Progress
+from armirror.report.redeploys import redeploy_lines
 
 SPARKS = "▁▂▃▄▅▆▇█"
 
@@ -64,4 +65,5 @@ def terminal_summary(progress: Progress, *, empty_note: str = "") -> str:
                 f"    {row['pulls']:6d} pulls  {row['rate_limited']:3d} rate-limited  "
                 f"{row['images']:3d} image(s)  {where}"
             )
+    lines.extend(redeploy_lines(progress))
     return "\n".join(lines)
