@@ -220,7 +220,11 @@ class Pipeline:
                     reason = (
                         f"{pulls} pull(s), below the threshold of {self.settings.mirror_threshold}"
                     )
-            destination = destination_for(reference, self.prefix)
+            try:
+                destination = destination_for(reference, self.prefix)
+            except InvalidReference as exc:  # content, which no redelivery can change
+                outcome.skipped.append(f"{text}: no mirror name: {exc.problem}")
+                continue
             if reason is None:
                 try:
                     if self.is_mirrored(destination):

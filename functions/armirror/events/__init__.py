@@ -17,6 +17,7 @@ Pub/Sub message that can never be parsed must be acknowledged, not redelivered f
 One module per concern:
 
 - :mod:`.model`: PullEvent, Skip, ParseResult and the skip codes;
+- :mod:`.columns`: the bounds of each column, which every extracted value must fit;
 - :mod:`.timestamps`: the timestamp forms of entries and their exports;
 - :mod:`.messages`: kubelet message texts;
 - :mod:`.fields`: reading a LogEntry's fields whatever their shape;
@@ -28,7 +29,21 @@ One module per concern:
 
 from __future__ import annotations
 
-from armirror.events.files import TextReader, decode_line, line_blocks, read_entries
+from armirror.events.columns import (
+    MAX_CLOUD_RUN_IMAGES,
+    MAX_IMAGE_CHARS,
+    MAX_INSERT_ID_CHARS,
+    MAX_NAME_CHARS,
+    MAX_PULL_SECONDS,
+    fit_event,
+)
+from armirror.events.files import (
+    MalformedInput,
+    TextReader,
+    decode_line,
+    line_blocks,
+    read_entries,
+)
 from armirror.events.logentry import parse_log_entry
 from armirror.events.messages import MAX_MESSAGE_CHARS, MessageInfo, parse_message
 from armirror.events.model import (
@@ -45,10 +60,16 @@ from armirror.events.pubsub import from_cloud_event, parse_json
 from armirror.events.timestamps import parse_timestamp
 
 __all__ = [
+    "MAX_CLOUD_RUN_IMAGES",
     "MAX_ENTRY_BYTES",
+    "MAX_IMAGE_CHARS",
+    "MAX_INSERT_ID_CHARS",
     "MAX_MESSAGE_CHARS",
+    "MAX_NAME_CHARS",
+    "MAX_PULL_SECONDS",
     "REASONS",
     "SKIP_CODES",
+    "MalformedInput",
     "MessageInfo",
     "ParseResult",
     "PullEvent",
@@ -56,6 +77,7 @@ __all__ = [
     "Skip",
     "TextReader",
     "decode_line",
+    "fit_event",
     "first_by_insert_id",
     "from_cloud_event",
     "line_blocks",

@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from armirror.events.columns import MAX_CLOUD_RUN_IMAGES, MAX_IMAGE_CHARS, fit_name
 from armirror.events.fields import (
     entry_time,
     insert_id,
     mapping,
     normalise,
     project_from_log_name,
-    text,
 )
 from armirror.events.model import ParseResult, PullEvent, Skip, skipped
 
@@ -52,16 +52,25 @@ def parse_cloud_run(
     if isinstance(when, Skip):
         return ParseResult(skipped=[Skip(when.code, when.detail, entry_id)])
     labels = mapping(resource, "labels")
-    service = text(labels.get("service_name"))
+    service = fit_name(labels.get("service_name"))
     if service is None:
         resource_name = proto.get("resourceName")
         if isinstance(resource_name, str) and "/services/" in resource_name:
-            service = resource_name.rsplit("/services/", 1)[1].split("/", 1)[0] or None
+            service = fit_name(resource_name.rsplit("/services/", 1)[1].split("/", 1)[0])
+    project_id = fit_name(labels.get("project_id")) or project_from_log_name(entry)
+    location = fit_name(labels.get("location"))
     result = ParseResult()
-    for index, image in enumerate(images):
+    if len(images) > MAX_CLOUD_RUN_IMAGES:
+        detail = f"{len(images)} images; the first {MAX_CLOUD_RUN_IMAGES} are read"
+        result.skipped.append(Skip("too_large", detail, entry_id))
+    for index, image in enumerate(images[:MAX_CLOUD_RUN_IMAGES]):
         event_id = f"{entry_id}#{index}"
         if not isinstance(image, str) or not image:
             result.skipped.append(Skip("missing_field", "containers[].image", event_id))
+            continue
+        if len(image) > MAX_IMAGE_CHARS:
+            problem = f"longer than {MAX_IMAGE_CHARS} characters"
+            result.skipped.append(Skip("invalid_reference", f"{image[:120]}: {problem}", event_id))
             continue
         normalised = normalise(image)
         if isinstance(normalised, str):
@@ -81,8 +90,8 @@ def parse_cloud_run(
                 repository=repository,
                 registry_class=registry_class,
                 third_party=third_party,
-                project_id=text(labels.get("project_id")) or project_from_log_name(entry),
-                location=text(labels.get("location")),
+                project_id=project_id,
+                location=location,
                 service=service,
                 source="cloud_run",
             )

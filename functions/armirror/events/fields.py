@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from armirror.events.columns import fit_insert_id, fit_name
 from armirror.events.model import Skip
 from armirror.events.timestamps import parse_timestamp
 from armirror.reference import InvalidReference, parse
@@ -29,11 +30,6 @@ def mapping(obj: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else EMPTY
 
 
-def text(value: Any) -> str | None:
-    """A non-empty string, or None."""
-    return value if isinstance(value, str) and value else None
-
-
 def entry_time(entry: Mapping[str, Any], fallback: Any = None) -> datetime | Skip:
     """The entry's timestamp (else its receiveTimestamp, else ``fallback``)."""
     raw = field(entry, "timestamp") or field(entry, "receiveTimestamp") or fallback
@@ -49,16 +45,14 @@ def project_from_log_name(entry: Mapping[str, Any]) -> str | None:
     """The project of ``logName`` (``projects/P/logs/…``), or None."""
     log_name = field(entry, "logName")
     if isinstance(log_name, str) and log_name.startswith("projects/"):
-        return log_name.split("/", 2)[1] or None
+        return fit_name(log_name.split("/", 2)[1])
     return None
 
 
 def insert_id(entry: Mapping[str, Any]) -> str | Skip:
     """The entry's insertId, which identifies its events."""
-    value = field(entry, "insertId")
-    if isinstance(value, str) and 0 < len(value) <= 256:
-        return value
-    return Skip("missing_field", "insertId")
+    value = fit_insert_id(field(entry, "insertId"))
+    return Skip("missing_field", "insertId") if value is None else value
 
 
 @functools.lru_cache(maxsize=16384)

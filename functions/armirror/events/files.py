@@ -17,19 +17,25 @@ _SEPARATORS_RE = re.compile(r"[\s,]*")
 _CHUNK = 1 << 20
 
 
+class MalformedInput(ValueError):
+    """An exported file that cannot be read on: a JSON array cut short, malformed, or
+    nested too deeply to parse.  Its message names the character offset."""
+
+
 def read_entries(stream: IO[str], head: str | None = None) -> Iterator[Any | Skip]:
     """Stream the LogEntries of an exported file: a JSON array (``gcloud logging read
     --format=json``) or JSON lines (also a BigQuery sink export).
 
     Yields each entry (whatever JSON value it is) or a :class:`Skip` for a line that is
-    not JSON or too large.  Memory stays at about one chunk plus one entry.  A JSON array
-    that is cut short or malformed raises ``ValueError`` naming the offset.
+    not JSON, too large or too deep.  Memory stays at about one chunk plus one entry.  A
+    JSON array that is cut short, malformed or too deep raises :class:`MalformedInput`.
     """
     if head is None:  # else: the text already read from the stream
         head = stream.read(_CHUNK)
     stripped = head.lstrip()
     if stripped.startswith("["):
-        yield from _read_array(stream, stripped[1:])
+        # Offsets in errors count from the file's start: the '[' and what precedes it.
+        yield from _read_array(stream, stripped[1:], len(head) - len(stripped) + 1)
     else:
         yield from _read_lines(stream, head)
 
@@ -78,9 +84,15 @@ def line_blocks(stream: TextReader, head: str = "") -> Iterator[list[str]]:
         yield [pending]
 
 
-def _read_array(stream: IO[str], buffer: str) -> Iterator[Any | Skip]:
-    decoder = json.JSONDecoder()
-    pos, offset, eof = 0, 0, False
+def _json_int(text: str) -> int | float:
+    """A JSON integer as orjson reads one: past 64 bits it is a float (Python's own
+    parser raises ValueError on 4,300 digits, which would end the whole file)."""
+    return int(text) if len(text) <= 20 else float(text)
+
+
+def _read_array(stream: IO[str], buffer: str, offset: int) -> Iterator[Any | Skip]:
+    decoder = json.JSONDecoder(parse_int=_json_int)
+    pos, eof = 0, False
     while True:
         pos = _SEPARATORS_RE.match(buffer, pos).end()  # type: ignore[union-attr]
         if pos < len(buffer) and buffer[pos] == "]":
@@ -89,14 +101,20 @@ def _read_array(stream: IO[str], buffer: str) -> Iterator[Any | Skip]:
             if pos >= len(buffer):
                 raise json.JSONDecodeError("need more data", buffer, pos)
             value, end = decoder.raw_decode(buffer, pos)
+        except RecursionError:
+            # The parser recurses once a level: past Python's limit (about 1,000 levels;
+            # orjson stops at 1,024 for JSON lines) the element's end cannot be found.
+            raise MalformedInput(
+                f"JSON array element at character {offset + pos} is nested too deeply"
+            ) from None
         except json.JSONDecodeError as exc:
             if eof:
                 where = offset + pos
-                raise ValueError(
+                raise MalformedInput(
                     f"JSON array malformed or cut short near character {where}"
                 ) from exc
             if len(buffer) - pos > 4 * MAX_ENTRY_BYTES:
-                raise ValueError(
+                raise MalformedInput(
                     f"JSON array element at character {offset + pos} is not valid JSON"
                 ) from exc
             more = stream.read(max(_CHUNK, len(buffer) - pos))

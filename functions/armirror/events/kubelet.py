@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from armirror.events.columns import MAX_INSERT_ID_CHARS, MAX_NAME_CHARS, fit_name
 from armirror.events.fields import EMPTY, entry_time, normalise, project_from_log_name
 from armirror.events.messages import parse_message
 from armirror.events.model import ParseResult, PullEvent, Skip, skipped
@@ -19,12 +20,16 @@ def parse_kubelet(
     entry: Mapping[str, Any], resource: Mapping[str, Any], fallback_time: Any
 ) -> ParseResult:
     """One kubelet event entry -> one event, or why none."""
-    # The hot path of `armirror pulls`: the lookups of fields.field, .mapping and .text
-    # are written out here (a call each costs more than the lookup).
+    # The hot path of `armirror pulls`: the lookups of fields.field and .mapping, and
+    # the insertId's check, are written out here (a call each costs more than the work).
     insert_id = entry.get("insertId")
     if insert_id is None:
         insert_id = entry.get("insertid")
-    if not isinstance(insert_id, str) or not 0 < len(insert_id) <= 256:
+    if not (  # columns.fit_insert_id, written out
+        isinstance(insert_id, str)
+        and 0 < len(insert_id) <= MAX_INSERT_ID_CHARS
+        and insert_id.isprintable()
+    ):
         return ParseResult(skipped=[Skip("missing_field", "insertId")])
     payload = entry.get("jsonPayload")
     if payload is None:
@@ -55,21 +60,25 @@ def parse_kubelet(
     if not isinstance(involved, dict):
         involved = EMPTY
     source = payload.get("source")
-    node = source.get("host") if isinstance(source, dict) else None
-    pod = labels.get("pod_name")
-    if not (isinstance(pod, str) and pod):
-        pod = None
-        if involved.get("kind") == "Pod":
-            pod = involved.get("name")
-            pod = pod if isinstance(pod, str) and pod else None
-    project_id = labels.get("project_id")
-    if not (isinstance(project_id, str) and project_id):
+    names: tuple[Any, ...] = (
+        labels.get("project_id"),
+        labels.get("location"),
+        labels.get("cluster_name"),
+        labels.get("namespace_name"),
+        labels.get("pod_name"),
+        source.get("host") if isinstance(source, dict) else None,
+    )
+    if not _all_fit(names):  # each name that does not fit its column is None
+        names = tuple(map(fit_name, names))
+    project_id, location, cluster, namespace, pod, node = names
+    # A label that is missing or does not fit is as good as missing: the log name and
+    # the involved object stand in where they can.
+    if project_id is None:
         project_id = project_from_log_name(entry)
-    location = labels.get("location")
-    cluster = labels.get("cluster_name")
-    namespace = labels.get("namespace_name")
-    if not (isinstance(namespace, str) and namespace):
-        namespace = involved.get("namespace")
+    if namespace is None:
+        namespace = fit_name(involved.get("namespace"))
+    if pod is None and involved.get("kind") == "Pod":
+        pod = fit_name(involved.get("name"))
     # Positional, in field order: PullEvent(insert_id, event_time, reason, image,
     # reference, registry, repository, registry_class, third_party, project_id, location,
     # cluster, namespace, pod, node, service, image_bytes, pull_seconds, source).
@@ -80,14 +89,27 @@ def parse_kubelet(
         image,
         *normalised,
         project_id,
-        location if isinstance(location, str) and location else None,
-        cluster if isinstance(cluster, str) and cluster else None,
-        namespace if isinstance(namespace, str) and namespace else None,
+        location,
+        cluster,
+        namespace,
         pod,
-        node if isinstance(node, str) and node else None,
+        node,
         None,
         info.image_bytes,
         info.pull_seconds,
         "kubelet",
     )
     return ParseResult(events=[event])
+
+
+def _all_fit(names: tuple[Any, ...]) -> bool:
+    """Whether every name fits its column (:func:`fit_name`), checked at once: the
+    usual entry has six short printable names, and one scan of them all costs less
+    than six calls.  False sends the names through fit_name one by one."""
+    if None in names or "" in names:
+        return False
+    try:
+        joined = "".join(names)
+    except TypeError:  # not all strings
+        return False
+    return len(joined) <= MAX_NAME_CHARS and joined.isprintable()

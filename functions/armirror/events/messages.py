@@ -11,6 +11,7 @@ import functools
 import re
 from dataclasses import dataclass
 
+from armirror.events.columns import fit_bytes, fit_seconds
 from armirror.events.model import Skip
 
 #: Messages longer than this are skipped; a kubelet message is a few hundred characters.
@@ -54,7 +55,8 @@ def go_duration(text: str | None) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class MessageInfo:
-    """What a kubelet message says: the reason, the image as written, and figures."""
+    """What a kubelet message says: the reason, the image as written (at most 1024
+    characters), and figures that fit their columns (else None)."""
 
     reason: str
     image: str
@@ -84,8 +86,8 @@ def _classify(message: str, kubelet_reason: str) -> MessageInfo | Skip:
             return MessageInfo(
                 "pulled",
                 match.group("image"),
-                image_bytes=int(size.group("bytes")) if size else None,
-                pull_seconds=go_duration(match.group("duration")),
+                image_bytes=fit_bytes(int(size.group("bytes"))) if size else None,
+                pull_seconds=fit_seconds(go_duration(match.group("duration"))),
             )
     elif head.startswith("Container image"):
         match = _PRESENT_RE.match(message)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from armirror.events import PullEvent, first_by_insert_id
+from armirror.events import PullEvent, first_by_insert_id, fit_event
 from armirror.ingest_worker import write_events_csv
 from armirror.store import RedeployRecord, StoreError
 from armirror.store.queries import Queries, ViewReads
@@ -222,11 +222,13 @@ class DuckDBStore(ViewReads):
 
     def _record_many(self, events: list[PullEvent], now: datetime) -> int:
         """Many events through a CSV file written at C speed (see
-        :meth:`record_events_csv`)."""
+        :meth:`record_events_csv`); a value that does not fit its column is None, as
+        :func:`~armirror.store.tables.event_row` makes it for one INSERT."""
         fd, name = tempfile.mkstemp(prefix="armirror-", suffix=".csv")
         try:
             with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-                write_events_csv(handle, events, self.event_csv_fields())
+                fitted = [fit_event(event) for event in events]
+                write_events_csv(handle, fitted, self.event_csv_fields())
             return self.record_events_csv(name, now)
         finally:
             os.unlink(name)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import sqlglot
 from sqlglot import exp
 
-from armirror.events import PullEvent
+from armirror.events import PullEvent, fit_event
 from armirror.reference import try_parse
 
 if TYPE_CHECKING:
@@ -167,7 +167,9 @@ def qualify(tree: exp.Expression, project: str | None, dataset: str | None) -> e
 
 
 def event_row(event: PullEvent, recorded_at: datetime) -> dict[str, Any]:
-    """A ``pull_events`` row (timestamps as datetimes)."""
+    """A ``pull_events`` row (timestamps as datetimes); a value that does not fit its
+    column is None (:func:`armirror.events.fit_event`)."""
+    event = fit_event(event)
     return {
         "insert_id": event.insert_id,
         "event_time": event.event_time,
