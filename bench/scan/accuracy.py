@@ -1,4 +1,4 @@
-"""Precision and recall of `armirror scan` and of the grep pipeline on the test corpus.
+"""Precision and recall of `armirror scan` and of the grep pipeline on the test corpora.
 
 The grep pipeline is the one people run today (issue 3), verbatim:
 
@@ -8,8 +8,10 @@ The grep pipeline is the one people run today (issue 3), verbatim:
 (In a basic regular expression ``|`` is a literal character, so the second grep filters
 nothing; that is part of what the pipeline gets wrong.)  A hit is a ``(file, line)``.
 The ground truth is the ``(file, line)`` of every third-party reference in
-tests/fixtures/scan/expected.json, each checked by hand; a grep hit on a line where a
-reference is used through a variable (``FROM ${BASE}``) counts as found, which favours grep.
+tests/fixtures/scan/expected.json (the awkward-files corpus) and patterns-expected.json
+(shapes found in real repositories, issue 16), each written by hand; a grep hit on a
+line where a reference is used through a variable (``FROM ${BASE}``) counts as found,
+which favours grep.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CORPUS = ROOT / "tests" / "fixtures" / "scan" / "corpus"
-EXPECTED = ROOT / "tests" / "fixtures" / "scan" / "expected.json"
+FIXTURES = ROOT / "tests" / "fixtures" / "scan"
+CORPUS, EXPECTED = FIXTURES / "corpus", FIXTURES / "expected.json"
+PATTERNS, PATTERNS_EXPECTED = FIXTURES / "patterns", FIXTURES / "patterns-expected.json"
+CORPORA = {"corpus": (CORPUS, EXPECTED), "patterns": (PATTERNS, PATTERNS_EXPECTED)}
 
 GREP_PIPELINE = (
     "grep -inr --include Dockerfile\\* FROM . | grep -v 'docker.pkg.dev|gcr.io'; "
@@ -45,8 +49,8 @@ def grep_hits(root: Path = CORPUS) -> dict[Hit, str]:
     return hits
 
 
-def truth() -> set[Hit]:
-    rows = json.loads(EXPECTED.read_text())
+def truth(expected: Path = EXPECTED) -> set[Hit]:
+    rows = json.loads(expected.read_text())
     return {(r["file"], r["line"]) for r in rows if r["third_party"] is True}
 
 
@@ -54,6 +58,10 @@ def armirror_hits(root: Path = CORPUS) -> set[Hit]:
     from armirror.scan import scan_paths
 
     return {(f.file, f.line) for f in scan_paths([root]).findings if f.third_party is True}
+
+
+def files_in(root: Path) -> int:
+    return sum(1 for p in root.rglob("*") if p.is_file())
 
 
 def score(found: set[Hit], expected: set[Hit]) -> tuple[float, float]:
@@ -71,13 +79,23 @@ def grep_mistakes() -> tuple[dict[Hit, str], list[Hit]]:
     return false, missed
 
 
+def summary() -> list[str]:
+    """One line per corpus and tool: references, files, found, false positives, misses."""
+    lines = []
+    for name, (root, expected_file) in CORPORA.items():
+        expected = truth(expected_file)
+        for tool, found in (("armirror scan", armirror_hits(root)), ("grep", set(grep_hits(root)))):
+            precision, recall = score(found, expected)
+            lines.append(
+                f"{name} ({len(expected)} third-party references, {files_in(root)} files) "
+                f"{tool}: {len(found & expected)} found, {len(found - expected)} false positives, "
+                f"{len(expected - found)} missed; precision {precision:.2f}, recall {recall:.2f}"
+            )
+    return lines
+
+
 def main() -> None:
-    expected = truth()
-    ours = score(armirror_hits(), expected)
-    grep = score(set(grep_hits()), expected)
-    print(f"corpus: {len(expected)} third-party references")
-    print(f"armirror scan: precision {ours[0]:.2f}, recall {ours[1]:.2f}")
-    print(f"grep pipeline: precision {grep[0]:.2f}, recall {grep[1]:.2f}")
+    print("\n".join(summary()))
     false, missed = grep_mistakes()
     print(f"grep false positives ({len(false)}):")
     for (file, line), text in false.items():

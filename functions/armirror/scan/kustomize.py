@@ -255,7 +255,7 @@ def _operation(document: YamlDoc, operation: Node, where: str) -> None:
         document.image_scalar(get(value, "image"), "kustomize", f"{where}.image")
     elif value is not None:
         wrapper = MappingNode("tag:yaml.org,2002:map", [(_key(last), value)])
-        for container, inner in containers(wrapper, CONTAINER_LISTS, frozenset({"container"})):
+        for container, inner, _ in containers(wrapper, CONTAINER_LISTS, frozenset({"container"})):
             document.image_scalar(get(container, "image"), "kustomize", f"{where} {inner}.image")
 
 

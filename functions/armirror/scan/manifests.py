@@ -8,6 +8,8 @@ key in a ConfigMap, a CRD schema or an unrelated settings file is not an image.
 
 from __future__ import annotations
 
+import re
+
 import yaml
 from yaml.nodes import MappingNode
 
@@ -25,6 +27,9 @@ from .yamldoc import YamlDoc, documents, get, text_of, yaml_message
 
 __all__ = ["scan_chart_template", "scan_yaml", "scan_yaml_file"]
 
+#: an anchor (``&name``) where a node can start; text with none holds no alias
+_ANCHOR = re.compile(r"(?:^|[\s:,\[\]{}-])&[^\s,\[\]{}]")
+
 
 def scan_yaml_file(
     text: str,
@@ -40,12 +45,14 @@ def scan_yaml_file(
     not): its ``image:`` lines are read as a chart template's are, and it is no error.
     """
     document = YamlDoc(text, file)
+    aliases = _ANCHOR.search(text) is not None  # no anchor, no alias: most files have none
     try:
         for root in documents(document.body):
             check_time()
             if root is None:
                 continue
-            count_alias_nodes(root)
+            if aliases:
+                count_alias_nodes(root)
             if hint == KUSTOMIZE_PATCH:
                 patch_document(document, root)
             elif isinstance(root, MappingNode):

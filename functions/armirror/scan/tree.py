@@ -55,28 +55,32 @@ def scan_tree(paths: Iterable[str | Path]) -> TreeScan:
             continue
         directory = root if root.is_dir() else root.parent
         prefix = "" if root.is_dir() else _prefix(directory)
-        bases.append((os.path.abspath(directory), prefix))
+        base = os.path.abspath(directory)
+        bases.append((base, prefix))
         for candidate in candidates(root):
-            key = os.path.abspath(candidate.path)
+            key = os.path.join(base, candidate.rel[len(prefix) :])
             if key not in files:
                 files[key] = scan_file(candidate)
     _scan_linked(files, bases)
     _file_dotenv_findings(files)
     _resolve_kustomizations(files)
     _mark_skaffold_builds(files)
-    tree.files = sorted(files.values(), key=lambda scan: _walk_order(scan, bases))
+    order = sorted(files.items(), key=lambda item: _walk_order(item[0], item[1], bases))
+    tree.files = [scan for _, scan in order]
     return tree
 
 
-def _walk_order(scan: FileScan, bases: list[tuple[str, str]]) -> tuple[int, list[tuple[int, str]]]:
-    """Where the walk puts a file (files before subdirectories, by name), so that the
-    files named by others and the ``.env`` s appear where a walk would have put them."""
-    path = os.path.abspath(scan.candidate.path)
-    for index, (base, _) in enumerate(bases):
-        if path == base or path.startswith(base + os.sep):
-            parts = Path(os.path.relpath(path, base)).parts
-            return index, [(1, p) for p in parts[:-1]] + [(0, parts[-1])]
-    return len(bases), [(0, path)]
+def _walk_order(
+    key: str, scan: FileScan, bases: list[tuple[str, str]]
+) -> tuple[int, list[tuple[int, str]]]:
+    """Where the walk puts a file (the paths given in order; in each, files before
+    subdirectories, by name), so that the files named by others and the ``.env`` s
+    appear where a walk would have put them."""
+    index = 0
+    if len(bases) > 1:
+        index = next((i for i, (base, _) in enumerate(bases) if key.startswith(base)), len(bases))
+    *directories, name = scan.candidate.rel.split("/")
+    return index, [(1, d) for d in directories] + [(0, name)]
 
 
 def _prefix(directory: Path) -> str:

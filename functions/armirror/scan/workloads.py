@@ -23,6 +23,8 @@ from typing import TypeGuard
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .limits import check_time
+from .tekton import image as tekton_image
+from .tekton import param_defaults
 from .yamldoc import YamlDoc, get, text_of
 
 CONTAINER_LISTS = frozenset({"containers", "initContainers", "ephemeralContainers"})
@@ -58,25 +60,33 @@ def kubernetes(document: YamlDoc, root: Node, api: str, kind: str) -> None:
     singles = (_TEKTON_SINGLE if group.endswith("tekton.dev") else frozenset()) | (
         _ARGO_SINGLE if group == "argoproj.io" else frozenset({"container"})
     )
-    for container, path in containers(root, lists, singles):
-        document.image_scalar(get(container, "image"), label, f"{kind}/{name} {path}.image")
+    tekton = group.endswith("tekton.dev")
+    for container, path, defaults in containers(root, lists, singles, params=tekton):
+        where = f"{kind}/{name} {path}.image"
+        if tekton:
+            tekton_image(document, get(container, "image"), label, where, defaults)
+        else:
+            document.image_scalar(get(container, "image"), label, where)
 
 
 def containers(
-    root: Node, lists: frozenset[str], singles: frozenset[str]
-) -> list[tuple[MappingNode, str]]:
-    """Container mappings under ``root`` in document order, with their paths.
+    root: Node, lists: frozenset[str], singles: frozenset[str], params: bool = False
+) -> list[tuple[MappingNode, str, dict[str, Node]]]:
+    """Container mappings under ``root`` in document order, with their paths (and, with
+    ``params``, the Tekton parameter defaults in scope there).
 
     Iterative: a document may be nested a thousand deep.  A container that names no
     ``image`` is skipped.  A container reached twice through a YAML alias is one.
     """
-    found: list[tuple[MappingNode, str]] = []
-    stack: list[tuple[Node, str]] = [(root, "")]
+    found: list[tuple[MappingNode, str, dict[str, Node]]] = []
+    stack: list[tuple[Node, str, dict[str, Node]]] = [(root, "", {})]
     while stack:
         check_time()
-        node, path = stack.pop()
+        node, path, scope = stack.pop()
         children: list[tuple[Node, str]] = []
         if isinstance(node, MappingNode):
+            if params:
+                scope = param_defaults(node, scope)
             for key, value in node.value:
                 if not isinstance(key, ScalarNode) or key.value in _SKIPPED_KEYS:
                     continue
@@ -85,17 +95,17 @@ def containers(
                     for index, item in enumerate(value.value):
                         if _is_container(item):
                             cname = text_of(get(item, "name")) or str(index)
-                            found.append((item, f"{child}[{cname}]"))
+                            found.append((item, f"{child}[{cname}]", scope))
                     continue
                 if key.value in singles and _is_container(value):
-                    found.append((value, child))
+                    found.append((value, child, scope))
                     continue
                 children.append((value, child))
         elif isinstance(node, SequenceNode):
             children = [(item, f"{path}[{index}]") for index, item in enumerate(node.value)]
-        stack.extend(reversed(children))
-    unique = {id(container): (container, path) for container, path in reversed(found)}
-    return sorted(unique.values(), key=lambda pair: (pair[0].start_mark.index, pair[1]))
+        stack.extend((child, where, scope) for child, where in reversed(children))
+    unique = {id(found_[0]): found_ for found_ in reversed(found)}
+    return sorted(unique.values(), key=lambda item: (item[0].start_mark.index, item[1]))
 
 
 def _is_container(node: Node) -> TypeGuard[MappingNode]:
