@@ -53,6 +53,8 @@ class FaultProxy:
         self.log: list[tuple[str, str, str]] = []
         #: (time.monotonic() on arrival, method, path) for every request, in order.
         self.arrivals: list[tuple[float, str, str]] = []
+        #: (method, path, Authorization header or None) for every request, in order.
+        self.authorizations: list[tuple[str, str, str | None]] = []
         self._lock = threading.Lock()
         self._local = threading.local()  # one upstream client per handler thread
         self._clients: list[httpx.Client] = []
@@ -96,6 +98,7 @@ class FaultProxy:
             self.rules.clear()
             self.log.clear()
             self.arrivals.clear()
+            self.authorizations.clear()
 
     def arrived(self, method: str, path: str = "") -> list[float]:
         """When each request with ``method`` and a path matching ``path`` arrived."""
@@ -180,6 +183,7 @@ class FaultProxy:
                 method, path = self.command, self.path
                 with proxy._lock:
                     proxy.arrivals.append((time.monotonic(), method, path))
+                    proxy.authorizations.append((method, path, self.headers.get("Authorization")))
                 length = int(self.headers.get("Content-Length") or 0)
                 request_body = self.rfile.read(length) if length else b""
                 rule = proxy._take(method, path)

@@ -174,6 +174,31 @@ def test_enqueue_dispatches_a_post_with_the_job_to_the_target(
     queue.close()
 
 
+def test_the_task_the_api_holds_is_named_for_the_job_with_token_and_deadline(
+    tasks_client: Any, queue_path: str
+) -> None:
+    """What reaches the Cloud Tasks API, read back from it (the queue is paused, so the
+    task stays put): the name that deduplicates, the OIDC identity and audience, the
+    deadline.  The emulator keeps these fields though it does not act on them."""
+    tasks_client.pause_queue(name=queue_path)
+    sa = "armirror-tasks@armirror-test.iam.gserviceaccount.com"
+    target = "https://copy-image-abc123-ew.a.run.app/copy_image"
+    queue = CloudTasksQueue(
+        f"cloudtasks://{queue_path}", target, service_account=sa, client=tasks_client
+    )
+    job = CopyJob("docker.io/library/nginx:1.27", "r.example/p/m/docker.io/library/nginx:1.27")
+    assert queue.enqueue(job) is True
+    (task,) = tasks_client.list_tasks(parent=queue_path)
+    assert task.name == f"{queue_path}/tasks/{job.job_id}"
+    request = task.http_request
+    assert request.url == target
+    assert request.http_method == tasks_v2.HttpMethod.POST
+    assert json.loads(request.body) == {"source": job.source, "destination": job.destination}
+    assert request.headers["Content-Type"] == "application/json"
+    assert (request.oidc_token.service_account_email, request.oidc_token.audience) == (sa, target)
+    assert task.dispatch_deadline.total_seconds() == 1800
+
+
 def test_several_jobs_each_reach_the_target_once(
     tasks_client: Any, queue_path: str, recorder: Recorder
 ) -> None:

@@ -157,17 +157,6 @@ class FakeClient:
         raise AssertionError("an injected client is closed by its owner")
 
 
-def test_enqueue_sends_the_built_task_to_the_queue() -> None:
-    client = FakeClient()
-    queue = CloudTasksQueue(URL, TARGET, service_account=SA, client=client, timeout=3)
-    assert queue.enqueue(JOB) is True
-    (call,) = client.calls
-    assert call["parent"] == QUEUE
-    assert call["task"] == queue.build_task(JOB)
-    assert call["timeout"] == 3
-    queue.close()  # leaves the injected client alone
-
-
 def test_already_exists_is_a_duplicate() -> None:
     client = FakeClient(gexc.AlreadyExists("Requested entity already exists"))
     assert CloudTasksQueue(URL, TARGET, client=client).enqueue(JOB) is False

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from armirror.registry.auth import (
-    RegistryAuth,
     parse_challenge,
     scopes_for,
 )
@@ -215,95 +211,3 @@ def test_credential_store_precedence(tmp_path: Path) -> None:
     assert google.calls == 0  # third-party hosts never ask Google
     assert store.lookup("us-docker.pkg.dev") == ("oauth2accesstoken", "ya29.token")
     assert store.lookup("eu.gcr.io") == ("oauth2accesstoken", "ya29.token")
-
-
-# -- the httpx.Auth flow, against an in-memory registry -------------------------------------
-
-
-class _Streamed(httpx.AsyncByteStream):
-    """A body that is not read up front, as with a real connection."""
-
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        yield self.body
-
-
-def _challenge(header: str) -> httpx.Response:
-    return httpx.Response(
-        401,
-        headers={"WWW-Authenticate": header, "Content-Type": "application/json"},
-        stream=_Streamed(b'{"errors":[{"code":"UNAUTHORIZED"}]}'),
-    )
-
-
-class _FakeRegistry:
-    """Answers like distribution: 401 with a challenge until the right header is sent."""
-
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
-        self.token_requests: list[dict[str, list[str]]] = []
-        self.seen: list[tuple[str, str, str | None]] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        auth = request.headers.get("Authorization")
-        if request.url.path == "/token":
-            self.token_requests.append(parse_qs(urlsplit(str(request.url)).query))
-            if auth != "Basic " + _b64("u:p"):
-                return httpx.Response(401, json={"details": "bad credentials"})
-            return httpx.Response(200, json={"token": "T", "expires_in": 300})
-        self.seen.append((request.method, request.url.path, auth))
-        if self.mode == "basic":
-            if auth == "Basic " + _b64("u:p"):
-                return httpx.Response(200)
-            return _challenge('Basic realm="r"')
-        if auth == "Bearer T":
-            return httpx.Response(200)
-        scope = scopes_for(request)
-        return _challenge(
-            f'Bearer realm="http://registry.test/token",service="svc",scope="{" ".join(scope)}"'
-        )
-
-
-async def _run(registry: _FakeRegistry, credential: tuple[str, str] | None) -> list[int]:
-    auth = RegistryAuth(lambda: credential)
-    async with httpx.AsyncClient(
-        base_url="http://registry.test", auth=auth, transport=httpx.MockTransport(registry)
-    ) as client:
-        statuses = []
-        for _ in range(3):
-            statuses.append((await client.head("/v2/a/manifests/1")).status_code)
-        statuses.append((await client.post("/v2/a/blobs/uploads/")).status_code)
-        statuses.append((await client.post("/v2/a/blobs/uploads/")).status_code)
-    return statuses
-
-
-def test_bearer_flow_fetches_one_token_per_scope_set() -> None:
-    registry = _FakeRegistry("bearer")
-    assert asyncio.run(_run(registry, ("u", "p"))) == [200] * 5
-    # One token for pull (after the challenge), one for pull,push (fetched up front).
-    assert len(registry.token_requests) == 2
-    assert registry.token_requests[0]["service"] == ["svc"]
-    assert registry.token_requests[0]["scope"] == ["repository:a:pull"]
-    assert registry.token_requests[1]["scope"] == ["repository:a:pull,push"]
-    # Only the very first request went without a token.
-    assert [auth for _, _, auth in registry.seen].count(None) == 1
-
-
-def test_bearer_flow_with_wrong_credentials_surfaces_the_token_error() -> None:
-    registry = _FakeRegistry("bearer")
-    with pytest.raises(httpx.HTTPStatusError, match=r"token request .* failed with 401"):
-        asyncio.run(_run(registry, ("u", "wrong")))
-
-
-def test_basic_flow_switches_to_basic_once() -> None:
-    registry = _FakeRegistry("basic")
-    assert asyncio.run(_run(registry, ("u", "p"))) == [200] * 5
-    assert not registry.token_requests
-    assert [auth for _, _, auth in registry.seen].count(None) == 1
-
-
-def test_basic_flow_without_credentials_returns_the_401() -> None:
-    registry = _FakeRegistry("basic")
-    assert asyncio.run(_run(registry, None)) == [401] * 5
