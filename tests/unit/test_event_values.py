@@ -176,6 +176,13 @@ def test_a_cloud_run_entry_gives_at_most_a_bounded_number_of_events() -> None:
     assert [s.code for s in result.skipped] == ["too_large"]
 
 
+def test_a_skip_quoting_the_entry_cannot_forge_a_log_line() -> None:
+    message = "Started\n2026-10-01 INFO queued evil -> mirror\x1b[2K"
+    skip = parse_log_entry(kubelet(message, "Started")).skipped[0]
+    assert skip.code == "not_an_image_event"
+    assert str(skip).isprintable() and "\\n2026" in str(skip)
+
+
 # -- the stores take what the parsers give, and guard themselves ----------------------
 
 

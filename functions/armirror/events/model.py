@@ -126,7 +126,12 @@ class Skip:
     insert_id: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.code}: {self.detail}" if self.detail else self.code
+        """``code: detail``, with the detail's control characters escaped: it quotes
+        the entry, and a log line must not be forged by a newline in a message."""
+        if not self.detail:
+            return self.code
+        detail = self.detail if self.detail.isprintable() else repr(self.detail)[1:-1]
+        return f"{self.code}: {detail}"
 
 
 @dataclass
