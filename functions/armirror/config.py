@@ -8,8 +8,10 @@ the variable, so a misconfigured deployment fails at start rather than on the fi
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from armirror.reference import InvalidReference, parse_prefix
 
@@ -20,7 +22,7 @@ ENV_VARS: dict[str, str] = {
     "ARMIRROR_QUEUE": "copy queue: local, or cloudtasks://projects/P/locations/L/queues/Q",
     "ARMIRROR_COPY_URL": "URL of the copy_image function (the Cloud Tasks target)",
     "ARMIRROR_TASKS_SERVICE_ACCOUNT": "service account whose OIDC token Cloud Tasks sends",
-    "ARMIRROR_UPSTREAMS": "comma-separated REGISTRY=URL endpoint overrides",
+    "ARMIRROR_UPSTREAMS": "REGISTRY=URL[,URL...] endpoints tried in order; ';' between registries",
     "ARMIRROR_ALLOW": "comma-separated glob patterns of sources that may be mirrored",
     "ARMIRROR_DENY": "comma-separated glob patterns of sources that are never mirrored",
     "ARMIRROR_MIRROR_THRESHOLD": "pulls of an image before it is mirrored (default 1)",
@@ -43,18 +45,66 @@ def _split(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
-def parse_upstreams(items: tuple[str, ...] | list[str], source: str) -> dict[str, str]:
-    """``REGISTRY=URL`` pairs into a mapping; ``source`` names the option for errors."""
-    upstreams: dict[str, str] = {}
+#: A token that starts a registry's entry: ``NAME=`` (a host, maybe with a port).
+_UPSTREAM_START = re.compile(
+    r"^\s*([A-Za-z0-9][A-Za-z0-9.\-]*(?::[0-9]+)?|\[[0-9a-fA-F:]+\](?::[0-9]+)?)\s*=(.*)$"
+)
+MAX_ENDPOINTS = 8
+
+Upstreams = dict[str, tuple[str, ...]]
+
+
+def parse_upstreams(items: tuple[str, ...] | list[str], source: str) -> Upstreams:
+    """Endpoint lists per registry, tried in order; ``source`` names the option for errors.
+
+    Each item is ``REGISTRY=URL[,URL...]``; an item may hold several registries separated
+    by ``;`` (``ARMIRROR_UPSTREAMS`` does): ``docker.io=https://mirror.gcr.io,
+    https://registry-1.docker.io;quay.io=https://quay.example``.  A comma followed by
+    ``NAME=`` also starts a new registry, so the older ``A=URL,B=URL`` form still reads
+    as two registries: a URL never looks like ``NAME=`` (it starts with ``http``).
+    A registry named twice keeps its last list.
+    """
+    upstreams: Upstreams = {}
     for item in items:
-        registry, sep, url = item.partition("=")
-        registry, url = registry.strip(), url.strip().rstrip("/")
-        if not sep or not registry or not url:
-            raise ConfigError(f"{source}: expected REGISTRY=URL, got {item!r}")
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"{source}: {url!r} must start with http:// or https://")
-        upstreams[registry.lower()] = url
+        current: str | None = None
+        for segment in re.split(r"[;\n]", item):
+            current = None
+            for token in segment.split(","):
+                if not token.strip():
+                    continue
+                start = _UPSTREAM_START.match(token)
+                if start and not token.strip().lower().startswith(("http://", "https://")):
+                    current = start.group(1).lower()
+                    upstreams[current] = ()
+                    token = start.group(2)
+                    if not token.strip():
+                        raise ConfigError(f"{source}: {current}= names no endpoint")
+                elif current is None:
+                    raise ConfigError(
+                        f"{source}: expected REGISTRY=URL[,URL...], got {token.strip()!r}"
+                    )
+                url = _endpoint_url(token.strip().rstrip("/"), source)
+                if url not in upstreams[current]:
+                    upstreams[current] += (url,)
+                if len(upstreams[current]) > MAX_ENDPOINTS:
+                    raise ConfigError(f"{source}: at most {MAX_ENDPOINTS} endpoints a registry")
     return upstreams
+
+
+def _endpoint_url(url: str, source: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{source}: {url!r} must start with http:// or https://")
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise ConfigError(f"{source}: {url!r} names no host")
+    if parts.username or parts.password:
+        raise ConfigError(
+            f"{source}: an endpoint URL must not hold credentials; put them in the Docker "
+            "config or a credential helper"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{source}: {url!r} must not have a query or fragment")
+    return url
 
 
 def _bool(name: str, value: str) -> bool:
@@ -90,7 +140,7 @@ class Settings:
     queue: str = "local"
     copy_url: str | None = None
     tasks_service_account: str | None = None
-    upstreams: dict[str, str] = field(default_factory=dict)
+    upstreams: Upstreams = field(default_factory=dict)
     allow: tuple[str, ...] = ()
     deny: tuple[str, ...] = ()
     mirror_threshold: int = 1
@@ -145,7 +195,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         queue=queue,
         copy_url=env.get("ARMIRROR_COPY_URL") or None,
         tasks_service_account=env.get("ARMIRROR_TASKS_SERVICE_ACCOUNT") or None,
-        upstreams=parse_upstreams(_split(env.get("ARMIRROR_UPSTREAMS", "")), "ARMIRROR_UPSTREAMS"),
+        upstreams=parse_upstreams([env.get("ARMIRROR_UPSTREAMS", "")], "ARMIRROR_UPSTREAMS"),
         allow=_split(env.get("ARMIRROR_ALLOW", "")),
         deny=_split(env.get("ARMIRROR_DENY", "")),
         mirror_threshold=threshold,

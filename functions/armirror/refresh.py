@@ -1,15 +1,17 @@
 """Refresh: find the mirrored tags whose upstream moved, many at a time, within budget.
 
 A refresh HEADs every mirrored tag at its upstream (a HEAD is a "version check", which
-Docker Hub does not count as a pull) and hands each tag that now names another digest
-to a callback, which queues its re-copy.  The checks run ``concurrency`` at a time: at
+Docker Hub does not count as a pull; a registry with several endpoints is asked at
+each, and the first that has the tag answers) and hands each tag that now names another
+digest to a callback, which queues its re-copy.  The checks run ``concurrency`` at a time: at
 50 ms a round trip, 5,000 tags one after another are four minutes of function time, 32
 at a time about eight seconds.
 
-The re-copies are what costs pulls.  Where a registry reports ``ratelimit-remaining``,
-each queued re-copy claims the manifest GETs it will make (its top manifest, and one per
-platform for an index), and the refresh queues no more once the claims would take that
-registry below ``floor``; a registry already below it is not checked any further.  The
+The re-copies are what costs pulls.  Where the endpoint that answered reports
+``ratelimit-remaining``, each queued re-copy claims the manifest GETs it will make (its
+top manifest, and one per platform for an index), and the refresh queues no more once
+the claims would take that endpoint below ``floor``; a registry whose endpoints are all
+below it is not checked any further.  The
 skipped tags are found again by the next refresh.
 """
 
@@ -54,8 +56,8 @@ class RefreshReport:
 
 
 class PullBudget:
-    """Manifest GETs that queued re-copies will make at each registry, against what the
-    registry last said remains.  Registries that send no ``ratelimit-remaining`` header
+    """Manifest GETs that queued re-copies will make at each endpoint, against what the
+    endpoint last said remains.  Endpoints that send no ``ratelimit-remaining`` header
     have no budget to keep."""
 
     def __init__(self, client: RegistryClient, floor: int = RATELIMIT_FLOOR) -> None:
@@ -63,28 +65,30 @@ class PullBudget:
         self.floor = floor
         self.claimed: dict[str, int] = {}
 
-    def _left(self, registry: str) -> int | None:
-        remaining = self.client.ratelimit_remaining(registry)
+    def _left(self, endpoint: str) -> int | None:
+        remaining = self.client.ratelimit_remaining(endpoint)
         if remaining is None:
             return None
-        return remaining - self.claimed.get(registry, 0)
+        return remaining - self.claimed.get(endpoint, 0)
 
     def exhausted(self, registry: str) -> str | None:
-        """Why ``registry`` must not be checked further, or None."""
-        left = self._left(registry)
-        if left is not None and left <= self.floor:  # not even one more GET fits
-            return f"ratelimit-remaining {left} after queued re-copies (floor {self.floor})"
+        """Why ``registry`` must not be checked further (none of its endpoints could
+        serve even one more GET), or None."""
+        lefts = [self._left(e) for e in self.client.candidates(registry)]
+        if all(left is not None and left <= self.floor for left in lefts):
+            shown = min(left for left in lefts if left is not None)
+            return f"ratelimit-remaining {shown} after queued re-copies (floor {self.floor})"
         return None
 
-    def claim(self, registry: str, gets: int) -> str | None:
+    def claim(self, endpoint: str, gets: int) -> str | None:
         """Reserve ``gets`` manifest GETs; the reason when that would cross the floor."""
-        left = self._left(registry)
+        left = self._left(endpoint)
         if left is not None and left - gets < self.floor:
             return (
                 f"ratelimit budget: the re-copy needs up to {gets} manifest GET(s), "
                 f"{left} remain after queued re-copies (floor {self.floor})"
             )
-        self.claimed[registry] = self.claimed.get(registry, 0) + gets
+        self.claimed[endpoint] = self.claimed.get(endpoint, 0) + gets
         return None
 
 
@@ -131,16 +135,17 @@ async def find_moved(
             report.skipped.append({"source": source_text, "reason": exhausted})
             return
         try:
-            head = await client.head_manifest(source)
+            resolved = await client.resolve(source)
         except RegistryError as exc:
             report.skipped.append({"source": source_text, "reason": str(exc)})
             return
         report.checked += 1
-        if head is None or head.digest == digest:
+        head = resolved.descriptor if resolved else None
+        if resolved is None or head is None or not head.digest or head.digest == digest:
             report.unchanged += 1
             return
         destination = destination_of(source)
-        refused = budget.claim(source.registry, await _gets_for(client, head, destination))
+        refused = budget.claim(resolved.endpoint, await _gets_for(client, head, destination))
         if refused:
             report.skipped.append({"source": source_text, "reason": refused})
             return

@@ -191,9 +191,11 @@ def registry_options[F: Callable[..., Any]](command: F) -> F:
         "--upstream",
         "upstreams",
         multiple=True,
-        metavar="REGISTRY=URL",
-        help="Send requests for REGISTRY to URL while references keep their name, "
-        "e.g. docker.io=https://mirror.gcr.io (repeatable; env ARMIRROR_UPSTREAMS).",
+        metavar="REGISTRY=URL[,URL...]",
+        help="Send requests for REGISTRY to these endpoints, tried in order (the next only "
+        "when one does not have the image), while references keep their name, e.g. "
+        "docker.io=https://mirror.gcr.io,https://registry-1.docker.io (repeatable; env "
+        "ARMIRROR_UPSTREAMS, with ';' between registries).",
     )(command)
 
 
@@ -204,9 +206,8 @@ def make_registry_client(
     from armirror.config import Settings
     from armirror.registry.factory import client_from_settings
 
-    env_items = [i for i in os.environ.get("ARMIRROR_UPSTREAMS", "").split(",") if i.strip()]
     try:
-        mapping = parse_upstreams(env_items, "ARMIRROR_UPSTREAMS")
+        mapping = parse_upstreams([os.environ.get("ARMIRROR_UPSTREAMS", "")], "ARMIRROR_UPSTREAMS")
         mapping.update(parse_upstreams(list(upstreams), "--upstream"))
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from None

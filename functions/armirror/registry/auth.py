@@ -97,6 +97,11 @@ class RegistryAuth(httpx.Auth):
         self._locks: dict[tuple[str, ...], asyncio.Lock] = {}
         self.token_requests = 0
 
+    @property
+    def challenged(self) -> bool:
+        """Whether this endpoint has asked for credentials (Basic or a Bearer realm)."""
+        return self._basic_only or self._bearer is not None
+
     def _basic_header(self) -> str | None:
         credential = self._credential()
         if not credential:

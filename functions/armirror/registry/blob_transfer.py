@@ -33,6 +33,10 @@ from armirror.registry.retry import NO_RETRY
 from armirror.registry.session import RegistrySession, tls_context
 
 
+class SourceBlobMissing(NotFound):
+    """The source endpoint does not have the blob (the next endpoint may)."""
+
+
 class BlobTransfer(RegistrySession):
     """blob_exists, mount_blob and copy_blob, with a pool of transfer threads."""
 
@@ -61,6 +65,29 @@ class BlobTransfer(RegistrySession):
         if self._sync is not None:
             self._sync.close()
             self._sync = None
+
+    async def _source_auth(
+        self, source: Reference, endpoint: str, digest: str, url: httpx.URL
+    ) -> str | None:
+        """The Authorization header for reading a blob in a transfer thread.  Usually
+        earned already by the image's manifest requests; when the endpoint wants
+        credentials and none are cached for this repository yet (a fall-through
+        endpoint), a HEAD of the blob through the auth flow earns them."""
+        auth = self.auth_for(source.registry, endpoint)
+        header = auth.header_for("GET", url)
+        if header is None and auth.challenged:
+            try:
+                await self.request(
+                    source.registry,
+                    "HEAD",
+                    f"/v2/{source.repository}/blobs/{digest}",
+                    what=f"HEAD blob {digest} in {source.name}",
+                    endpoint=endpoint,
+                )
+            except NotFound:
+                raise SourceBlobMissing(f"blob {digest}: not found at {endpoint}") from None
+            header = auth.header_for("GET", url)
+        return header
 
     async def blob_exists(self, ref: Reference, digest: str) -> bool:
         try:
@@ -103,32 +130,58 @@ class BlobTransfer(RegistrySession):
         destination: Reference,
         blob: Descriptor,
         on_bytes: Callable[[int], None] | None = None,
+        *,
+        source_endpoint: str | None = None,
     ) -> int:
         """Stream one blob from source to destination, retrying the whole transfer.
 
         ``on_bytes`` hears of every chunk as it goes (from a worker thread), for
-        progress displays; a retried transfer reports its bytes again.
+        progress displays; a retried transfer reports its bytes again.  The blob is read
+        from ``source_endpoint`` (default: the registry's first), and from the
+        registry's later endpoints when one does not have it.
         """
-        for attempt in range(self.retry.attempts):
+        endpoints = list(self.candidates(source.registry))
+        first = source_endpoint or endpoints[0]
+        endpoints = endpoints[endpoints.index(first) :] if first in endpoints else [first]
+        for n, endpoint in enumerate(endpoints):
             try:
-                return await self._copy_blob_once(source, destination, blob, on_bytes)
-            except (TransientError, DigestMismatch) as exc:
-                registry = self._registry_of(exc, source, destination)
-                await self._wait_before_retry(attempt, exc, registry=registry)
+                return await self._copy_blob_retried(source, endpoint, destination, blob, on_bytes)
+            except SourceBlobMissing:
+                if n + 1 == len(endpoints):
+                    raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _registry_of(
-        self, error: RegistryError, source: Reference, destination: Reference
-    ) -> str | None:
-        """Which side of a transfer answered ``error`` (None: a redirect target, or no answer)."""
-        for ref in (source, destination):
-            if error.host and error.host == httpx.URL(self.base_url(ref.registry)).netloc.decode():
-                return ref.registry
-        return None
+    async def _copy_blob_retried(
+        self,
+        source: Reference,
+        endpoint: str,
+        destination: Reference,
+        blob: Descriptor,
+        on_bytes: Callable[[int], None] | None,
+    ) -> int:
+        for attempt in range(self.retry.attempts):
+            try:
+                return await self._copy_blob_once(source, endpoint, destination, blob, on_bytes)
+            except (TransientError, DigestMismatch) as exc:
+                registry, base = self._side_of(exc, source, endpoint, destination)
+                await self._wait_before_retry(attempt, exc, registry=registry, endpoint=base)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _side_of(
+        self, error: RegistryError, source: Reference, endpoint: str, destination: Reference
+    ) -> tuple[str | None, str | None]:
+        """Which side of a transfer answered ``error``: its registry and endpoint (None
+        for a redirect target, or no answer)."""
+        sides = ((source, endpoint), (destination, self.base_url(destination.registry)))
+        for ref, base in sides:
+            if error.host and error.host == httpx.URL(base).netloc.decode():
+                return ref.registry, base
+        return None, None
 
     async def _copy_blob_once(
         self,
         source: Reference,
+        endpoint: str,
         destination: Reference,
         blob: Descriptor,
         on_bytes: Callable[[int], None] | None,
@@ -147,11 +200,9 @@ class BlobTransfer(RegistrySession):
             raise PermanentError(f"{what}: registry gave no upload location")
         upload_url = httpx.URL(self.base_url(destination.registry) + "/").join(location)
         upload_url = upload_url.copy_merge_params({"digest": blob.digest})
-        download_url = httpx.URL(
-            f"{self.base_url(source.registry)}/v2/{source.repository}/blobs/{blob.digest}"
-        )
-        await self._honour_backoff(source.registry, f"download {what}", self.retry)
-        source_auth = self.auth_for(source.registry).header_for("GET", download_url)
+        download_url = httpx.URL(f"{endpoint}/v2/{source.repository}/blobs/{blob.digest}")
+        await self._honour_backoff(source.registry, f"download {what}", self.retry, endpoint)
+        source_auth = await self._source_auth(source, endpoint, blob.digest, download_url)
         upload_auth = self.auth_for(destination.registry).header_for("PUT", upload_url)
         try:
             return await asyncio.get_running_loop().run_in_executor(
@@ -194,6 +245,8 @@ class BlobTransfer(RegistrySession):
             with client.stream("GET", download[0], headers=headers(download[1])) as response:
                 if response.status_code != 200:
                     response.read()
+                    if response.status_code == 404:
+                        raise SourceBlobMissing(f"download {what}: not found at {download[0].host}")
                     raise self._thread_error(response, f"download {what}")
                 size = response.headers.get("Content-Length") or str(blob.size)
 

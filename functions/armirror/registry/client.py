@@ -15,7 +15,7 @@ Build one from settings with :func:`armirror.registry.factory.client_from_settin
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import httpx
 
@@ -36,7 +36,7 @@ class RegistryClient(ManifestCalls, BlobTransfer):
     def __init__(
         self,
         *,
-        upstreams: Mapping[str, str] | None = None,
+        upstreams: Mapping[str, str | Sequence[str]] | None = None,
         insecure: frozenset[str] | set[str] = frozenset(),
         credentials: CredentialStore | None = None,
         retry: RetryPolicy | None = None,

@@ -2,10 +2,13 @@
 
 The copy is planned from manifests before any byte moves:
 
-1. HEAD the source and the destination.  Equal digests (and equal signature tags) mean
-   the image is ``up-to-date``, found without a single GET, so without a Docker Hub pull.
-2. GET the source manifest by digest, and for an index every child manifest; each is
-   checked against its digest and kept as the exact bytes received.
+1. HEAD the source (at each of its registry's endpoints; the first that has the image
+   serves it) and the destination.  Equal digests (and equal signature tags) mean the
+   image is ``up-to-date``, found without a single GET, so without a Docker Hub pull.
+2. GET by digest what the destination lacks: the top manifest, the platforms of an
+   index, signatures and referrers (:mod:`armirror.registry.plan`), each checked
+   against its digest and kept as the exact bytes received, after checking that the
+   GETs fit in what the endpoint says remains of its rate limit.
 3. Make every blob present at the destination: skip it when a HEAD finds it, mount it
    when the destination registry holds it in another repository (from earlier in this
    run, or because source and destination are the same registry), otherwise stream it.
@@ -21,22 +24,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from armirror.reference import Reference
+from armirror.registry import budget
 from armirror.registry.client import RegistryClient
-from armirror.registry.errors import RateLimited, RegistryError, TransientError
+from armirror.registry.errors import NotFound, RateLimited, RegistryError, TransientError
 from armirror.registry.manifest import IMAGE_TYPES, Descriptor, Manifest
+from armirror.registry.plan import Planner, signature_tags
 
 log = logging.getLogger(__name__)
 
 CopyStatus = Literal["copied", "up-to-date", "failed"]
-SIGNATURE_SUFFIXES = ("sig", "att", "sbom")
-_SIGNATURE_TAG_RE = re.compile(r"^sha256-[0-9a-f]{64}\.(?:sig|att|sbom)$")
+#: Images whose up-to-date checks run at once, whatever the number of blob jobs.
+DEFAULT_CHECKS = 32
+
+__all__ = ["CopyProgress", "CopyResult", "Copier", "copy_images", "signature_tags"]
 
 
 @dataclass
@@ -56,6 +62,11 @@ class CopyResult:
     retry_after: float | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    #: The source endpoint that served the image (the first of the registry's
+    #: endpoints that had it), and the manifest GETs the copy made per registry host:
+    #: what Docker Hub counts as pulls.
+    endpoint: str | None = None
+    manifest_gets: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -73,23 +84,6 @@ class CopyProgress(Protocol):
     def finished(self, result: CopyResult) -> None: ...
 
 
-@dataclass
-class _Plan:
-    top: Manifest
-    children: list[Manifest]
-    signatures: dict[str, Manifest]
-    referrers: list[Manifest]
-
-    def manifests(self) -> list[Manifest]:
-        return [self.top, *self.children, *self.signatures.values(), *self.referrers]
-
-
-def signature_tags(digest: str) -> list[str]:
-    """Cosign's tag scheme: ``sha256:abc`` -> ``sha256-abc.sig`` (and .att, .sbom)."""
-    stem = digest.replace(":", "-")
-    return [f"{stem}.{suffix}" for suffix in SIGNATURE_SUFFIXES]
-
-
 class Copier:
     """Copy images with one shared client, bounded concurrency and run-wide blob dedup."""
 
@@ -98,26 +92,29 @@ class Copier:
         client: RegistryClient,
         *,
         jobs: int = 8,
+        checks: int = DEFAULT_CHECKS,
         progress: CopyProgress | None = None,
         signatures: bool = True,
     ) -> None:
+        """``jobs`` bounds blob transfers; ``checks`` bounds images in flight, so many
+        images' up-to-date HEADs go out at once while few blobs move (issue 13 §3)."""
         self.client = client
         self.jobs = max(1, jobs)
+        self.checks = max(self.jobs, checks)
         self.progress = progress
         self.signatures = signatures
+        self.planner = Planner(client, signatures=signatures)
         self._blob_slots = asyncio.Semaphore(self.jobs)
         # (destination endpoint, repository, digest) -> the task placing that blob there.
         self._placements: dict[tuple[str, str, str], asyncio.Task[int]] = {}
         # (destination endpoint, digest) -> repository that first received the blob.
         self._homes: dict[tuple[str, str], asyncio.Future[str | None]] = {}
-        # source repository name -> its tags/list (None when unavailable).
-        self._tag_lists: dict[str, asyncio.Future[list[str] | None]] = {}
 
     # -- public ------------------------------------------------------------------------
 
     async def copy_many(self, pairs: Iterable[tuple[Reference, Reference]]) -> list[CopyResult]:
-        """Copy every (source, destination) pair, at most ``jobs`` images at a time."""
-        slots = asyncio.Semaphore(self.jobs)
+        """Copy every (source, destination) pair, at most ``checks`` images at a time."""
+        slots = asyncio.Semaphore(self.checks)
 
         async def one(source: Reference, destination: Reference) -> CopyResult:
             async with slots:
@@ -128,6 +125,7 @@ class Copier:
     async def copy(self, source: Reference, destination: Reference) -> CopyResult:
         """Copy one image; never raises for registry failures, reports them instead."""
         result = CopyResult(str(source), str(destination), "failed", started_at=_now())
+        ledger = budget.manifest_gets.set(result.manifest_gets)
         try:
             await self._copy(source, destination, result)
         except RegistryError as exc:
@@ -136,6 +134,8 @@ class Copier:
             result.retryable = isinstance(exc, TransientError)
             result.rate_limited = isinstance(exc, RateLimited)
             result.retry_after = exc.retry_after
+        finally:
+            budget.manifest_gets.reset(ledger)
         result.finished_at = _now()
         if self.progress:
             self.progress.finished(result)
@@ -144,17 +144,22 @@ class Copier:
     # -- steps -------------------------------------------------------------------------
 
     async def _copy(self, source: Reference, destination: Reference, result: CopyResult) -> None:
-        # Three cheap questions at once: what the source names, what the destination
-        # names, and which signature tags the source has.
-        head, current, source_tags = await asyncio.gather(
-            self.client.head_manifest(source),
+        # Three cheap questions at once: what the source names (and which endpoint has
+        # it), what the destination names, and which signature tags the source has.
+        resolved, current, source_tags = await asyncio.gather(
+            self.client.resolve(source),
             self.client.head_manifest(destination, destination.tag or destination.digest),
-            self._source_tags(source),
+            self.planner.source_tags(source),
         )
-        digest = source.digest or (head.digest if head else None)
-        if digest is None:
-            # HEAD without Docker-Content-Digest: the GET below tells us.
-            digest = (await self.client.get_manifest(source)).digest
+        if resolved is None:
+            endpoints = ", ".join(self.client.candidates(source.registry))
+            raise NotFound(f"{source}: not found at {endpoints}")
+        endpoint = result.endpoint = resolved.endpoint
+        head = resolved.descriptor
+        if not head.digest:  # a HEAD without Docker-Content-Digest: the GET tells us
+            fetched = await self.client.get_manifest(source, endpoint=endpoint)
+            head = Descriptor(fetched.media_type, fetched.digest, len(fetched.raw))
+        digest = source.digest or head.digest
         result.digest = digest
         destination = destination if destination.tag else destination.with_digest(digest)
         result.destination = str(destination)
@@ -164,28 +169,35 @@ class Copier:
         # Only a HEAD that names a single image rules out platforms: a registry that
         # leaves Content-Type out (or says something vague) may be serving an index.
         if up_to_date and current is not None and current.media_type not in IMAGE_TYPES:
-            children = await self._children_if_signed(destination, digest, source_tags)
-        signatures = await self._source_signatures(source, [digest, *children], source_tags)
-        if up_to_date and await self._signatures_present(destination, signatures):
+            children = await self.planner.children_if_signed(destination, digest, source_tags)
+        planner = self.planner
+        signatures = await planner.source_signatures(
+            source, endpoint, [digest, *children], source_tags
+        )
+        if up_to_date and len(await planner.present_at(destination, signatures)) == len(signatures):
             result.status = "up-to-date"
             return
 
-        plan = await self._plan(source, digest)
-        if not children and source_tags is not None:  # the platforms' signatures
-            signatures |= await self._source_signatures(
-                source, [c.digest for c in plan.top.children()], source_tags
-            )
-        tags = sorted(signatures)  # fetched at once: recursive signing makes one a platform
-        fetched = await asyncio.gather(*(self.client.get_manifest(source, t) for t in tags))
-        plan.signatures.update(zip(tags, fetched, strict=True))
+        plan = await planner.plan(
+            source,
+            endpoint,
+            destination,
+            Descriptor(head.media_type, digest, head.size),
+            signatures,
+            source_tags,
+            platforms_looked_up=bool(children),
+        )
         blobs = _unique_blobs(plan.manifests())
         if self.progress:
             self.progress.planned(str(source), sum(b.size for b in blobs))
-        copied = await asyncio.gather(*(self._ensure_blob(source, destination, b) for b in blobs))
+        copied = await asyncio.gather(
+            *(self._ensure_blob(source, endpoint, destination, b) for b in blobs)
+        )
         result.bytes_copied = sum(copied)
 
-        for child in plan.children:
-            await self.client.put_manifest(destination, child.digest, child)
+        await asyncio.gather(
+            *(self.client.put_manifest(destination, c.digest, c) for c in plan.children)
+        )
         # The tag moves last: until here it still names whatever it named before.
         await self.client.put_manifest(destination, destination.tag or digest, plan.top)
         for referrer in plan.referrers:
@@ -194,97 +206,20 @@ class Copier:
             await self.client.put_manifest(destination, tag, signature)
         result.status = "copied"
 
-    async def _children_if_signed(
-        self, destination: Reference, digest: str, tags: list[str] | None
-    ) -> list[str]:
-        """The platform digests of an index that is already mirrored, when the source's
-        tag list has signature tags for digests other than the index's own (else []).
-
-        They come from the mirror's copy of the index, which has the same digest, so
-        asking costs no pull from the source.
-        """
-        own = set(signature_tags(digest))
-        if not tags or not any(_SIGNATURE_TAG_RE.match(t) and t not in own for t in tags):
-            return []
-        mirrored = await self.client.get_manifest(destination, digest)
-        return [child.digest for child in mirrored.children()]
-
-    async def _source_tags(self, source: Reference) -> list[str] | None:
-        """One tags/list per source repository and run, shared by its images."""
-        if not self.signatures:
-            return []
-        task = self._tag_lists.get(source.name)
-        if task is None:
-            task = asyncio.ensure_future(self.client.list_tags(source))
-            self._tag_lists[source.name] = task
-        try:
-            return await asyncio.shield(task)
-        except RegistryError:
-            return None
-
-    async def _source_signatures(
-        self, source: Reference, digests: list[str], tags: list[str] | None
-    ) -> dict[str, str]:
-        """Signature tags present at the source for ``digests`` (the image's, then its
-        platforms'): tag -> manifest digest.
-
-        With a tag list only the signature tags it names are HEADed; without one (a
-        registry that paginates or refuses tags/list) every candidate of the first
-        digest is, and the platforms' are not looked for.
-        """
-        if not self.signatures or not digests:
-            return {}
-        if tags is None:
-            candidates = signature_tags(digests[0])
-        else:
-            present = set(tags)
-            candidates = [t for d in digests for t in signature_tags(d) if t in present]
-        found = await asyncio.gather(*(self.client.head_manifest(source, t) for t in candidates))
-        return {
-            tag: head.digest
-            for tag, head in zip(candidates, found, strict=True)
-            if head is not None
-        }
-
-    async def _signatures_present(self, destination: Reference, wanted: dict[str, str]) -> bool:
-        """HEADs only: the destination has every signature tag at the same digest."""
-        present = await asyncio.gather(
-            *(self.client.head_manifest(destination, tag) for tag in wanted)
-        )
-        return all(
-            head is not None and head.digest == digest
-            for head, digest in zip(present, wanted.values(), strict=True)
-        )
-
-    async def _plan(self, source: Reference, digest: str) -> _Plan:
-        """The manifests to copy (signatures are added by the caller)."""
-        top = await self.client.get_manifest(source, digest)
-        children = list(
-            await asyncio.gather(
-                *(self.client.get_manifest(source, c.digest) for c in top.children())
-            )
-        )
-        for child in children:
-            if child.is_index:
-                raise RegistryError(f"{source}: nested indexes are not supported")
-        referrers: list[Manifest] = []
-        for descriptor in await self.client.referrers(source, digest) or []:
-            referrers.append(await self.client.get_manifest(source, descriptor.digest))
-        return _Plan(top, children, {}, referrers)
-
     # -- blobs -------------------------------------------------------------------------
 
     async def _ensure_blob(
-        self, source: Reference, destination: Reference, blob: Descriptor
+        self, source: Reference, endpoint: str, destination: Reference, blob: Descriptor
     ) -> int:
         """Bytes this call moved for ``blob`` (0 when skipped, mounted or already done)."""
+        origin = endpoint  # the source endpoint serving this image
         endpoint = self.client.base_url(destination.registry)
         key = (endpoint, destination.repository, blob.digest)
         task = self._placements.get(key)
         if task is not None:
             await task
             return 0
-        task = asyncio.ensure_future(self._place_blob(source, destination, blob, endpoint))
+        task = asyncio.ensure_future(self._place_blob(source, origin, destination, blob, endpoint))
         self._placements[key] = task
         try:
             moved = await task
@@ -297,7 +232,12 @@ class Copier:
         return moved
 
     async def _place_blob(
-        self, source: Reference, destination: Reference, blob: Descriptor, endpoint: str
+        self,
+        source: Reference,
+        origin: str,
+        destination: Reference,
+        blob: Descriptor,
+        endpoint: str,
     ) -> int:
         home_key = (endpoint, blob.digest)
         home = self._homes.get(home_key)
@@ -307,11 +247,11 @@ class Copier:
                 async with self._blob_slots:
                     if await self.client.mount_blob(destination, blob.digest, holder):
                         return 0
-            return await self._transfer(source, destination, blob)
+            return await self._transfer(source, origin, destination, blob)
         home = asyncio.get_running_loop().create_future()
         self._homes[home_key] = home
         try:
-            moved = await self._transfer(source, destination, blob)
+            moved = await self._transfer(source, origin, destination, blob)
         except BaseException:
             home.set_result(None)
             del self._homes[home_key]
@@ -319,17 +259,20 @@ class Copier:
         home.set_result(destination.repository)
         return moved
 
-    async def _transfer(self, source: Reference, destination: Reference, blob: Descriptor) -> int:
+    async def _transfer(
+        self, source: Reference, origin: str, destination: Reference, blob: Descriptor
+    ) -> int:
         async with self._blob_slots:
             if await self.client.blob_exists(destination, blob.digest):
                 return 0
-            if self.client.same_endpoint(
-                source.registry, destination.registry
-            ) and await self.client.mount_blob(destination, blob.digest, source.repository):
+            same = origin == self.client.base_url(destination.registry)
+            if same and await self.client.mount_blob(destination, blob.digest, source.repository):
                 return 0
             report = self.progress
             on_bytes = (lambda n: report.advanced(str(source), n)) if report else None
-            return await self.client.copy_blob(source, destination, blob, on_bytes)
+            return await self.client.copy_blob(
+                source, destination, blob, on_bytes, source_endpoint=origin
+            )
 
 
 def _unique_blobs(manifests: list[Manifest]) -> list[Descriptor]:
@@ -349,7 +292,8 @@ async def copy_images(
     *,
     client: RegistryClient,
     jobs: int = 8,
+    checks: int = DEFAULT_CHECKS,
     progress: CopyProgress | None = None,
 ) -> list[CopyResult]:
     """Copy a batch of images with one :class:`Copier`."""
-    return await Copier(client, jobs=jobs, progress=progress).copy_many(pairs)
+    return await Copier(client, jobs=jobs, checks=checks, progress=progress).copy_many(pairs)

@@ -1,14 +1,16 @@
-"""Where a registry lives: the URL its requests go to.
+"""Where a registry lives: the URLs its requests go to.
 
 A reference keeps its registry's name (``docker.io/library/nginx``) while the requests
-may go elsewhere: an upstream the operator mapped (``docker.io=https://mirror.gcr.io``),
-Docker Hub's API host, plain HTTP for loopback and for hosts named insecure.
+may go elsewhere: the endpoints the operator mapped, tried in order
+(``docker.io=https://mirror.gcr.io,https://registry-1.docker.io``), Docker Hub's API
+host, plain HTTP for loopback and for hosts named insecure.  Writes, and everything
+but source reads, go to a registry's first endpoint.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import httpx
 
@@ -37,19 +39,31 @@ def host_port(url: str | httpx.URL) -> tuple[str, int]:
 
 
 class Endpoints:
-    """Registry name -> base URL, from the operator's upstream mappings."""
+    """Registry name -> base URLs, from the operator's upstream mappings."""
 
     def __init__(
-        self, upstreams: Mapping[str, str] | None = None, insecure: Iterable[str] = ()
+        self,
+        upstreams: Mapping[str, str | Sequence[str]] | None = None,
+        insecure: Iterable[str] = (),
     ) -> None:
-        self.upstreams = {k.lower(): v.rstrip("/") for k, v in (upstreams or {}).items()}
+        self.upstreams: dict[str, tuple[str, ...]] = {}
+        for registry, urls in (upstreams or {}).items():
+            listed = (urls,) if isinstance(urls, str) else tuple(urls)
+            if not listed:
+                raise ValueError(f"no endpoint for {registry}")
+            self.upstreams[registry.lower()] = tuple(u.rstrip("/") for u in listed)
         self.insecure = {h.lower() for h in insecure}
 
+    def candidates(self, registry: str) -> tuple[str, ...]:
+        """Every endpoint of a registry, in the order they are tried for reads."""
+        mapped = self.upstreams.get(registry.lower())
+        return mapped if mapped else (self.base_url(registry),)
+
     def base_url(self, registry: str) -> str:
-        """The endpoint for a registry name: a mapped upstream, or the registry itself."""
+        """The first endpoint of a registry name: a mapped upstream, or the registry."""
         key = registry.lower()
         if key in self.upstreams:
-            return self.upstreams[key]
+            return self.upstreams[key][0]
         if key == DOCKER_HUB:
             return DOCKER_HUB_ENDPOINT
         scheme = "http" if is_loopback(key) or key in self.insecure else "https"

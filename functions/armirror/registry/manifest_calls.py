@@ -2,9 +2,20 @@
 
 Each is one request through :meth:`RegistrySession.request`, which retries; only
 ``put_manifest`` widens what is retried, by the registry's error code.
+
+A registry with several endpoints (``docker.io=https://mirror.gcr.io,
+https://registry-1.docker.io``) is read through :meth:`ManifestCalls.resolve`: the first
+endpoint that has the image serves it, a later one only when the earlier ones answer
+"not found"; any other answer is an error, never a fall-through.  Endpoints that name
+different digests for one tag are an error too: a stale mirror is not copied from.
+Content addressed by digest falls through to later endpoints on "not found" only.
 """
 
 from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
 
 from armirror.reference import Reference
 from armirror.registry.errors import (
@@ -12,9 +23,12 @@ from armirror.registry.errors import (
     NotFound,
     PermanentError,
     RegistryError,
+    TransientError,
 )
 from armirror.registry.manifest import ACCEPT, Descriptor, Manifest, parse_manifest
 from armirror.registry.session import RegistrySession, is_retryable
+
+log = logging.getLogger(__name__)
 
 #: distribution's answer to a manifest that names a blob it does not (yet) see.
 BLOB_UNKNOWN_CODES = frozenset({"MANIFEST_BLOB_UNKNOWN", "BLOB_UNKNOWN"})
@@ -31,14 +45,24 @@ def _blob_unknown_or_retryable(error: RegistryError) -> bool:
     )
 
 
+class EndpointsDisagree(TransientError):
+    """Two endpoints of one registry name different digests for the same tag (a mirror
+    that has not caught up yet); nothing is copied until they agree."""
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What a reference names, and the endpoint that answered for it.  ``descriptor``
+    has an empty digest when that endpoint left Docker-Content-Digest out."""
+
+    descriptor: Descriptor
+    endpoint: str
+
+
 class ManifestCalls(RegistrySession):
     """HEAD, GET and PUT of manifests; tags/list; referrers."""
 
-    async def head_manifest(
-        self, ref: Reference, identifier: str | None = None
-    ) -> Descriptor | None:
-        """The digest and media type at a tag or digest, with a HEAD (not a Docker Hub pull)."""
-        ident = identifier or ref.identifier
+    async def _head(self, ref: Reference, ident: str, endpoint: str | None) -> Descriptor | None:
         try:
             response = await self.request(
                 ref.registry,
@@ -46,30 +70,86 @@ class ManifestCalls(RegistrySession):
                 f"/v2/{ref.repository}/manifests/{ident}",
                 what=f"HEAD {ref.name}:{ident}",
                 headers={"Accept": ACCEPT},
+                endpoint=endpoint,
             )
         except NotFound:
             return None
-        digest = response.headers.get("Docker-Content-Digest")
-        if not digest:
-            return None  # the caller falls back to a GET
         return Descriptor(
             media_type=response.headers.get("Content-Type", "").split(";")[0],
-            digest=digest,
+            digest=response.headers.get("Docker-Content-Digest") or "",
             size=int(response.headers.get("Content-Length") or 0),
         )
 
-    async def get_manifest(self, ref: Reference, identifier: str | None = None) -> Manifest:
-        """Fetch a manifest's exact bytes; check them against the digest that named them."""
+    async def head_manifest(
+        self, ref: Reference, identifier: str | None = None, *, endpoint: str | None = None
+    ) -> Descriptor | None:
+        """The digest and media type at a tag or digest, with a HEAD (not a Docker Hub pull)."""
+        head = await self._head(ref, identifier or ref.identifier, endpoint)
+        return head if head is not None and head.digest else None  # no digest: GET instead
+
+    async def resolve(self, ref: Reference, identifier: str | None = None) -> Resolved | None:
+        """The first of the registry's endpoints that has ``ref``, with what it names;
+        None when none has it.  A tag is HEADed at every endpoint at once (HEADs are no
+        pulls), so that endpoints naming different digests are caught."""
         ident = identifier or ref.identifier
-        response = await self.request(
-            ref.registry,
-            "GET",
-            f"/v2/{ref.repository}/manifests/{ident}",
-            what=f"manifest {ref.name}:{ident}",
-            headers={"Accept": ACCEPT},
+        endpoints = self.candidates(ref.registry)
+        if len(endpoints) == 1 or ident.startswith("sha256:"):
+            for endpoint in endpoints:
+                head = await self._head(ref, ident, endpoint)
+                if head is not None:
+                    return Resolved(head, endpoint)
+            return None
+        answers = await asyncio.gather(
+            *(self._head(ref, ident, e) for e in endpoints), return_exceptions=True
         )
+        for n, (endpoint, answer) in enumerate(zip(endpoints, answers, strict=True)):
+            if isinstance(answer, BaseException):
+                raise answer  # an earlier endpoint failing is no reason to go further
+            if answer is None:
+                continue
+            for other, later in zip(endpoints[n + 1 :], answers[n + 1 :], strict=True):
+                if isinstance(later, Descriptor) and later.digest and answer.digest:
+                    if later.digest != answer.digest:
+                        raise EndpointsDisagree(
+                            f"{ref}: {endpoint} names {answer.digest} but {other} names "
+                            f"{later.digest}; not copying until they agree"
+                        )
+                elif isinstance(later, BaseException):
+                    log.info("%s: could not compare with %s: %s", ref, other, later)
+            return Resolved(answer, endpoint)
+        return None
+
+    async def get_manifest(
+        self, ref: Reference, identifier: str | None = None, *, endpoint: str | None = None
+    ) -> Manifest:
+        """Fetch a manifest's exact bytes; check them against the digest that named them.
+
+        By digest, an endpoint that does not have it is followed by the registry's
+        later endpoints; the bytes are checked against the digest either way.
+        """
+        ident = identifier or ref.identifier
         expected = ident if ident.startswith("sha256:") else None
-        return parse_manifest(response.content, response.headers.get("Content-Type"), expected)
+        endpoints = [endpoint or self.base_url(ref.registry)]
+        if expected:
+            later = self.candidates(ref.registry)
+            if endpoints[0] in later:
+                endpoints += list(later[later.index(endpoints[0]) + 1 :])
+        for n, base in enumerate(endpoints):
+            try:
+                response = await self.request(
+                    ref.registry,
+                    "GET",
+                    f"/v2/{ref.repository}/manifests/{ident}",
+                    what=f"manifest {ref.name}:{ident}",
+                    headers={"Accept": ACCEPT},
+                    endpoint=base,
+                )
+            except NotFound:
+                if n + 1 < len(endpoints):
+                    continue
+                raise
+            return parse_manifest(response.content, response.headers.get("Content-Type"), expected)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def put_manifest(self, ref: Reference, identifier: str, manifest: Manifest) -> None:
         """Push the exact bytes; the registry must agree on the digest.
@@ -124,7 +204,9 @@ class ManifestCalls(RegistrySession):
             return None
         return [str(tag) for tag in tags]
 
-    async def referrers(self, ref: Reference, digest: str) -> list[Descriptor] | None:
+    async def referrers(
+        self, ref: Reference, digest: str, *, endpoint: str | None = None
+    ) -> list[Descriptor] | None:
         """OCI 1.1 referrers of a digest, or None where the registry lacks the API."""
         try:
             response = await self.request(
@@ -133,6 +215,7 @@ class ManifestCalls(RegistrySession):
                 f"/v2/{ref.repository}/referrers/{digest}",
                 what=f"referrers of {ref.name}@{digest}",
                 headers={"Accept": "application/vnd.oci.image.index.v1+json"},
+                endpoint=endpoint,
             )
         except (NotFound, PermanentError):
             return None

@@ -13,14 +13,14 @@ import asyncio
 import functools
 import logging
 import ssl
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
 
+from armirror.registry import budget
 from armirror.registry.auth import RegistryAuth
+from armirror.registry.budget import RateLimit
 from armirror.registry.credentials import CredentialStore
 from armirror.registry.endpoints import Endpoints
 from armirror.registry.errors import (
@@ -38,24 +38,6 @@ from armirror.registry.retry import Backoff, Backoffs, RetryPolicy
 log = logging.getLogger("armirror.registry")
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-
-
-@dataclass
-class RateLimit:
-    """Docker Hub style ``ratelimit-limit`` / ``ratelimit-remaining`` as last seen."""
-
-    limit: int | None
-    remaining: int | None
-    observed_at: float = field(default_factory=time.time)
-
-
-def _ratelimit_value(header: str | None) -> int | None:
-    if not header:
-        return None
-    try:
-        return int(header.split(";", 1)[0].strip())
-    except ValueError:
-        return None
 
 
 @functools.cache
@@ -84,7 +66,7 @@ class RegistrySession:
     def __init__(
         self,
         *,
-        upstreams: Mapping[str, str] | None = None,
+        upstreams: Mapping[str, str | Sequence[str]] | None = None,
         insecure: frozenset[str] | set[str] = frozenset(),
         credentials: CredentialStore | None = None,
         retry: RetryPolicy | None = None,
@@ -100,7 +82,7 @@ class RegistrySession:
         self.endpoints = Endpoints(upstreams, insecure)
         self.credentials = credentials if credentials is not None else CredentialStore()
         self.retry = retry or RetryPolicy()
-        self.ratelimits: dict[str, RateLimit] = {}
+        self.ratelimits: dict[str, RateLimit] = {}  # by endpoint base URL
         self.request_counts: dict[tuple[str, str], int] = {}
         self._limits = httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
@@ -124,25 +106,30 @@ class RegistrySession:
     def same_endpoint(self, a: str, b: str) -> bool:
         return self.endpoints.same_endpoint(a, b)
 
-    def auth_for(self, registry: str) -> RegistryAuth:
-        base = self.base_url(registry)
+    def candidates(self, registry: str) -> tuple[str, ...]:
+        """The registry's endpoints in the order reads try them."""
+        return self.endpoints.candidates(registry)
+
+    def auth_for(self, registry: str, endpoint: str | None = None) -> RegistryAuth:
+        base = endpoint or self.base_url(registry)
         if base not in self._auths:
             host = httpx.URL(base).netloc.decode()
             self._auths[base] = RegistryAuth(lambda: self.credentials.lookup(host, registry))
         return self._auths[base]
 
-    def backoff_for(self, registry: str) -> Backoff:
-        """The hold every job talking to ``registry``'s endpoint honours."""
-        return self._backoffs.for_endpoint(self.base_url(registry))
+    def backoff_for(self, registry: str, endpoint: str | None = None) -> Backoff:
+        """The hold every job talking to this endpoint (default: the registry's first)
+        honours."""
+        return self._backoffs.for_endpoint(endpoint or self.base_url(registry))
 
-    def _client(self, registry: str) -> httpx.AsyncClient:
-        base = self.base_url(registry)
+    def _client(self, registry: str, endpoint: str | None = None) -> httpx.AsyncClient:
+        base = endpoint or self.base_url(registry)
         client = self._clients.get(base)
         if client is None:
             client = httpx.AsyncClient(
                 base_url=base,
                 verify=tls_context(),
-                auth=self.auth_for(registry),
+                auth=self.auth_for(registry, base),
                 limits=self._limits,
                 timeout=self._timeout,
                 follow_redirects=True,
@@ -154,14 +141,17 @@ class RegistrySession:
 
     # -- one request, retried ----------------------------------------------------------
 
-    def _observe(self, registry: str, response: httpx.Response) -> None:
-        method = response.request.method
+    def _observe(self, registry: str, base: str, response: httpx.Response) -> None:
+        request = response.request
+        method = request.method
         self.request_counts[(registry, method)] = self.request_counts.get((registry, method), 0) + 1
-        remaining = _ratelimit_value(response.headers.get("ratelimit-remaining"))
-        if remaining is not None:
-            self.ratelimits[registry] = RateLimit(
-                _ratelimit_value(response.headers.get("ratelimit-limit")), remaining
-            )
+        seen = budget.observed(
+            response.headers.get("ratelimit-limit"), response.headers.get("ratelimit-remaining")
+        )
+        if seen is not None:
+            self.ratelimits[base] = seen
+        if method == "GET" and response.is_success and "/manifests/" in request.url.path:
+            budget.count_manifest_get(request.url.netloc.decode())
 
     async def _wait_before_retry(
         self,
@@ -169,6 +159,7 @@ class RegistrySession:
         error: RegistryError,
         policy: RetryPolicy | None = None,
         registry: str | None = None,
+        endpoint: str | None = None,
     ) -> None:
         """Sleep before attempt ``attempt + 1``, or raise ``error`` when it is time to stop.
 
@@ -179,17 +170,19 @@ class RegistrySession:
         if delay is None:
             raise error
         if registry is not None and (isinstance(error, RateLimited) or error.retry_after):
-            self.backoff_for(registry).hold(delay)
+            self.backoff_for(registry, endpoint).hold(delay)
         log.info("retrying in %.2fs after: %s", delay, error)
         await asyncio.sleep(delay)
 
-    async def _honour_backoff(self, registry: str, what: str, policy: RetryPolicy) -> None:
+    async def _honour_backoff(
+        self, registry: str, what: str, policy: RetryPolicy, endpoint: str | None = None
+    ) -> None:
         """Wait out a hold on the registry's endpoint; one longer than the policy would
         wait is reported at once as rate limited, without asking the registry again."""
-        backoff = self.backoff_for(registry)
+        backoff = self.backoff_for(registry, endpoint)
         left = backoff.remaining()
         if left > policy.max_retry_after:
-            host = httpx.URL(self.base_url(registry)).netloc.decode()
+            host = httpx.URL(endpoint or self.base_url(registry)).netloc.decode()
             raise RateLimited(
                 f"{what}: {host} asked armirror to wait; {left:.0f} s left",
                 retry_after=left,
@@ -210,49 +203,54 @@ class RegistrySession:
         params: dict[str, str] | None = None,
         retry: RetryPolicy | None = None,
         retryable: Callable[[RegistryError], bool] = is_retryable,
+        endpoint: str | None = None,
     ) -> httpx.Response:
         """Send a request with a replayable body; retry what ``retryable`` allows.
 
         ``retry`` overrides the client's policy: the inner requests of a transfer that
-        is itself retried pass :data:`~armirror.registry.retry.NO_RETRY`.
+        is itself retried pass :data:`~armirror.registry.retry.NO_RETRY`.  ``endpoint``
+        picks one of the registry's endpoints (default: its first).
         """
         policy = retry or self.retry
-        client = self._client(registry)
+        base = endpoint or self.base_url(registry)
+        client = self._client(registry, base)
         for attempt in range(policy.attempts):
-            await self._honour_backoff(registry, what, policy)
+            await self._honour_backoff(registry, what, policy, base)
             try:
                 response = await client.request(
                     method, path, headers=headers, content=content, params=params
                 )
             except httpx.HTTPStatusError as exc:  # raised by the token flow
                 denied = error_for(exc.response, f"{what} (token request)")
-                raise self._explain_denial(registry, denied) from None
+                raise self._explain_denial(registry, denied, base) from None
             except httpx.TransportError as exc:
                 broken = transport_error(what, exc)
-                await self._wait_before_retry(attempt, broken, policy, registry)
+                await self._wait_before_retry(attempt, broken, policy, registry, base)
                 continue
-            self._observe(registry, response)
+            self._observe(registry, base, response)
             if response.status_code in ok:
                 return response
             error = error_for(response, what)
             if not retryable(error):
-                self._hold_for_long_wait(registry, error)
-                raise self._explain_denial(registry, error)
+                self._hold_for_long_wait(registry, error, base)
+                raise self._explain_denial(registry, error, base)
             try:
-                await self._wait_before_retry(attempt, error, policy, registry)
+                await self._wait_before_retry(attempt, error, policy, registry, base)
             except RegistryError:
-                self._hold_for_long_wait(registry, error)
+                self._hold_for_long_wait(registry, error, base)
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _explain_denial(self, registry: str, error: RegistryError) -> RegistryError:
+    def _explain_denial(
+        self, registry: str, error: RegistryError, endpoint: str | None = None
+    ) -> RegistryError:
         """A 401 or 403 says whether armirror had no credentials for the registry, or
         sent some that were refused: two different things to fix."""
         if not isinstance(error, Unauthorized) or isinstance(
             error, NoCredentials | CredentialsRefused
         ):
             return error
-        host = httpx.URL(self.base_url(registry)).netloc.decode()
+        host = httpx.URL(endpoint or self.base_url(registry)).netloc.decode()
         credential = self.credentials.lookup(host, registry)
         answer = {
             "status": error.status,
@@ -267,16 +265,25 @@ class RegistrySession:
         source = getattr(credential, "source", "explicit credentials")
         return CredentialsRefused(error.what, registry=registry, source=source, **answer)
 
-    def _hold_for_long_wait(self, registry: str, error: RegistryError) -> None:
+    def _hold_for_long_wait(
+        self, registry: str, error: RegistryError, endpoint: str | None = None
+    ) -> None:
         """A registry that asked for a wait too long to sit out still gets it: the
         other jobs on it stop asking until then, and report it as rate limited."""
         if error.retry_after:
-            self.backoff_for(registry).hold(error.retry_after)
+            self.backoff_for(registry, endpoint).hold(error.retry_after)
 
     # -- helpers for callers ------------------------------------------------------------
 
-    def ratelimit_remaining(self, registry: str) -> int | None:
-        seen = self.ratelimits.get(registry)
+    def ratelimit(self, registry_or_endpoint: str) -> RateLimit | None:
+        """The rate limit an endpoint last reported (a registry name means its first)."""
+        base = registry_or_endpoint
+        if "://" not in base:
+            base = self.base_url(base)
+        return self.ratelimits.get(base)
+
+    def ratelimit_remaining(self, registry_or_endpoint: str) -> int | None:
+        seen = self.ratelimit(registry_or_endpoint)
         return seen.remaining if seen else None
 
     def stats(self) -> dict[str, Any]:
