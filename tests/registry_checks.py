@@ -152,6 +152,7 @@ def run_copy(
     explicit: dict[str, tuple[str, str]] | None = None,
     retry: RetryPolicy | None = None,
     jobs: int = 8,
+    checks: int = 32,
     destinations: list[Reference] | None = None,
 ) -> tuple[list[CopyResult], RegistryClient]:
     """Copy in-process with a fresh client; returns the results and the (closed) client."""
@@ -163,7 +164,7 @@ def run_copy(
             upstreams=upstreams, credentials=credentials(explicit), retry=retry or fast_retry()
         )
         async with client:
-            copier = Copier(client, jobs=jobs)
+            copier = Copier(client, jobs=jobs, checks=checks)
             results = await asyncio.wait_for(
                 copier.copy_many(list(zip(sources, targets, strict=True))), timeout=120
             )

@@ -356,7 +356,7 @@ def test_a_long_retry_after_fails_the_other_jobs_fast_without_asking(
     prefix = f"{dest_registry.host}/{unique('mirror')}"
     results, _ = run_copy(
         [f"{first.repository}:1", f"{second.repository}:1"], prefix,
-        upstreams={"docker.io": proxy.url}, jobs=1,
+        upstreams={"docker.io": proxy.url}, jobs=1, checks=1,  # one image after the other
     )  # fmt: skip
     assert [r.status for r in results] == ["failed", "failed"]
     assert all(r.rate_limited and r.retryable for r in results)
