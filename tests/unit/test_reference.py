@@ -13,6 +13,7 @@ from armirror.reference import (
     matches,
     parse,
     parse_prefix,
+    try_parse,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -423,3 +424,94 @@ def test_destinations_are_valid_references(text: str, prefix: str) -> None:
         return
     assert parse(str(destination)) == destination
     assert (destination.tag, destination.digest) == (source.tag, source.digest)
+
+
+# -- the small parts, pinned (issue 18 mutates them) ------------------------------------
+
+
+def test_identifier_tag_and_digest_helpers() -> None:
+    bare = Reference("quay.io", "a/b")
+    assert bare.identifier == "latest"
+    assert str(bare) == "quay.io/a/b" and bare.familiar() == "quay.io/a/b"
+    tagged = bare.with_tag("1")
+    assert tagged == Reference("quay.io", "a/b", "1", None) and tagged.identifier == "1"
+    pinned = tagged.with_digest(SHA)
+    assert pinned == Reference("quay.io", "a/b", "1", SHA) and pinned.identifier == SHA
+    assert str(pinned) == f"quay.io/a/b:1@{SHA}"
+    assert str(pinned.with_tag(None)) == f"quay.io/a/b@{SHA}"
+    assert pinned.with_digest(None) == tagged
+    assert pinned.name == "quay.io/a/b"
+
+
+def test_invalid_reference_carries_the_input_and_the_problem() -> None:
+    with pytest.raises(InvalidReference) as info:
+        parse("a//b")
+    assert info.value.reference == "a//b"
+    assert info.value.problem == "malformed path component ''"
+    assert str(info.value) == "invalid image reference 'a//b': malformed path component ''"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # any registered algorithm with 32+ hex digits is kept as written
+        ("x@blake3:" + "c" * 64, Reference("docker.io", "library/x", None, "blake3:" + "c" * 64)),
+        ("x@sha256:" + "0" * 64, Reference("docker.io", "library/x", None, "sha256:" + "0" * 64)),
+        ("LOCALHOST/x:1", Reference("localhost", "x", "1")),
+        ("Registry-1.Docker.IO/a/b", Reference("docker.io", "a/b", "latest")),
+        ("registry.hub.docker.com/x", Reference("docker.io", "library/x", "latest")),
+        ("quay.io:443/a/b", Reference("quay.io:443", "a/b", "latest")),
+        ("a" * 64 + "g", Reference("docker.io", "library/" + "a" * 64 + "g", "latest")),
+    ],
+)
+def test_more_normalisation(text: str, expected: Reference) -> None:
+    assert parse(text) == expected
+    assert parse(str(expected)) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("nginx@md5:" + "a" * 31, "malformed digest"),
+        ("nginx@1sha:" + "a" * 64, "malformed digest"),
+        ("\tnginx", "contains whitespace"),
+        ("nginx ", "contains whitespace"),
+        ("A" * 64, "must be lowercase"),
+        ("quay.io/" + "a" * 248, "name longer than 255 characters"),
+    ],
+)
+def test_more_refusals(text: str, problem: str) -> None:
+    with pytest.raises(InvalidReference, match=problem):
+        parse(text)
+
+
+def test_try_parse_and_host_path_component() -> None:
+    assert try_parse("nginx") == Reference("docker.io", "library/nginx", "latest")
+    assert try_parse("NGINX") is None
+    assert try_parse(None) is None  # type: ignore[arg-type]
+    assert host_path_component("Quay.IO") == "quay.io"
+    assert host_path_component("a.io:5000") == "a.io_5000"
+    assert host_path_component("a.io") == "a.io"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "expected"),
+    [
+        ("us-docker.pkg.dev/p/r", Reference("us-docker.pkg.dev", "p/r")),
+        ("us-docker.pkg.dev/p/r//", Reference("us-docker.pkg.dev", "p/r")),
+        ("localhost:5000/m", Reference("localhost:5000", "m")),
+        ("localhost/m", Reference("localhost", "m")),
+        ("Mirror.Example.com/a/b/c", Reference("mirror.example.com", "a/b/c")),
+    ],
+)
+def test_parse_prefix(prefix: str, expected: Reference) -> None:
+    assert parse_prefix(prefix) == expected
+
+
+def test_a_destination_at_the_length_limit() -> None:
+    prefix = "us-docker.pkg.dev/p"  # 19 characters, then "/docker.io/" (11)
+    source = Reference("docker.io", "a/" + "b" * (255 - 19 - 11 - 2), "1")
+    destination = destination_for(source, prefix)
+    assert len(destination.name) == 255
+    with pytest.raises(InvalidReference, match="destination name longer than 255"):
+        destination_for(Reference("docker.io", "a/" + "b" * (255 - 19 - 11 - 1), "1"), prefix)

@@ -232,3 +232,55 @@ def test_unreadable_directory_entry_does_not_stop_the_run(tmp_path: Path) -> Non
     assert result.files_changed == ["Dockerfile"]
     assert [e.file for e in result.errors] == ["x.yaml"]
     assert os.path.exists(tmp_path / "Dockerfile")
+
+
+def test_images_built_here_are_left_alone(tmp_path: Path) -> None:
+    compose = "services:\n  app:\n    build: .\n    image: acme/app:1\n  db:\n    image: redis:7\n"
+    (tmp_path / "compose.yaml").write_text(compose)
+    (tmp_path / "skaffold.yaml").write_text(
+        "apiVersion: skaffold/v4beta11\nkind: Config\nbuild:\n  artifacts:\n  - image: web\n"
+    )
+    (tmp_path / "k8s.yaml").write_text(
+        POD + "  - {name: w, image: web}\n  - {name: r, image: redis:7}\n"
+    )
+    result = rewrite_paths([tmp_path], PREFIX)
+    assert sorted((c.file, c.line) for c in result.changes) == [
+        ("compose.yaml", 6),
+        ("k8s.yaml", 7),
+    ]
+    assert (tmp_path / "compose.yaml").read_text() == compose.replace("redis:7", f"{M}/redis:7")
+    assert "image: web}" in (tmp_path / "k8s.yaml").read_text()
+    assert result.skipped == [] and result.errors == []
+
+
+def test_an_image_in_dotenv_is_rewritten_there(tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text("services:\n  a:\n    image: ${A_IMAGE}\n")
+    (tmp_path / ".env").write_text("# images\nA_IMAGE=redis:7  # pinned\nOTHER=x\n")
+    result = rewrite_paths([tmp_path], PREFIX)
+    assert [(c.file, c.line, c.destination) for c in result.changes] == [
+        (".env", 2, f"{M}/redis:7")
+    ]
+    assert (tmp_path / ".env").read_text() == f"# images\nA_IMAGE={M}/redis:7  # pinned\nOTHER=x\n"
+    assert (tmp_path / "compose.yaml").read_text() == "services:\n  a:\n    image: ${A_IMAGE}\n"
+    assert rewrite_paths([tmp_path], PREFIX).changes == []
+
+
+def test_an_overlay_entry_resolved_to_several_images_gains_one_twin(tmp_path: Path) -> None:
+    (tmp_path / "base").mkdir()
+    (tmp_path / "base" / "kustomization.yaml").write_text("resources: [pods.yaml]\n")
+    (tmp_path / "base" / "pods.yaml").write_text(
+        POD + "  - {name: a, image: nginx:1.25}\n  - {name: b, image: nginx:1.26}\n"
+    )
+    (tmp_path / "kustomization.yaml").write_text(
+        "resources: [base]\nimages:\n- name: nginx\n  newName: quay.io/x/nginx\n"
+    )
+    result = rewrite_paths([tmp_path], PREFIX)
+    assert result.errors == [] and result.skipped == []
+    overlay = [c.destination for c in result.changes if c.file == "kustomization.yaml"]
+    assert overlay == [f"{PREFIX}/quay.io/x/nginx:1.25", f"{PREFIX}/quay.io/x/nginx:1.26"]
+    assert (tmp_path / "kustomization.yaml").read_text() == (
+        "resources: [base]\nimages:\n- name: nginx\n"
+        f"  newName: {PREFIX}/quay.io/x/nginx\n"
+        f"- name: {M}/nginx\n"
+        f"  newName: {PREFIX}/quay.io/x/nginx\n"
+    )
