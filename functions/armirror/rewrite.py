@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 
 #: Given destination references (with tags), their digests (None when missing there).
 DigestResolver = Callable[[list[Reference]], Mapping[Reference, str | None]]
+#: Given destination references, why each one that cannot be used is unusable (absent
+#: from the mirror, or the mirror could not be asked); the usable ones are left out.
+MirrorCheck = Callable[[list[Reference]], Mapping[Reference, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,11 +202,13 @@ def rewrite_text(
     *,
     include_first_party: bool = False,
     digests: Mapping[Reference, str | None] | None = None,
+    unusable: Mapping[Reference, str] | None = None,
 ) -> tuple[str, list[Change], list[Skipped], list[Finding]]:
     """Rewrite one file's text: ``(new text, changes, skipped, unresolved)``.
 
     With ``digests`` (destination reference -> digest), references are pinned; one whose
     destination digest is unknown (None or absent) is skipped, not rewritten unpinned.
+    A reference whose destination is in ``unusable`` is skipped with that reason.
     """
     base = parse_prefix(prefix)
     accepted: list[_Edit] = []
@@ -224,6 +229,9 @@ def rewrite_text(
             dest = destination_for(finding.reference, prefix)
         except InvalidReference as exc:
             skipped.append(Skipped(finding, str(exc)))
+            continue
+        if unusable and dest in unusable:
+            skipped.append(Skipped(finding, unusable[dest]))
             continue
         pin = None
         if digests is not None and _needs_digest(finding):
@@ -299,10 +307,13 @@ def rewrite_paths(
     dry_run: bool = False,
     include_first_party: bool = False,
     resolve_digests: DigestResolver | None = None,
+    check_mirror: MirrorCheck | None = None,
 ) -> RewriteResult:
     """Rewrite every file under ``paths``; ``resolve_digests`` turns on pinning.
 
-    A file that does not parse is reported and left alone.  ``dry_run`` fills
+    With ``check_mirror``, a reference is pointed at the mirror only when the mirror has
+    its destination (a typo such as ``ngnix`` is left alone, with the reason).  A file
+    that does not parse is reported and left alone.  ``dry_run`` fills
     :attr:`RewriteResult.diff` and writes nothing.
     """
     base = parse_prefix(prefix)
@@ -316,6 +327,18 @@ def rewrite_paths(
             result.errors.append(scanned.error)
         elif scanned.text is not None and scanned.findings:
             planned.append(_Planned(scanned.candidate, scanned.text, scanned.findings))
+
+    unusable: Mapping[Reference, str] | None = None
+    if check_mirror is not None:
+        every: dict[Reference, None] = {}
+        for plan in planned:
+            for finding in plan.findings:
+                if finding.reference is not None and wants_rewrite(
+                    finding, base, include_first_party
+                ):
+                    with contextlib.suppress(InvalidReference):
+                        every[destination_for(finding.reference, prefix)] = None
+        unusable = check_mirror(list(every)) if every else {}
 
     digests: Mapping[Reference, str | None] | None = None
     if resolve_digests is not None:
@@ -336,6 +359,7 @@ def rewrite_paths(
             prefix,
             include_first_party=include_first_party,
             digests=digests,
+            unusable=unusable,
         )
         result.skipped.extend(skipped)
         result.unresolved.extend(unresolved)

@@ -165,13 +165,15 @@ def test_dry_run_writes_nothing_and_prints_a_diff(tmp_path: Path) -> None:
     target = tmp_path / "Dockerfile"
     target.write_text("FROM nginx:1.27")
     before = target.stat().st_mtime_ns
-    result = CliRunner().invoke(cli, ["rewrite", str(tmp_path), "--to", PREFIX, "--dry-run"])
+    result = CliRunner().invoke(
+        cli, ["rewrite", str(tmp_path), "--to", PREFIX, "--dry-run", "--force"]
+    )
     assert result.exit_code == 0, result.output
     assert target.read_text() == "FROM nginx:1.27" and target.stat().st_mtime_ns == before
     assert (
         f"-FROM nginx:1.27\n\\ No newline at end of file\n+FROM {M}/nginx:1.27\n" in result.stdout
     )
-    assert "1 files would change, 1 references rewritten" in result.stdout
+    assert "1 files would change, 1 references rewritten" in result.stderr  # a message
 
 
 def test_write_is_atomic_keeps_mode_and_reports_json(tmp_path: Path) -> None:
@@ -179,7 +181,9 @@ def test_write_is_atomic_keeps_mode_and_reports_json(tmp_path: Path) -> None:
     target.write_text(POD + "  - image: nginx:1.27\n")
     target.chmod(0o640)
     (tmp_path / "link.yaml").symlink_to(target)
-    result = CliRunner().invoke(cli, ["rewrite", str(tmp_path), "--to", PREFIX, "--format", "json"])
+    result = CliRunner().invoke(
+        cli, ["rewrite", str(tmp_path), "--to", PREFIX, "--format", "json", "--force"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["files_changed"] == ["deploy.yaml"] and report["references_rewritten"] == 1
@@ -189,7 +193,9 @@ def test_write_is_atomic_keeps_mode_and_reports_json(tmp_path: Path) -> None:
     assert [
         p.name for p in tmp_path.iterdir() if p.name.startswith(".")
     ] == []  # no temp files left
-    second = CliRunner().invoke(cli, ["rewrite", str(tmp_path), "--to", PREFIX, "--format", "json"])
+    second = CliRunner().invoke(
+        cli, ["rewrite", str(tmp_path), "--to", PREFIX, "--format", "json", "--force"]
+    )
     assert json.loads(second.stdout)["references_rewritten"] == 0
 
 

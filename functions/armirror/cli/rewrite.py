@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import click
 
-from armirror.cli import FORMAT_TABLE_JSON, make_registry_client, registry_options
-from armirror.cli.output import emit_json
+from armirror.cli import FORMAT_TABLE_JSON, make_registry_client, output, registry_options
+
+if TYPE_CHECKING:
+    from armirror.reference import Reference
+    from armirror.registry import RegistryClient
+    from armirror.rewrite import RewriteResult
 
 
 @click.command()
@@ -27,8 +32,12 @@ from armirror.cli.output import emit_json
 @click.option(
     "--pin-digests",
     is_flag=True,
-    help="Write tag@digest, the digest read at the destination with HEAD "
-    "(a reference missing there is left alone).",
+    help="Write tag@digest, the digest read at the destination with HEAD.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Rewrite references without asking the mirror whether it has them.",
 )
 @click.option(
     "--include-first-party",
@@ -44,6 +53,7 @@ def rewrite(
     prefix: str,
     dry_run: bool,
     pin_digests: bool,
+    force: bool,
     include_first_party: bool,
     output_format: str,
     upstreams: tuple[str, ...],
@@ -54,49 +64,99 @@ def rewrite(
     \b
     Only the references change: comments, quoting, key order, indentation and line
     endings stay as they were. Writes are atomic; a second run changes nothing.
-    Unresolved templates are left alone and listed. Exit status 1 when a file could
-    not be read, parsed or written, 2 for bad input.
+    \b
+    A reference is pointed at the mirror only when the mirror has it: each destination
+    gets one HEAD first (--force skips the check), so a typo such as `ngnix` is left
+    alone instead of naming an image that will never exist. Every reference left alone
+    (not in the mirror, unresolved template) is named on stderr with the reason.
+    \b
+    Exit status 1 when a file could not be read, parsed or written, 2 for bad input.
     """
     from armirror.reference import InvalidReference, parse_prefix
-    from armirror.rewrite import destination_digests, rewrite_paths
+    from armirror.rewrite import rewrite_paths
 
     try:
         parse_prefix(prefix)
     except InvalidReference as exc:
         raise click.BadParameter(str(exc), param_hint="--to") from None
-    resolver = None
-    if pin_digests:
-
-        def resolver(refs: list[Any]) -> Any:
-            async def run() -> Any:
-                async with make_registry_client(upstreams, insecure) as client:
-                    return await destination_digests(refs, client)
-
-            return asyncio.run(run())
-
+    heads = _MirrorHeads(upstreams, insecure)
     result = rewrite_paths(
         paths,
         prefix,
         dry_run=dry_run,
         include_first_party=include_first_party,
-        resolve_digests=resolver,
+        resolve_digests=heads.digests if pin_digests else None,
+        check_mirror=None if force else heads.unusable,
     )
     for error in result.errors:
-        click.echo(f"error: {error.file}: {error.message}", err=True)
+        output.error(f"{error.file}: {error.message}")
     if output_format == "json":
-        emit_json({"dry_run": dry_run, **result.to_json()})
-    else:
-        if dry_run and result.diff:
-            click.echo(result.diff, nl=False)
-        for item in result.skipped:
-            f = item.finding
-            click.echo(f"skipped {f.file}:{f.line} {f.image}: {item.reason}", err=True)
-        for f in result.unresolved:
-            click.echo(f"unresolved {f.file}:{f.line} {f.image!r}: {f.problem}", err=True)
-        verb = "would change" if dry_run else "changed"
-        click.echo(
-            f"{len(result.files_changed)} files {verb}, {len(result.changes)} references "
-            f"rewritten, {len(result.unresolved)} unresolved left as they are"
-            + (f", {len(result.errors)} errors" if result.errors else "")
-        )
-    sys.exit(1 if result.errors else 0)
+        output.emit_json({"dry_run": dry_run, **result.to_json()})
+    elif dry_run and result.diff:
+        click.echo(result.diff, nl=False)
+    _tell(result, dry_run)
+    sys.exit(output.EXIT_FAILURE if result.errors else output.EXIT_OK)
+
+
+class _MirrorHeads:
+    """One HEAD per destination, shared by the presence check and digest pinning."""
+
+    def __init__(self, upstreams: tuple[str, ...], insecure: tuple[str, ...]) -> None:
+        self.upstreams, self.insecure = upstreams, insecure
+        self.found: dict[Reference, str | None] = {}
+        self.problems: dict[Reference, str] = {}
+
+    def _ask(self, refs: list[Reference]) -> None:
+        wanted = [ref for ref in refs if ref not in self.found and ref not in self.problems]
+        if not wanted:
+            return
+        from armirror.registry import RegistryError
+
+        async def one(client: RegistryClient, ref: Reference) -> None:
+            try:
+                head = await client.head_manifest(ref)
+                if head is None:
+                    self.found[ref] = None
+                    return
+                self.found[ref] = head.digest or (await client.get_manifest(ref)).digest
+            except RegistryError as exc:
+                self.problems[ref] = f"the mirror could not be asked about {ref}: {exc}"
+
+        async def run() -> None:
+            async with make_registry_client(self.upstreams, self.insecure) as client:
+                await asyncio.gather(*(one(client, ref) for ref in wanted))
+
+        asyncio.run(run())
+
+    def unusable(self, refs: list[Reference]) -> Mapping[Reference, str]:
+        self._ask(refs)
+        reasons = dict(self.problems)
+        for ref in refs:
+            if ref in self.found and self.found[ref] is None:
+                reasons[ref] = f"{ref} is not in the mirror: copy it first (or --force)"
+        return {ref: reasons[ref] for ref in refs if ref in reasons}
+
+    def digests(self, refs: list[Reference]) -> Mapping[Reference, str | None]:
+        self._ask(refs)
+        return {ref: self.found.get(ref) for ref in refs}
+
+
+def _tell(result: RewriteResult, dry_run: bool) -> None:
+    """What was left alone, and a one-line summary, on stderr."""
+    changed = {(c.file, c.line, c.source) for c in result.changes}
+    left_alone = 0
+    for item in result.skipped:
+        f = item.finding
+        if (f.file, f.line, str(f.reference)) in changed:  # rewritten, with a remark
+            output.info(f"note {f.file}:{f.line} {f.image}: {item.reason}")
+        else:
+            left_alone += 1
+            output.warn(f"left alone {f.file}:{f.line} {f.image}: {item.reason}")
+    for f in result.unresolved:
+        output.info(f"unresolved {f.file}:{f.line} {f.image!r}: {f.problem}")
+    verb = "would change" if dry_run else "changed"
+    output.info(
+        f"{len(result.files_changed)} files {verb}, {len(result.changes)} references "
+        f"rewritten, {left_alone} left alone, {len(result.unresolved)} unresolved"
+        + (f", {len(result.errors)} errors" if result.errors else "")
+    )
