@@ -199,7 +199,7 @@ def test_rewrite_leaves_hostile_files_alone(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARMIRROR_")}
     result = subprocess.run(
         [sys.executable, "-m", "armirror.cli", "rewrite", str(tmp_path),
-         "--to", "us-docker.pkg.dev/p/m", "--format", "json"],
+         "--to", "us-docker.pkg.dev/p/m", "--format", "json", "--force"],
         capture_output=True, text=True, env=env, cwd=ROOT, preexec_fn=_limited, timeout=300,
     )  # fmt: skip
     assert result.returncode == 1, result.stderr

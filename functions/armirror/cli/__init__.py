@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "redeploy": "armirror.cli.redeploy:redeploy",
     "report": "armirror.cli.report:report",
     "serve": "armirror.cli.serve:serve",
+    "completion": "armirror.cli.completion:completion",
 }
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from armirror.cli import output
 from armirror.cli.output import emit_json
 
 
@@ -43,12 +44,13 @@ def scan(
     \b
     Exit status 1 when a file could not be read or parsed, or was refused as too costly
     to scan (or the cluster could not be listed); the scan still reports everything
-    else. 2 for bad input.
+    else. 2 for bad input, such as a FILE named that is none of the kinds above.
     """
     from armirror.scan import scan_paths
 
     if not paths and not cluster:
         paths = (".",)
+    _refuse_unknown_files(paths)
     result = scan_paths(paths, include_first_party=include_all)
     if cluster:
         from armirror.scan.cluster import load_api, scan_cluster
@@ -61,7 +63,7 @@ def scan(
         result.findings.extend(f for f in found if include_all or f.third_party is not False)
         result.errors.extend(errors)
     for error in result.errors:
-        click.echo(f"error: {error.file}: {error.message}", err=True)
+        output.error(f"{error.file}: {error.message}")
     if output_format == "json":
         emit_json([finding.to_json() for finding in result.findings])
     elif output_format == "images":
@@ -69,12 +71,30 @@ def scan(
             click.echo(image)
     else:
         _print_scan_table(result)
-    sys.exit(1 if result.errors else 0)
+    sys.exit(output.EXIT_FAILURE if result.errors else output.EXIT_OK)
+
+
+def _refuse_unknown_files(paths: tuple[str, ...]) -> None:
+    """A file named on the command line that no scanner reads is a mistake worth naming."""
+    from pathlib import Path
+
+    from armirror.scan.walk import classify
+
+    for given in paths:
+        path = Path(given)
+        if path.is_file() and classify(path) is None:
+            output.bad_input(
+                f"{given}: not a file scan reads (Dockerfile or Containerfile, Kubernetes or "
+                "Cloud Run YAML/JSON, compose, cloudbuild, skaffold, kustomization, Helm); "
+                "name its directory to scan everything in it"
+            )
 
 
 def _print_scan_table(result: Any) -> None:
     from rich.console import Console
-    from rich.table import Table
+    from rich.markup import escape
+
+    from armirror.cli.tables import Column, print_table
 
     console = Console()
     groups: dict[str, list[Any]] = {}
@@ -86,31 +106,36 @@ def _print_scan_table(result: Any) -> None:
             unresolved.append(finding)
         else:
             groups.setdefault(str(finding.reference), []).append(finding)
-    table = Table(show_edge=False)
-    table.add_column("image", overflow="fold")
-    table.add_column("registry")
-    table.add_column("uses", justify="right")
-    table.add_column("where", overflow="fold")
+    rows = []
     for reference, findings in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         places = [f"{f.file}:{f.line}" if f.line else f.file for f in findings]
         shown = ", ".join(places[:3]) + (f" and {len(places) - 3} more" if len(places) > 3 else "")
-        table.add_row(reference, findings[0].registry, str(len(findings)), shown)
+        rows.append([reference, findings[0].registry, str(len(findings)), shown])
     if groups:
-        console.print(table)
+        print_table(
+            console,
+            [
+                Column("image"),
+                Column("registry", whole=True),
+                Column("uses", justify="right", whole=True),
+                Column("where"),
+            ],
+            rows,
+        )
     for finding in unresolved:
         place = f"{finding.file}:{finding.line}" if finding.line else finding.file
         console.print(
-            f"[yellow]unresolved[/] {place} {finding.image!r}: {finding.problem}", highlight=False
+            f"[yellow]unresolved[/] {escape(f'{place} {finding.image!r}: {finding.problem}')}",
+            highlight=False,
         )
     for finding in built:
         place = f"{finding.file}:{finding.line}" if finding.line else finding.file
-        console.print(f"[cyan]built[/] {place} {finding.image}", highlight=False)
+        console.print(f"[cyan]built[/] {escape(f'{place} {finding.image}')}", highlight=False)
     files = len({f.file for f in result.findings})
-    console.print(
+    output.info(
         f"{sum(len(v) for v in groups.values())} references to {len(groups)} images in "
         f"{files} files; {len(unresolved)} unresolved; "
         + (f"{len(built)} built here; " if built else "")
         + f"{result.files_scanned} files scanned"
-        + (f"; {len(result.errors)} unreadable" if result.errors else ""),
-        highlight=False,
+        + (f"; {len(result.errors)} unreadable" if result.errors else "")
     )

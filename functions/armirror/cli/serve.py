@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from armirror.cli import output
 from armirror.config import ConfigError
 
 
@@ -32,9 +33,17 @@ def serve(host: str, port: int) -> None:
             raise ConfigError("ARMIRROR_DESTINATION: set it to the destination prefix")
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    runtime.install(runtime.build_pipeline(settings))
+    from armirror.store import StoreError
+
+    try:
+        runtime.install(runtime.build_pipeline(settings))
+    except (ValueError, OSError, StoreError) as exc:
+        output.failure(f"cannot start: {exc}")
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    run_server(host, port)
+    try:
+        run_server(host, port)
+    except OSError as exc:  # the address is taken, or not this machine's
+        output.failure(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
