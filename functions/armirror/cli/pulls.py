@@ -101,6 +101,9 @@ def pulls(
         output.info(note)
 
 
+#: Skip codes of input that holds no log entry at all (a YAML file, a CSV, a README).
+_NOT_LOG_ENTRIES = ("bad_json", "not_a_log_entry", "too_large")
+
 _CSV_FIELDS = [
     "reference",
     "registry",
@@ -136,7 +139,8 @@ def _from_store(
                 output.bad_input(str(exc))
             except (StoreError, OSError) as exc:
                 output.failure(str(exc))
-            if summary.entries == 0:
+            not_entries = sum(summary.skipped.get(code, 0) for code in _NOT_LOG_ENTRIES)
+            if summary.entries - not_entries == 0:
                 output.bad_input(
                     f"no log entries in {', '.join(files)}: expected `gcloud logging read "
                     "--format=json` output, JSON lines, or a sink table export"

@@ -57,6 +57,8 @@ def report(
     from armirror.store import StoreError
 
     target = _check_target(html_file) if html_file else None
+    if since and until and since.date() > until.date():
+        output.bad_input(f"--since {since.date()} is after --until {until.date()}")
     store = open_store(store_url)
     try:
         span = window(since, until, store)

@@ -26,6 +26,7 @@ def serve(host: str, port: int) -> None:
     from armirror.config import load
     from armirror.server import serve as run_server
 
+    _check_address(host, port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
         settings = load()
@@ -43,6 +44,21 @@ def serve(host: str, port: int) -> None:
     try:
         run_server(host, port)
     except OSError as exc:  # the address is taken, or not this machine's
+        output.failure(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+
+
+def _check_address(host: str, port: int) -> None:
+    """A taken port stops here with one line (werkzeug would print its own paragraph)."""
+    import socket
+
+    if port == 0:
+        return
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
         output.failure(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
