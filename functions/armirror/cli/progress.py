@@ -9,8 +9,10 @@ seconds, and a line for each failure as it happens.  Digests are shortened on sc
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +23,22 @@ from armirror.cli.output import human_bytes, one_line
 if TYPE_CHECKING:
     from armirror.registry import CopyResult
 
-#: Seconds between plain progress lines when stderr is not a terminal.
+#: Seconds between plain progress lines when stderr is not a terminal
+#: (ARMIRROR_PROGRESS_INTERVAL changes it, e.g. for a CI log).
 PLAIN_INTERVAL = 5.0
+
+
+def plain_interval() -> float:
+    try:
+        return max(0.05, float(os.environ.get("ARMIRROR_PROGRESS_INTERVAL", PLAIN_INTERVAL)))
+    except ValueError:
+        return PLAIN_INTERVAL
+
+
+def _stderr_line(text: str) -> None:
+    click.echo(text, err=True)
+
+
 DIGEST_SHOWN = 12
 
 
@@ -91,9 +107,15 @@ class Tally:
 class PlainCopyProgress:
     """For a non-terminal stderr: an overall line every few seconds, failures at once."""
 
-    def __init__(self, sources: list[str], interval: float = PLAIN_INTERVAL) -> None:
+    def __init__(
+        self,
+        sources: list[str],
+        interval: float | None = None,
+        write: Callable[[str], None] = _stderr_line,
+    ) -> None:
         self.tally = Tally(sources)
-        self.interval = interval
+        self.interval = plain_interval() if interval is None else interval
+        self.write = write
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._tick, name="armirror-progress", daemon=True)
 
@@ -107,7 +129,7 @@ class PlainCopyProgress:
 
     def _tick(self) -> None:
         while not self._stop.wait(self.interval):
-            click.echo(f"copying: {self.tally.overall()}", err=True)
+            self.write(f"copying: {self.tally.overall()}")
 
     def started(self, source: str) -> None:
         with self.tally.lock:
@@ -130,17 +152,23 @@ class PlainCopyProgress:
                 image.total = image.done
             self.tally.finished += 1
         if result.status == "failed":
-            click.echo(
-                f"failed: {short_reference(result.source)}: {one_line(result.error)}", err=True
-            )
+            self.write(f"failed: {short_reference(result.source)}: {one_line(result.error)}")
 
 
 class RichCopyProgress:
     """For a terminal: a row per image and an overall row, redrawn in place."""
 
-    def __init__(self, sources: list[str]) -> None:
+    def __init__(self, sources: list[str], console: Any = None) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+        from rich.progress import BarColumn, DownloadColumn, Progress, ProgressColumn, TextColumn
+        from rich.text import Text
+
+        class StatusColumn(ProgressColumn):
+            """The status as given: a Text, never read as markup or emoji (``:ab:``)."""
+
+            def render(self, task: Any) -> Text:
+                status = task.fields.get("status", "")
+                return status if isinstance(status, Text) else Text(str(status))
 
         class StatusBar(BarColumn):
             """A bar that turns red where its image failed (it stops where bytes stopped)."""
@@ -152,12 +180,12 @@ class RichCopyProgress:
                 return bar
 
         self.tally = Tally(sources)
-        self.console = Console(stderr=True)
+        self.console = console or Console(stderr=True)
         self.progress = Progress(
-            TextColumn("{task.description}", style="bold"),
+            TextColumn("{task.description}", style="bold", markup=False),
             StatusBar(bar_width=24, finished_style="green"),
             DownloadColumn(),
-            TextColumn("{task.fields[status]}"),
+            StatusColumn(),
             console=self.console,
             transient=False,
         )
@@ -167,11 +195,11 @@ class RichCopyProgress:
                 short_reference(source),
                 total=None,
                 start=False,
-                status="[dim]queued[/]",
+                status=Text("queued", style="dim"),
                 failed=False,
             )
         self.overall = self.progress.add_task(
-            "overall", total=None, start=False, status=self.tally.overall(), failed=False
+            "overall", total=None, start=False, status=Text(self.tally.overall()), failed=False
         )
 
     def __enter__(self) -> RichCopyProgress:
@@ -183,12 +211,14 @@ class RichCopyProgress:
         self.progress.stop()
 
     def _refresh_overall(self) -> None:
-        self.progress.update(self.overall, status=self.tally.overall())
+        from rich.text import Text
+
+        self.progress.update(self.overall, status=Text(self.tally.overall(), style="bold"))
 
     def started(self, source: str) -> None:
         with self.tally.lock:
             self.tally.images[source].state = "checking"
-        self.progress.update(self.tasks[source], status="checking")
+        self.progress.update(self.tasks[source], status=_text("checking"))
 
     def planned(self, source: str, total_bytes: int) -> None:
         with self.tally.lock:
@@ -196,7 +226,7 @@ class RichCopyProgress:
             image.state, image.total = "copying", total_bytes
         task = self.tasks[source]
         self.progress.start_task(task)
-        self.progress.update(task, total=total_bytes, status="copying")
+        self.progress.update(task, total=total_bytes, status=_text("copying"))
         self._refresh_overall()
 
     def advanced(self, source: str, nbytes: int) -> None:
@@ -206,7 +236,7 @@ class RichCopyProgress:
         self._refresh_overall()
 
     def finished(self, result: CopyResult) -> None:
-        from rich.markup import escape
+        from rich.text import Text
 
         with self.tally.lock:
             image = self.tally.images[result.source]
@@ -217,12 +247,18 @@ class RichCopyProgress:
         task = self.tasks[result.source]
         if result.status == "failed":
             # The bar stops where the bytes stopped, and turns red.
-            status = f"[bold red]failed[/]: [red]{escape(one_line(result.error))}[/]"
+            status = Text.assemble(("failed", "bold red"), (f": {one_line(result.error)}", "red"))
             self.progress.update(task, status=status, failed=True)
         else:
             total = self.progress.tasks[task].total or 1
             colour = "green" if result.status == "copied" else "cyan"
             self.progress.update(
-                task, completed=total, total=total, status=f"[{colour}]{result.status}[/]"
+                task, completed=total, total=total, status=Text(result.status, style=colour)
             )
         self._refresh_overall()
+
+
+def _text(value: str) -> Any:
+    from rich.text import Text
+
+    return Text(value)
