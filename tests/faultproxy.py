@@ -47,8 +47,12 @@ class Rule:
 class FaultProxy:
     """A threaded proxy in front of ``upstream`` (``http://127.0.0.1:PORT``)."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, *, rewrite_location: bool = False) -> None:
+        """``rewrite_location`` points absolute ``Location`` headers that name the
+        upstream (distribution's upload locations) back at the proxy, so the requests
+        that follow them pass through it too."""
         self.upstream = upstream.rstrip("/")
+        self.rewrite_location = rewrite_location
         self.rules: list[Rule] = []
         self.log: list[tuple[str, str, str]] = []
         #: (time.monotonic() on arrival, method, path) for every request, in order.
@@ -225,6 +229,12 @@ class FaultProxy:
                 dropped = {"content-length", *_HOP_BY_HOP, *(n.lower() for n in changed)}
                 for name, value in upstream.headers.multi_items():
                     if name.lower() not in dropped:
+                        if (
+                            proxy.rewrite_location
+                            and name.lower() == "location"
+                            and value.startswith(proxy.upstream)
+                        ):
+                            value = proxy.url + value[len(proxy.upstream) :]
                         self.send_header(name, value)
                 for name, value in changed.items():
                     if value:

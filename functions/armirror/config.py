@@ -29,6 +29,7 @@ ENV_VARS: dict[str, str] = {
     "ARMIRROR_ALLOW_PRIVATE_HOSTS": "true to let request_copy name private or loopback hosts",
     "ARMIRROR_TASKS_EMULATOR_HOST": "HOST:PORT of a Cloud Tasks emulator (plain gRPC)",
     "ARMIRROR_REFRESH_CONCURRENCY": "upstream checks refresh keeps in flight (default 32)",
+    "ARMIRROR_COPY_DEADLINE": "seconds one copy_image call may run (default 1800)",
 }
 
 #: Variables a cloud deployment must set (the CLI has defaults for all of them).
@@ -147,6 +148,9 @@ class Settings:
     allow_private_hosts: bool = False
     tasks_emulator_host: str | None = None
     refresh_concurrency: int = 32
+    #: Seconds a copy_image call may take (Cloud Tasks' dispatch deadline); transfers
+    #: stop before it and the next attempt resumes them.
+    copy_deadline: float = 1800.0
 
     def require_cloud(self) -> None:
         """Raise unless every variable a cloud deployment needs is set."""
@@ -205,5 +209,8 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         tasks_emulator_host=env.get("ARMIRROR_TASKS_EMULATOR_HOST") or None,
         refresh_concurrency=_whole_number(
             env, "ARMIRROR_REFRESH_CONCURRENCY", default=32, low=1, high=256
+        ),
+        copy_deadline=float(
+            _whole_number(env, "ARMIRROR_COPY_DEADLINE", default=1800, low=15, high=86400)
         ),
     )

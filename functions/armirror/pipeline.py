@@ -30,6 +30,7 @@ from armirror.reference import InvalidReference, Reference, destination_for, mat
 from armirror.refresh import RATELIMIT_FLOOR, RefreshReport, find_moved
 from armirror.registry import Copier, CopyResult, RegistryClient, RegistryError
 from armirror.registry.factory import client_from_settings
+from armirror.registry.resumable import Deadline, UploadSessions
 from armirror.registry.retry import Backoffs
 from armirror.store import PullStore
 from armirror.store.queries import DEMAND_REASONS as COUNTED_REASONS
@@ -247,9 +248,13 @@ class Pipeline:
     # -- copy_image ----------------------------------------------------------------------
 
     def copy(self, source: Reference, destination: Reference) -> CopyResult:
+        deadline = Deadline.within(self.settings.copy_deadline)
+        sessions = self.store if isinstance(self.store, UploadSessions) else None
+
         async def run() -> CopyResult:
             async with self.client_factory() as client:
-                return await Copier(client, jobs=4).copy(source, destination)
+                copier = Copier(client, jobs=4, deadline=deadline, sessions=sessions)
+                return await copier.copy(source, destination)
 
         result = asyncio.run(run())
         if result.status != "failed" or not result.retryable:

@@ -149,6 +149,21 @@ class RegistryAuth(httpx.Auth):
         self._tokens[scopes] = _Token(header, time.monotonic() + cache_seconds(body))
         return header
 
+    async def earn(self, client: httpx.AsyncClient, method: str, url: httpx.URL) -> None:
+        """Fetch the token a ``method`` request to ``url`` needs, without sending it: for
+        requests a transfer thread sends outside httpx's auth flow (header_for).  Does
+        nothing until the endpoint has challenged with a Bearer realm, or when a token
+        for those scopes is cached."""
+        scopes = scopes_for(httpx.Request(method, url))
+        if self._basic_only or not self._bearer or not scopes or self._cached(scopes):
+            return
+        async with self._locks.setdefault(scopes, asyncio.Lock()):
+            if self._cached(scopes):
+                return
+            response = await client.send(self._token_request(scopes, self._bearer), auth=None)
+            await response.aread()
+            self._store_token(scopes, response)
+
     def header_for(self, method: str, url: httpx.URL) -> str | None:
         """The Authorization header already earned for a request, for use outside httpx's
         auth flow (the blob transfer threads).  None means send none."""

@@ -29,6 +29,7 @@ from armirror.registry.errors import (
     transport_error,
 )
 from armirror.registry.manifest import Descriptor
+from armirror.registry.resumable import Deadline, DeadlineReached, UploadSessions
 from armirror.registry.retry import NO_RETRY
 from armirror.registry.session import RegistrySession, tls_context
 
@@ -132,20 +133,26 @@ class BlobTransfer(RegistrySession):
         on_bytes: Callable[[int], None] | None = None,
         *,
         source_endpoint: str | None = None,
+        deadline: Deadline | None = None,
+        sessions: UploadSessions | None = None,
     ) -> int:
         """Stream one blob from source to destination, retrying the whole transfer.
 
         ``on_bytes`` hears of every chunk as it goes (from a worker thread), for
         progress displays; a retried transfer reports its bytes again.  The blob is read
         from ``source_endpoint`` (default: the registry's first), and from the
-        registry's later endpoints when one does not have it.
+        registry's later endpoints when one does not have it.  With ``sessions``, a
+        large blob goes up in recorded chunks and resumes where an earlier attempt
+        stopped; no transfer starts, and no chunk, that ``deadline`` would cut short.
         """
         endpoints = list(self.candidates(source.registry))
         first = source_endpoint or endpoints[0]
         endpoints = endpoints[endpoints.index(first) :] if first in endpoints else [first]
         for n, endpoint in enumerate(endpoints):
             try:
-                return await self._copy_blob_retried(source, endpoint, destination, blob, on_bytes)
+                return await self._copy_blob_retried(
+                    source, endpoint, destination, blob, on_bytes, deadline, sessions
+                )
             except SourceBlobMissing:
                 if n + 1 == len(endpoints):
                     raise
@@ -158,10 +165,23 @@ class BlobTransfer(RegistrySession):
         destination: Reference,
         blob: Descriptor,
         on_bytes: Callable[[int], None] | None,
+        deadline: Deadline | None = None,
+        sessions: UploadSessions | None = None,
     ) -> int:
         for attempt in range(self.retry.attempts):
+            if deadline is not None and deadline.left() <= 0:
+                raise DeadlineReached(
+                    f"blob {blob.digest}: not started, the copy's deadline is near; "
+                    "the next attempt goes on"
+                )
             try:
+                if sessions is not None and self._resumable(destination, blob):
+                    return await self._copy_blob_chunked(
+                        source, endpoint, destination, blob, on_bytes, deadline, sessions
+                    )
                 return await self._copy_blob_once(source, endpoint, destination, blob, on_bytes)
+            except DeadlineReached:
+                raise  # stopping for the deadline is not a failure to retry here
             except (TransientError, DigestMismatch) as exc:
                 registry, base = self._side_of(exc, source, endpoint, destination)
                 await self._wait_before_retry(attempt, exc, registry=registry, endpoint=base)
@@ -177,6 +197,22 @@ class BlobTransfer(RegistrySession):
             if error.host and error.host == httpx.URL(base).netloc.decode():
                 return ref.registry, base
         return None, None
+
+    def _resumable(self, destination: Reference, blob: Descriptor) -> bool:
+        """Whether ``blob`` goes up in recorded chunks (see ResumableBlobs)."""
+        return False
+
+    async def _copy_blob_chunked(
+        self,
+        source: Reference,
+        endpoint: str,
+        destination: Reference,
+        blob: Descriptor,
+        on_bytes: Callable[[int], None] | None,
+        deadline: Deadline | None,
+        sessions: UploadSessions,
+    ) -> int:
+        raise NotImplementedError  # pragma: no cover - ResumableBlobs provides it
 
     async def _copy_blob_once(
         self,

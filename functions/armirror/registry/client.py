@@ -19,13 +19,14 @@ from collections.abc import Mapping, Sequence
 
 import httpx
 
-from armirror.registry.blob_transfer import BlobTransfer
 from armirror.registry.credentials import CredentialStore
 from armirror.registry.manifest_calls import ManifestCalls
+from armirror.registry.resumable import RESUMABLE_MIN_SIZE
+from armirror.registry.resumable_transfer import ResumableBlobs
 from armirror.registry.retry import Backoffs, RetryPolicy
 
 
-class RegistryClient(ManifestCalls, BlobTransfer):
+class RegistryClient(ManifestCalls, ResumableBlobs):
     """Speak the distribution API to any number of registries, with shared connection pools.
 
     ``transport`` replaces the network (``httpx.MockTransport`` in tests); it serves the
@@ -46,8 +47,10 @@ class RegistryClient(ManifestCalls, BlobTransfer):
         transport: httpx.AsyncBaseTransport | None = None,
         blob_transport: httpx.BaseTransport | None = None,
         backoffs: Backoffs | None = None,
+        resumable_min_size: int = RESUMABLE_MIN_SIZE,
     ) -> None:
         super().__init__(
+            resumable_min_size=resumable_min_size,
             upstreams=upstreams,
             insecure=insecure,
             credentials=credentials,

@@ -35,6 +35,7 @@ from armirror.registry.client import RegistryClient
 from armirror.registry.errors import NotFound, RateLimited, RegistryError, TransientError
 from armirror.registry.manifest import IMAGE_TYPES, Descriptor, Manifest
 from armirror.registry.plan import Planner, signature_tags
+from armirror.registry.resumable import Deadline, UploadSessions
 
 log = logging.getLogger(__name__)
 
@@ -95,15 +96,23 @@ class Copier:
         checks: int = DEFAULT_CHECKS,
         progress: CopyProgress | None = None,
         signatures: bool = True,
+        deadline: Deadline | None = None,
+        sessions: UploadSessions | None = None,
     ) -> None:
         """``jobs`` bounds blob transfers; ``checks`` bounds images in flight, so many
-        images' up-to-date HEADs go out at once while few blobs move (issue 13 §3)."""
+        images' up-to-date HEADs go out at once while few blobs move (issue 13 §3).
+
+        With ``deadline``, no transfer or chunk starts that it would cut short, and the
+        copy fails as retryable (DeadlineReached) instead; with ``sessions``, large blobs
+        go up in recorded chunks that a later copy resumes (issue 13 §5)."""
         self.client = client
         self.jobs = max(1, jobs)
         self.checks = max(self.jobs, checks)
         self.progress = progress
         self.signatures = signatures
         self.planner = Planner(client, signatures=signatures)
+        self.deadline = deadline
+        self.sessions = sessions
         self._blob_slots = asyncio.Semaphore(self.jobs)
         # (destination endpoint, repository, digest) -> the task placing that blob there.
         self._placements: dict[tuple[str, str, str], asyncio.Task[int]] = {}
@@ -271,7 +280,13 @@ class Copier:
             report = self.progress
             on_bytes = (lambda n: report.advanced(str(source), n)) if report else None
             return await self.client.copy_blob(
-                source, destination, blob, on_bytes, source_endpoint=origin
+                source,
+                destination,
+                blob,
+                on_bytes,
+                source_endpoint=origin,
+                deadline=self.deadline,
+                sessions=self.sessions,
             )
 
 
