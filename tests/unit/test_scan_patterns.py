@@ -162,7 +162,7 @@ def test_components_apply_to_what_the_kustomization_has_so_far() -> None:
         "/t/comp": kustomization(("extra.yaml",), rule),
     }
     files = {"/t/app/app.yaml": ["nginx:1"], "/t/comp/extra.yaml": ["nginx:3", "busybox:1"]}
-    assert Resolver(tree, files.get).build("/t/app") == ["nginx:2", "nginx:2", "busybox:1"]
+    assert Resolver(tree, files.get).build("/t/app") == ["nginx:2", "busybox:1"]  # distinct
 
 
 # -- kustomize: patches ----------------------------------------------------------------
@@ -386,4 +386,19 @@ def test_a_named_file_outside_the_scanned_directory_is_not_read(tmp_path: Path) 
     assert [f.candidate.rel for f in single.files] == [
         (tmp_path / "tree" / "cloudbuild.yaml").as_posix(),
         (tmp_path / "tree" / "real.df").as_posix(),
+    ]
+
+
+def test_hostile_overlay_trees_stay_bounded() -> None:
+    # a chain deeper than any real tree, and a diamond that lists each base twice
+    chain = {f"/t/{n}": kustomization((f"../{n + 1}",)) for n in range(500)}
+    chain["/t/500"] = kustomization(("app.yaml",))
+    files = {"/t/500/app.yaml": ["nginx:1"]}
+    assert Resolver(chain, files.get).build("/t/0") == []  # too deep: left as written
+    assert Resolver(chain, files.get).build("/t/450") == ["nginx:1"]
+    diamond = {f"/d/{n}": kustomization((f"../{n + 1}", f"../{n + 1}")) for n in range(60)}
+    diamond["/d/60"] = kustomization(("app.yaml",))
+    assert Resolver(diamond, {"/d/60/app.yaml": ["nginx:1", "redis:7"]}.get).build("/d/0") == [
+        "nginx:1",
+        "redis:7",
     ]

@@ -25,6 +25,10 @@ from .kustomize import ImageEntry, Kustomization
 #: the images a file's resources run, as written (by absolute path)
 ImagesOf = Callable[[str], list[str] | None]
 
+#: how deep overlays may stack on bases; kustomize trees are a few levels deep, and a
+#: hostile one must not exhaust Python's stack
+MAX_DEPTH = 64
+
 
 def split(image: str) -> tuple[str, str, str]:
     """``(name, tag, digest)`` of an image as written, as kustomize splits it."""
@@ -60,10 +64,15 @@ class Resolver:
         self.visiting: set[str] = set()
 
     def build(self, directory: str) -> list[str]:
+        """The distinct images the kustomization in ``directory`` deploys, in order.
+
+        Distinct, so that a base listed twice (which kustomize refuses) or a diamond of
+        overlays cannot multiply the list.
+        """
         if directory in self.built:
             return self.built[directory]
-        if directory in self.visiting:
-            return []  # a cycle: kustomize refuses it too
+        if directory in self.visiting or len(self.visiting) >= MAX_DEPTH:
+            return []  # a cycle (kustomize refuses it too), or a stack too deep to be real
         self.visiting.add(directory)
         k = self.kustomizations[directory]
         images = self._own(directory, k)
@@ -73,7 +82,7 @@ class Resolver:
                 c = self.kustomizations[path]
                 images += self._own(path, c)
                 images = self._transform(c.entries, images)
-        images = self._transform(k.entries, images)
+        images = list(dict.fromkeys(self._transform(k.entries, images)))
         self.visiting.discard(directory)
         self.built[directory] = images
         return images

@@ -177,15 +177,20 @@ def _resolve_kustomizations(files: dict[str, FileScan]) -> None:
 
 def _mark_skaffold_builds(files: dict[str, FileScan]) -> None:
     """References to a skaffold artifact under its config's directory are builds."""
-    scopes: list[tuple[str, frozenset[str]]] = []
+    scopes: dict[str, frozenset[str]] = {}
     for key, scan in files.items():
         for fact in scan.facts:
             if isinstance(fact, SkaffoldArtifacts) and fact.names:
-                scopes.append((os.path.dirname(key) + os.sep, fact.names))
+                directory = os.path.dirname(key)
+                scopes[directory] = scopes.get(directory, frozenset()) | fact.names
     if not scopes:
         return
     for key, scan in files.items():
-        names = frozenset().union(*(n for scope, n in scopes if key.startswith(scope)))
+        names: frozenset[str] = frozenset()
+        directory, parent = os.path.dirname(key), ""
+        while directory != parent:  # each ancestor directory, up to the root
+            names |= scopes.get(directory, frozenset())
+            directory, parent = os.path.dirname(directory), directory
         if names:
             scan.findings = [
                 dataclasses.replace(f, built=True)
