@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import corpus, small_corpus  # noqa: E402
 from standins import images  # noqa: E402
 from standins.registry import Registry, start_registry  # noqa: E402
-from tls import make_certificates  # noqa: E402
+from standins.tls import make_certificates  # noqa: E402
 
 WORK = ROOT / "bench" / ".work" / "wan"
 ARMIRROR = str(ROOT / ".venv" / "bin" / "armirror")

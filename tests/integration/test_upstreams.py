@@ -296,3 +296,62 @@ def test_copy_image_answers_429_with_the_budgets_retry_time(
     assert answer["rate_limited"] is True and answer["manifest_gets"] == {}
     assert _gets(hub) == 0
     assert destination_for(parse(source), settings.destination or "")  # well-formed
+
+
+# -- many checks in flight, over HTTPS ------------------------------------------------------
+
+
+def test_a_warm_re_sync_checks_every_image_at_once_over_one_https_connection(
+    tmp_path: Path, source_registry: Registry
+) -> None:
+    """Issue 13 §3: up-to-date checks do not wait for blob job slots (-j 2 here), and
+    over HTTPS they share one HTTP/2 connection per registry instead of one each."""
+    from standins.relay import LatencyRelay
+    from standins.tls import make_certificates
+
+    ca, cert, key = make_certificates(tmp_path / "tls")
+    small = [
+        images.single_image(unique("library/warm"), "1", seed=13200 + n, layer_sizes=(256,))
+        for n in range(24)
+    ]
+    with (
+        start_registry(tmp_path / "src", tls=(cert, key)) as src,
+        start_registry(tmp_path / "dst", tls=(cert, key)) as dst,
+    ):
+        env = cli_env(SSL_CERT_FILE=str(ca))
+        for image in small:
+            _push_tls(src.url, image, ca)
+        names = [f"{i.repository}:1" for i in small]
+        args = ["--to", f"dest.example/{unique('mirror')}", "-j", "2"]
+        direct = [f"docker.io={src.url}", f"dest.example={dst.url}"]
+        status, rows, stderr = run_cli(*names, *args, *_upstreams(direct), env=env)
+        assert status == 0 and {r["status"] for r in rows} == {"copied"}, stderr
+        with LatencyRelay(src.host, dst.host, delay=0.05) as relay:
+            relayed = [
+                f"docker.io=https://{relay.url_for(src.host).split('://', 1)[1]}",
+                f"dest.example=https://{relay.url_for(dst.host).split('://', 1)[1]}",
+            ]
+            status, rows, stderr = run_cli(*names, *args, *_upstreams(relayed), env=env)
+            connections = [relay.stats(r.host).connections for r in (src, dst)]
+    assert status == 0, stderr
+    assert {r["status"] for r in rows} == {"up-to-date"}
+    assert all(r["manifest_gets"] == {} for r in rows)
+    assert connections == [1, 1], connections
+
+
+def _upstreams(items: list[str]) -> list[str]:
+    return [arg for item in items for arg in ("--upstream", item)]
+
+
+def _push_tls(url: str, image: images.Image, ca: Path) -> None:
+    import os
+
+    previous = os.environ.get("SSL_CERT_FILE")
+    os.environ["SSL_CERT_FILE"] = str(ca)
+    try:
+        images.push(url, image)
+    finally:
+        if previous is None:
+            os.environ.pop("SSL_CERT_FILE", None)
+        else:
+            os.environ["SSL_CERT_FILE"] = previous

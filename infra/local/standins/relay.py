@@ -107,6 +107,15 @@ async def _pump(
 async def _serve(
     route: Route, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
 ) -> None:
+    try:
+        await _relay(route, client_reader, client_writer)
+    except asyncio.CancelledError:
+        client_writer.close()  # the relay is stopping; end quietly
+
+
+async def _relay(
+    route: Route, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
+) -> None:
     route.stats.connections += 1
     try:
         # The handshake's round trip: nothing the client sent moves until it is over.
