@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib.util
 import logging
 import ssl
 from collections.abc import Callable, Mapping, Sequence
@@ -38,6 +39,9 @@ from armirror.registry.retry import Backoff, Backoffs, RetryPolicy
 log = logging.getLogger("armirror.registry")
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+#: h2 is a pinned dependency; an environment set up before it was added (a virtualenv
+#: not yet reinstalled) still works, on HTTP/1.1.
+HTTP2 = importlib.util.find_spec("h2") is not None
 
 
 @functools.cache
@@ -131,7 +135,7 @@ class RegistrySession:
             # about half the client CPU a request of 32 pooled HTTP/1.1 connections.
             client = httpx.AsyncClient(
                 base_url=base,
-                http2=True,
+                http2=HTTP2,
                 verify=tls_context(),
                 auth=self.auth_for(registry, base),
                 limits=self._limits,
