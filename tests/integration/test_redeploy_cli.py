@@ -39,9 +39,10 @@ def standin(mirror: Mirror, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def run(mirror: Mirror, *args: str, store: Path | None = None) -> Result:
+    """The command, with a store of the test's own (never the shared default file)."""
+    store = store or Path.cwd() / "redeploys.duckdb"
     options = ["--upstream", f"docker.io={mirror.upstreams['docker.io']}", "--poll", "0"]
-    if store is not None:
-        options += ["--store", f"duckdb://{store}"]
+    options += ["--store", f"duckdb://{store}"]
     return CliRunner().invoke(cli, ["redeploy", *args, *options])
 
 

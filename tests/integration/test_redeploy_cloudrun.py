@@ -176,7 +176,7 @@ def test_the_command_line(standin: CloudRunStandin, mirror: Mirror, tmp_path: Pa
     assert json.loads(dry.stdout)["summary"]["by_status"] == {"left-alone": 1, "refused": 1, "would-move": 2}  # fmt: skip
     moved = CliRunner().invoke(cli, [*base, "--undo-file", str(tmp_path / "u.json"), "--wait"])
     assert json.loads(moved.stdout)["summary"]["by_status"]["moved"] == 2
-    undone = CliRunner().invoke(cli, ["redeploy", "--undo", str(tmp_path / "u.json"), "--cloud-run-endpoint", standin.endpoint])  # fmt: skip
+    undone = CliRunner().invoke(cli, ["redeploy", "--undo", str(tmp_path / "u.json"), "--cloud-run-endpoint", standin.endpoint, "--store", f"duckdb://{tmp_path}/s.duckdb"])  # fmt: skip
     assert undone.exit_code == 0, undone.output
     assert "Service shop-prod/europe-west1/web  restored" in undone.stdout
     assert images(standin, "web") == mirror.ready
