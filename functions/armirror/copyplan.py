@@ -1,16 +1,17 @@
 """What a copy would do, without doing it; and which tags of a repository to copy.
 
-``copy --dry-run`` asks each registry the cheapest questions that answer it:
+``copy --dry-run`` runs the first half of a copy, the planning, with the copier's own
+:class:`~armirror.registry.plan.Planner`, and stops before any byte moves:
 
-1. HEAD the source and the destination.  Equal digests mean ``up-to-date``: no GET at
-   all, so an up-to-date mirror costs no Docker Hub pull to check.
-2. Otherwise the image ``would-copy``.  Its size needs its manifests, so the source is
-   asked for them with GETs (the top manifest and each platform's); every blob is then
-   HEADed at the destination, and the bytes to move are those of the blobs it lacks.
-   The copy will GET the same manifests again, plus a signature manifest for each
-   cosign signature tag the tag list shows for the image: the ``manifest_gets`` of the
-   plan (per registry host) is that cost.  Docker Hub counts each manifest GET
-   against its pull rate limit; HEADs and tag lists are free.
+1. HEAD the source and the destination.  Equal digests (and the same signatures) mean
+   ``up-to-date``: found with HEADs only, so an up-to-date mirror costs no Docker Hub
+   pull to check.
+2. Otherwise the image ``would-copy``.  The planner GETs what the destination lacks (the
+   top manifest, platforms, signatures, referrers), exactly as the copy will; those
+   GETs, counted per endpoint host as the copy counts them, are the plan's
+   ``manifest_gets``: what the copy will send again.  Docker Hub counts each manifest
+   GET against its pull limit; HEADs and tag lists are free.  Every blob is then
+   HEADed at the destination, and ``bytes_to_move`` is the size of those it lacks.
 
 ``--all-tags`` and ``--tags REGEX`` go through one function, :func:`select_tags`: one
 ``tags/list`` of the repository, filtered, cosign signature tags left out (they travel
@@ -21,16 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from armirror.reference import Reference
-from armirror.registry import RegistryClient, RegistryError
-from armirror.registry.manifest import Descriptor
+from armirror.registry import NotFound, RegistryClient, RegistryError, budget
+from armirror.registry.manifest import IMAGE_TYPES, Descriptor
+from armirror.registry.plan import SIGNATURE_TAG_RE, Planner
 
 PlanStatus = Literal["would-copy", "up-to-date", "cannot-plan"]
-_SIGNATURE_TAG = re.compile(r"^sha256-[0-9a-f]{64}\.(?:sig|att|sbom)$")
 
 
 @dataclass
@@ -71,7 +71,7 @@ async def select_tags(
     chosen = sorted(
         tag
         for tag in tags
-        if not _SIGNATURE_TAG.match(tag) and (pattern is None or pattern.fullmatch(tag))
+        if not SIGNATURE_TAG_RE.match(tag) and (pattern is None or pattern.fullmatch(tag))
     )
     if len(chosen) > max_tags:
         raise TooManyTags(
@@ -84,40 +84,70 @@ async def select_tags(
 async def plan_copy(
     client: RegistryClient, source: Reference, destination: Reference, *, jobs: int = 8
 ) -> PlannedCopy:
-    """One image's plan; registry failures become ``cannot-plan`` with the reason."""
+    """One image's plan; registry failures become ``cannot-plan`` with the reason.
+
+    The steps are :meth:`armirror.registry.copy.Copier.copy`'s up to the first blob
+    (tests/integration/test_copy_ux.py checks the prediction against a real copy).
+    """
     plan = PlannedCopy(str(source), str(destination), "cannot-plan")
+    ledger: dict[str, int] = {}
+    token = budget.manifest_gets.set(ledger)
     try:
-        head, current = await asyncio.gather(
-            client.head_manifest(source),
-            client.head_manifest(destination, destination.tag or destination.digest),
-        )
-        digest = source.digest or (head.digest if head else None)
-        if current is not None and digest is not None and current.digest == digest:
-            plan.status, plan.digest = "up-to-date", digest
-            return plan
-        gets: Counter[str] = Counter()
-        top = await client.get_manifest(source, digest)
-        gets[source.registry] += 1
-        plan.digest = top.digest
-        manifests = [top]
-        for child in top.children():
-            manifests.append(await client.get_manifest(source, child.digest))
-            gets[source.registry] += 1
-        tags = await client.list_tags(source) or []
-        digests = {m.digest.replace(":", "-") for m in manifests}
-        gets[source.registry] += sum(
-            1 for tag in tags if _SIGNATURE_TAG.match(tag) and tag.rsplit(".", 1)[0] in digests
-        )
-        blobs: dict[str, Descriptor] = {}
-        for manifest in manifests:
-            for blob in manifest.blobs():
-                blobs.setdefault(blob.digest, blob)
-        plan.bytes_to_move = await _bytes_missing(client, destination, list(blobs.values()), jobs)
-        plan.manifest_gets = dict(gets)
-        plan.status = "would-copy"
+        await _plan_into(plan, client, Planner(client), source, destination, jobs)
     except RegistryError as exc:
-        plan.error = str(exc)
+        plan.status, plan.error = "cannot-plan", str(exc)
+    finally:
+        budget.manifest_gets.reset(token)
+    if plan.status == "would-copy":
+        plan.manifest_gets = dict(ledger)
     return plan
+
+
+async def _plan_into(
+    plan: PlannedCopy,
+    client: RegistryClient,
+    planner: Planner,
+    source: Reference,
+    destination: Reference,
+    jobs: int,
+) -> None:
+    resolved, current, tags = await asyncio.gather(
+        client.resolve(source),
+        client.head_manifest(destination, destination.tag or destination.digest),
+        planner.source_tags(source),
+    )
+    if resolved is None:
+        raise NotFound(f"{source}: not found at {', '.join(client.candidates(source.registry))}")
+    endpoint, head = resolved.endpoint, resolved.descriptor
+    if not head.digest:  # a HEAD without Docker-Content-Digest: the GET tells us
+        fetched = await client.get_manifest(source, endpoint=endpoint)
+        head = Descriptor(fetched.media_type, fetched.digest, len(fetched.raw))
+    digest = source.digest or head.digest
+    plan.digest = digest
+    up_to_date = current is not None and current.digest == digest
+    children: list[str] = []
+    if up_to_date and current is not None and current.media_type not in IMAGE_TYPES:
+        children = await planner.children_if_signed(destination, digest, tags)
+    signatures = await planner.source_signatures(source, endpoint, [digest, *children], tags)
+    if up_to_date and len(await planner.present_at(destination, signatures)) == len(signatures):
+        plan.status = "up-to-date"
+        return
+    target = destination if destination.tag else destination.with_digest(digest)
+    manifests = await planner.plan(
+        source,
+        endpoint,
+        target,
+        Descriptor(head.media_type, digest, head.size),
+        signatures,
+        tags,
+        platforms_looked_up=bool(children),
+    )
+    blobs: dict[str, Descriptor] = {}
+    for manifest in manifests.manifests():
+        for blob in manifest.blobs():
+            blobs.setdefault(blob.digest, blob)
+    plan.bytes_to_move = await _bytes_missing(client, target, list(blobs.values()), jobs)
+    plan.status = "would-copy"
 
 
 async def _bytes_missing(
