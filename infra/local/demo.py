@@ -260,7 +260,8 @@ def main() -> int:
             mark = f"{GREEN}match{RESET}" if same else f"{RED}DIFFERENT{RESET}"
             name = f"{image.repository}:{image.tag}"
             print(f"  {name:26} {(src or '-')[:19]}  {(dst or '-')[:19]}  {mark}")
-        verified = run("verify", str(MANIFESTS), "--to", prefix, env=env)
+        # the rewritten files name the mirror: verify maps them back to their upstreams
+        verified = run("verify", str(tree), "--to", prefix, env=env)
         ok &= verified.returncode == 0
 
         step("7. A second round of pulls, now from the mirror; the report")

@@ -61,9 +61,10 @@ def pulls(
     recorded, and input without a single log entry is refused. Without FILE, only the
     store is queried.
     \b
-    Window (the same as `report`'s): the 30 days up to the newest recorded pull, unless
-    --since/--until say otherwise; an empty window names the range that has data. With
-    --sink-table, every shard unless --since/--until say otherwise.
+    Window (the same as `report`'s): the last 30 days, or the 30 up to the newest
+    recorded pull when that is older, unless --since/--until say otherwise; an empty
+    window names the range that has data. With --sink-table, every shard unless
+    --since/--until say otherwise.
     \b
     One row per normalised reference (nginx = docker.io/library/nginx:latest):
     pulls (pulls started), rate_limited (refused with 429/toomanyrequests), failures

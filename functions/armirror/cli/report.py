@@ -17,9 +17,13 @@ from armirror.cli.store import store_option
 @click.option(
     "--since",
     type=When(),
-    help="First day (YYYY-MM-DD or an age like 30d; default: 30 days up to the newest data).",
+    help="First day (YYYY-MM-DD or an age like 30d; default: 30 days before --until).",
 )
-@click.option("--until", type=When(), help="Last day (default: the newest day with data).")
+@click.option(
+    "--until",
+    type=When(),
+    help="Last day (default: today, or the newest day with data when that is older than 30 days).",
+)
 @click.option(
     "--html",
     "html_file",
@@ -47,8 +51,9 @@ def report(
     third-party pulls by cluster and namespace, rate-limit failures over time, and the
     copies `copy` and the pipeline recorded. A day without data is a gap, not a zero.
     \b
-    Window (the same as `pulls`'): the 30 days up to the newest recorded pull, unless
-    --since/--until say otherwise; an empty window names the range that has data.
+    Window (the same as `pulls`'): the last 30 days, or the 30 up to the newest recorded
+    pull when that is older, unless --since/--until say otherwise; an empty window
+    names the range that has data.
     --html writes one file with inline SVG charts and no scripts, fonts or network:
     readable anywhere, attachable to a ticket.
     """

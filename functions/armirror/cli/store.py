@@ -1,8 +1,9 @@
 """The store options copy, pulls and report share, and the window pulls and report agree on.
 
-Default window, for both ``pulls`` and ``report``: the 30 days up to the newest recorded
-pull event (today's date when the store is empty), so importing last month's logs shows
-last month rather than 30 empty days.  ``--since``/``--until`` override either end.  A
+Default window, for both ``pulls`` and ``report``: the last 30 days, unless the newest
+recorded pull event is older than that: then the 30 days up to it, so importing last
+month's logs shows last month rather than 30 empty days (and copies made today still
+count while recent pulls exist).  ``--since``/``--until`` override either end.  A
 window without data while the store holds data elsewhere says so, naming that range.
 """
 
@@ -105,8 +106,9 @@ def window(since: datetime | None, until: datetime | None, store: PullStore) -> 
     elif since is not None:
         last = datetime.now(UTC).date()
     else:
+        today = datetime.now(UTC).date()
         found = data_range(store)
-        last = found[1] if found else datetime.now(UTC).date()
+        last = today if found is None or (today - found[1]).days < DEFAULT_DAYS else found[1]
     first = since.date() if since else last - timedelta(days=DEFAULT_DAYS - 1)
     return Window(first, last, chosen)
 

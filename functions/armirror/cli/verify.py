@@ -235,9 +235,7 @@ def _print_verify(checks: list[ImageCheck], findings: list[PermissionFinding]) -
             title="images",
         )
         counts = summary(checks)
-        console.print(
-            ", ".join(f"{n} {state}" for state, n in counts.items() if n), highlight=False
-        )
+        output.info(", ".join(f"{n} {state}" for state, n in counts.items() if n))
         if counts["unknown"]:
             output.info(
                 f"{counts['unknown']} could not be checked: fix the access named in the "
