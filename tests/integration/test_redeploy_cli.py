@@ -54,6 +54,7 @@ def test_dry_run_then_move_then_nothing_left_then_undo(standin: KubeStandin, mir
     assert "Deployment shop/web  would-move" in dry.stdout
     assert f"web: {a} would become {mirror.mirrored(a)}" in dry.stdout
     assert "dry run: nothing was changed" in dry.stderr
+    assert "read access to the mirror is not checked (see --gke-node-sa)" in dry.stderr
     assert not list(tmp_path.glob("armirror-undo-*.json"))
 
     moved = run(mirror, "--cluster", "--to", mirror.prefix, "--wait", "--format", "json", store=store)  # fmt: skip

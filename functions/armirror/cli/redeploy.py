@@ -210,6 +210,10 @@ def _run(o: dict[str, Any]) -> RedeployReport:
         path = Path(o["undo_file"]) if o["undo_file"] else default_path()
         undo = UndoLog(path, platform.platform, identity)
         undo.check_writable()
+    if o["cluster"] and not o["node_accounts"]:
+        info("note: the nodes' read access to the mirror is not checked (see --gke-node-sa)")
+    elif o["cloud_run"] and not (o["project_number"] or o["project"].isdigit()):
+        info("note: the Cloud Run service agent's read access is not checked (--project-number)")
     store = None if o["dry_run"] else _open_store(o["store_url"])
     try:
         return redeploy(
