@@ -375,3 +375,12 @@ def test_upload_sessions_keep_the_latest_progress_until_forgotten(store: PullSto
     assert store.upload_session(destination, digest) is None
     store.save_upload_session(destination, digest, "/v2/x/blobs/uploads/2?_state=c", 8 << 20)
     assert store.upload_session(destination, digest) == ("/v2/x/blobs/uploads/2?_state=c", 8 << 20)
+
+
+def test_many_copies_recorded_in_one_write_count_once_each(store: PullStore) -> None:
+    results = [copy_result(f"docker.io/library/batch{n}:1", minute=n) for n in range(5)]
+    store.record_copies(results)
+    store.record_copies(results[:2])  # again: the same results are the same rows
+    store.record_copies([])
+    assert store.copy_counts() == {"copied": 5}
+    assert store.mirrored("docker.io/library/batch3:1") is not None

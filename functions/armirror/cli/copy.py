@@ -66,7 +66,7 @@ if TYPE_CHECKING:
     default=8,
     show_default=True,
     type=click.IntRange(1, 64),
-    help="Images and blobs in flight at once.",
+    help="Blobs in flight at once (up to 32 images are checked at once whatever this is).",
 )
 @store_option
 @click.option("--no-record", is_flag=True, help="Do not record the results in the store.")
@@ -243,7 +243,9 @@ async def _copy_all(
     from armirror.registry import Copier
 
     copier = Copier(client, jobs=jobs, progress=progress)
-    slots = asyncio.Semaphore(jobs)
+    # Images in flight: as many as the copier checks at once (32), whatever -j says; -j
+    # bounds the blobs moving (issue 13 §3).
+    slots = asyncio.Semaphore(copier.checks)
 
     async def one(source: Reference, destination: Reference) -> CopyResult:
         async with slots:
@@ -274,8 +276,7 @@ def _record(results: list[CopyResult], store_url: str | None) -> str | None:
                 return exc.format_message()
             time.sleep(0.2)
     try:
-        for result in results:
-            store.record_copy(result)
+        store.record_copies(results)
     except StoreError as exc:
         return str(exc)
     finally:

@@ -161,6 +161,10 @@ class PullStore(Protocol):
         """Store the outcome of one copy (idempotent: the same result twice is one row)."""
         ...
 
+    def record_copies(self, results: Iterable[CopyResult]) -> None:
+        """Store many outcomes in one write (a CLI run's)."""
+        ...
+
     def mirrored(self, reference: str) -> CopyRecord | None:
         """The latest successful copy of ``reference`` (normalised), or None."""
         ...

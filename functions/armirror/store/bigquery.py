@@ -200,6 +200,11 @@ class BigQueryStore(ViewReads):
     def record_copy(self, result: CopyResult) -> None:
         self._insert("copies", [copy_row(result)])
 
+    def record_copies(self, results: Iterable[CopyResult]) -> None:
+        rows = [copy_row(r) for r in results]
+        if rows:
+            self._insert("copies", rows)
+
     def record_redeploys(self, records: Iterable[RedeployRecord]) -> None:
         self._insert("redeploys", [redeploy_row(r) for r in records])
 
