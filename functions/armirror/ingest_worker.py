@@ -45,8 +45,13 @@ ChunkResult = tuple[int, dict[str, int], int, str | None, frozenset[str]]
 
 
 def write_events_csv(handle: IO[str], events: Sequence[PullEvent], fields: Sequence[str]) -> None:
-    """Events as CSV rows of their ``fields`` (None is an empty field), at C speed."""
-    csv.writer(handle).writerows(map(operator.attrgetter(*fields), events))
+    """Events as CSV rows of their ``fields`` (None is an empty field), at C speed.  An
+    event is a tuple of its fields, so when ``fields`` are all of them in order (as the
+    store's are) it is written as it is."""
+    if tuple(fields) == PullEvent._fields:
+        csv.writer(handle).writerows(events)
+    else:
+        csv.writer(handle).writerows(map(operator.attrgetter(*fields), events))
 
 
 def parse_lines(lines: Sequence[str], fields: Sequence[str]) -> ChunkResult:

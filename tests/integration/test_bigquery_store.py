@@ -10,7 +10,6 @@ import itertools
 import json
 import sys
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -74,7 +73,7 @@ def event(
             "jsonPayload": {"message": f'Pulling image "{image}"'},
         }
     ).events[0]
-    return replace(base, reason=reason, cluster=cluster)
+    return base._replace(reason=reason, cluster=cluster)
 
 
 def test_recording_twice_counts_once(store: PullStore) -> None:
@@ -261,7 +260,7 @@ def test_third_party_pulls_by_cluster_and_namespace(store: PullStore) -> None:
     def at(
         n: int, image: str, cluster: str | None, namespace: str | None, **kw: object
     ) -> PullEvent:
-        return replace(event(n, image, **kw), cluster=cluster, namespace=namespace)  # type: ignore[arg-type]
+        return event(n, image, **kw)._replace(cluster=cluster, namespace=namespace)  # type: ignore[arg-type]
 
     store.record(
         [

@@ -5,7 +5,6 @@ entries; the stores take whatever the parsers give."""
 from __future__ import annotations
 
 import base64
-import dataclasses
 import io
 import json
 import math
@@ -221,11 +220,10 @@ def test_the_row_for_bigquery_nulls_what_does_not_fit() -> None:
 
 
 def test_a_required_value_that_cannot_be_stored_is_refused_by_name() -> None:
-    event = dataclasses.replace(hostile_event(1), insert_id="lone \ud800")
+    event = hostile_event(1)._replace(insert_id="lone \ud800")
     with pytest.raises(ValueError, match="insert_id does not fit"):
         events.fit_event(event)
-    fine = dataclasses.replace(hostile_event(1), pod=None, node=None, image_bytes=None)
-    fine = dataclasses.replace(fine, pull_seconds=None)
+    fine = hostile_event(1)._replace(pod=None, node=None, image_bytes=None, pull_seconds=None)
     assert events.fit_event(fine) is fine
 
 
@@ -372,7 +370,7 @@ def test_whatever_the_parsers_give_the_store_records(entries: list[dict[str, Any
     for row in rows:
         row.pop("recorded_at")
         event = by_id[row["insert_id"]]
-        expected = dataclasses.asdict(event)
+        expected = event._asdict()
         assert {k: v for k, v in row.items() if k != "event_time"} == {
             k: v for k, v in expected.items() if k != "event_time"
         }

@@ -18,7 +18,6 @@ The schema (infra/bigquery/pull_events.json) gives the types; the bounds are arm
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 from typing import Any
 
@@ -77,7 +76,7 @@ def fit_event(event: PullEvent) -> PullEvent:
     not fit: the parsers never make such an event, so it is a caller's mistake."""
     problem = _required_problem(event)
     if problem:
-        raise ValueError(f"pull event {event.insert_id[:80]!r}: {problem}")
+        raise ValueError(f"pull event {str(event.insert_id)[:80]!r}: {problem}")
     changes: dict[str, Any] = {
         name: None
         for name in NAME_COLUMNS
@@ -87,7 +86,7 @@ def fit_event(event: PullEvent) -> PullEvent:
         changes["image_bytes"] = None
     if event.pull_seconds is not None and fit_seconds(event.pull_seconds) is None:
         changes["pull_seconds"] = None
-    return dataclasses.replace(event, **changes) if changes else event
+    return event._replace(**changes) if changes else event
 
 
 def _required_problem(event: PullEvent) -> str | None:

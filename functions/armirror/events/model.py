@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from armirror.events.timestamps import parse_timestamp
 
@@ -46,13 +46,16 @@ SKIP_CODES: dict[str, str] = {
 MAX_ENTRY_BYTES = 512 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class PullEvent:
+class PullEvent(NamedTuple):
     """One thing that happened to one image, with where it happened.
 
     ``insert_id`` identifies the event: the LogEntry's insertId (suffixed ``#N`` for the
     N-th container image of a Cloud Run entry), so recording it twice counts it once.
     ``repository`` (``library/nginx``) and ``registry`` are what the tables cluster on.
+
+    A named tuple, so immutable (``_replace`` makes a changed copy): building one costs
+    a tenth of a frozen dataclass, whose 19 ``object.__setattr__`` calls were a quarter
+    of the time `armirror pulls` spent parsing an entry (bench/RESULTS.md, Pulls).
     """
 
     insert_id: str
@@ -77,27 +80,9 @@ class PullEvent:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (``event_time`` as an RFC 3339 string)."""
-        return {
-            "insert_id": self.insert_id,
-            "event_time": self.event_time.isoformat(),
-            "reason": self.reason,
-            "image": self.image,
-            "reference": self.reference,
-            "registry": self.registry,
-            "repository": self.repository,
-            "registry_class": self.registry_class,
-            "third_party": self.third_party,
-            "project_id": self.project_id,
-            "location": self.location,
-            "cluster": self.cluster,
-            "namespace": self.namespace,
-            "pod": self.pod,
-            "node": self.node,
-            "service": self.service,
-            "image_bytes": self.image_bytes,
-            "pull_seconds": self.pull_seconds,
-            "source": self.source,
-        }
+        values = self._asdict()
+        values["event_time"] = self.event_time.isoformat()
+        return values
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PullEvent:
