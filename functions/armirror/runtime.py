@@ -103,6 +103,25 @@ def on_pull_event(event: Any) -> None:
     )
 
 
+def push_as_cloud_event(body: bytes) -> dict[str, Any] | None:
+    """A Pub/Sub push body as the dict form of its messagePublished CloudEvent, or None
+    when the body is not one (the push body is the CloudEvent's data)."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("subscription"), str):
+        return None
+    message = data.get("message")
+    if not isinstance(message, dict):
+        return None
+    return {
+        "id": str(message.get("messageId") or "?")[:100],
+        "type": "google.cloud.pubsub.topic.v1.messagePublished",
+        "data": data,
+    }
+
+
 def _event_id(event: Any) -> str:
     try:
         return str(event["id"])

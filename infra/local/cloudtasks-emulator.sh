@@ -5,6 +5,7 @@
 #   infra/local/cloudtasks-emulator.sh install     install once; later runs return at once
 #   infra/local/cloudtasks-emulator.sh serve PORT [--queue projects/P/locations/L/queues/Q]...
 #                                                  [--max-retries N] [--ready-file PATH]
+#                                                  [--dedup-window SECONDS]
 #                                                  install if needed, then serve on 127.0.0.1
 #
 # Why its own virtualenv: gcloud-tasks-emulator pins protobuf<5, the project's Google
@@ -14,7 +15,9 @@
 # What the emulator does: keeps queues and tasks in memory (create the queue first, or
 # pass --queue), POSTs each HTTP task to its URL with the X-CloudTasks-* headers every
 # ~0.1 s until the target answers 2xx (or --max-retries).  It ignores OIDC tokens,
-# retry_config and dispatch deadlines and does not deduplicate task names.
+# retry_config and dispatch deadlines.  The launcher adds what Cloud Tasks does with task
+# names: one that is queued or ran within --dedup-window seconds (3600) is refused with
+# ALREADY_EXISTS.
 #
 # Python for the virtualenv: $ARMIRROR_TASKS_EMULATOR_PYTHON, else the interpreter behind
 # the project's .venv, else python3.

@@ -3,8 +3,9 @@
 The adapter talks to the emulator through the real google-cloud-tasks client over gRPC,
 and the emulator really dispatches: first to a small recording HTTP server, then to
 copy_image served by functions-framework, which copies an image between two real local
-registries.  The emulator ignores OIDC and does not deduplicate task names, so those are
-tested on the built requests (tests/unit/test_cloudtasks_task.py), not here.
+registries.  The emulator ignores OIDC, so tokens are tested on the built requests
+(tests/unit/test_cloudtasks_task.py), not here; the stand-in adds Cloud Tasks' refusal of
+a task name that is queued or recently ran, and the adapter is held to it here.
 """
 
 from __future__ import annotations
@@ -214,6 +215,41 @@ def test_several_jobs_each_reach_the_target_once(
         for r in recorder.requests
     )
     assert names == sorted(job.job_id for job in jobs)
+
+
+def test_a_job_queued_again_is_refused_as_a_duplicate_and_runs_once(
+    tasks_client: Any, queue_path: str, recorder: Recorder
+) -> None:
+    queue = CloudTasksQueue(f"cloudtasks://{queue_path}", recorder.url, client=tasks_client)
+    job = CopyJob("docker.io/library/nginx:1.27", "r.example/m/nginx:1.27")
+    assert queue.enqueue(job) is True
+    assert queue.enqueue(job) is False  # while it waits or runs
+    wait_for(lambda: recorder.requests, what="the task to reach the target")
+    wait_for(lambda: not list(tasks_client.list_tasks(parent=queue_path)), what="an empty queue")
+    assert queue.enqueue(job) is False  # after it ran: Cloud Tasks keeps the name ~1 hour
+    # Another job (a refresh pins the digest it saw) is another task.
+    moved = CopyJob(job.source, job.destination, "refresh", "sha256:" + "1" * 64)
+    assert queue.enqueue(moved) is True
+    wait_for(lambda: len(recorder.requests) == 2, what="the second job's task")
+    names = [{k.lower(): v for k, v in r.headers.items()}["x-cloudtasks-taskname"]
+             for r in recorder.requests]  # fmt: skip
+    assert names == [job.job_id, moved.job_id]
+
+
+def test_the_stand_in_can_leave_names_free_as_the_bare_emulator_does(tmp_path: Path) -> None:
+    with start_cloud_tasks_emulator(
+        log_path=tmp_path / "log", dedup_window=0, max_retries=0
+    ) as running:
+        client = running.client()
+        try:
+            name = f"{LOCATION}/queues/nodedup"
+            client.create_queue(parent=LOCATION, queue=tasks_v2.Queue(name=name))
+            queue = CloudTasksQueue(f"cloudtasks://{name}", "http://127.0.0.1:9/c", client=client)
+            job = CopyJob("docker.io/library/nginx:1", "r.example/m/nginx:1")
+            assert queue.enqueue(job) is True
+            assert queue.enqueue(job) is True
+        finally:
+            client.transport.close()
 
 
 def test_a_queue_that_does_not_exist_is_misconfigured(tasks_client: Any) -> None:

@@ -1,8 +1,10 @@
 """The Cloud Tasks adapter's requests, checked as built.
 
-The emulator ignores OIDC tokens and does not deduplicate task names, so the task name,
-the token and the deadline are checked here, on the Task the adapter sends; how the
-adapter reads each gRPC status is checked with a client that fails on demand.
+The emulator ignores OIDC tokens and deadlines, so the task name, the token and the
+deadline are checked here, on the Task the adapter sends; how the adapter reads each gRPC
+status is checked with a client that fails on demand.  (Refusing a duplicate task name,
+which the stand-in adds to the emulator, is tested against it in
+tests/integration/test_cloudtasks_emulator.py.)
 """
 
 from __future__ import annotations

@@ -13,8 +13,13 @@ Two halves in one file:
 The emulator keeps queues in memory only: a queue must be created (CreateQueue, or
 ``queues=`` here) before tasks are added to it.  It POSTs each HTTP task to its URL with
 the X-CloudTasks-* headers and retries every ~0.1 s until the target answers 2xx (or
-``max_retries``).  It ignores OIDC tokens, retry_config and dispatch deadlines, and does
-not deduplicate task names.
+``max_retries``).  It ignores OIDC tokens, retry_config and dispatch deadlines.
+
+The emulator itself accepts any number of tasks of one name; Cloud Tasks refuses a
+named task with ALREADY_EXISTS while one of that name is queued and for about an hour
+after it ran, and armirror's queue relies on that to copy an image once however often it
+is asked.  So the launcher adds that rule (``dedup_window`` seconds, 3600 by default,
+counted from the last creation or dispatch of the name; 0 turns it off).
 
 Only the standard library is imported at module level, so both virtualenvs can load it.
 """
@@ -94,6 +99,7 @@ def start_cloud_tasks_emulator(
     *,
     queues: Sequence[str] = (),
     max_retries: int = -1,
+    dedup_window: float = 3600,
     log_path: Path | None = None,
     startup_timeout: float = 30,
     install_timeout: float = 600,
@@ -101,7 +107,8 @@ def start_cloud_tasks_emulator(
     """Start the emulator on 127.0.0.1 (``port``, or a free one) and wait until it serves.
 
     ``queues`` are full queue names (``projects/P/locations/L/queues/Q``) created at start;
-    ``max_retries`` bounds redelivery of failed tasks (-1: forever, as the emulator does).
+    ``max_retries`` bounds redelivery of failed tasks (-1: forever, as the emulator does);
+    ``dedup_window``: how long a task name stays taken (0: never, as the emulator alone).
     """
     install_cloud_tasks_emulator(install_timeout)
     # Port 0 unless asked: the kernel picks and the launcher writes the port it got into
@@ -111,7 +118,7 @@ def start_cloud_tasks_emulator(
     ready = log_file.with_name(log_file.name + ".ready")
     ready.unlink(missing_ok=True)
     args = ["bash", str(SCRIPT), "serve", str(port or 0), "--ready-file", str(ready)]
-    args += ["--max-retries", str(max_retries)]
+    args += ["--max-retries", str(max_retries), "--dedup-window", str(dedup_window)]
     for queue in queues:
         args += ["--queue", queue]
     with log_file.open("ab") as log:
@@ -143,6 +150,7 @@ def _serve(argv: Sequence[str]) -> int:
     parser.add_argument("--host", default=HOST)
     parser.add_argument("--queue", action="append", default=[], help="queue to create")
     parser.add_argument("--max-retries", type=int, default=-1)
+    parser.add_argument("--dedup-window", type=float, default=3600.0)
     parser.add_argument("--ready-file", help="written once the API is served")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -187,11 +195,44 @@ def _serve(argv: Sequence[str]) -> int:
             partial.replace(args.ready_file)
 
     emulator_server.APIThread.run = run
+    if args.dedup_window > 0:
+        _deduplicate_task_names(emulator_server.QueueState, args.dedup_window)
     server = emulator_server.create_server(
         args.host, args.port, "localhost", 80, set(args.queue), args.max_retries
     )
     server.run()
     return 0
+
+
+def _deduplicate_task_names(state_class: Any, window: float) -> None:
+    """Refuse a task name that is queued, or was created or dispatched less than
+    ``window`` seconds ago, with ALREADY_EXISTS, as Cloud Tasks does."""
+    import threading
+
+    from google.api_core.exceptions import AlreadyExists
+
+    create_task, submit_task = state_class.create_task, state_class.submit_task
+    lock = threading.Lock()
+    last_seen: dict[str, float] = {}
+
+    def create(self: Any, queue: str, task: Any) -> Any:
+        if task.name:
+            with lock:
+                now = time.monotonic()
+                queued = any(t.name == task.name for t in self._queue_tasks.get(queue, ()))
+                if queued or now - last_seen.get(task.name, -window) < window:
+                    raise AlreadyExists(f"Requested entity already exists: {task.name}")
+                last_seen[task.name] = now
+        return create_task(self, queue, task)
+
+    def submit(self: Any, task_name: str, force_run: bool = False) -> Any:
+        task = submit_task(self, task_name, force_run)
+        with lock:
+            last_seen[task.name] = time.monotonic()
+        return task
+
+    state_class.create_task = create
+    state_class.submit_task = submit
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Kubelet log entries and Pub/Sub CloudEvents in the shapes the cloud delivers them.
+"""Kubelet log entries, Pub/Sub push bodies and CloudEvents in the shapes the cloud
+delivers them.
 
 The demo, the end-to-end tests and the load benchmark replay these through the real
 ``on_pull_event`` endpoint; tests/fixtures/ holds samples captured in the same shapes.
@@ -84,3 +85,32 @@ def cloud_event(entry: dict[str, Any] | bytes, event_id: str = "1") -> dict[str,
             "subscription": "projects/example-prod/subscriptions/eventarc-armirror",
         },
     }
+
+
+def push_body(
+    entry: dict[str, Any] | bytes,
+    message_id: str,
+    *,
+    publish_time: str = "2026-10-01T08:00:01.5Z",
+    subscription: str = "projects/example-prod/subscriptions/armirror-pull-events",
+    delivery_attempt: int = 1,
+) -> dict[str, Any]:
+    """The JSON body a Pub/Sub push subscription POSTs for one message (wrapped delivery).
+
+    As Pub/Sub sends it: the ID and publish time in both spellings, the subscription's
+    full name, and ``deliveryAttempt`` (present because the module's subscription has a
+    dead-letter policy).  A message with empty data has no ``data`` field at all
+    (``entry=b""``), as the JSON form of a protobuf leaves out empty bytes.
+    """
+    raw = entry if isinstance(entry, bytes) else json.dumps(entry).encode()
+    timestamp = entry.get("timestamp", "") if isinstance(entry, dict) else ""
+    message: dict[str, Any] = {
+        "attributes": {"logging.googleapis.com/timestamp": timestamp},
+        "messageId": message_id,
+        "message_id": message_id,
+        "publishTime": publish_time,
+        "publish_time": publish_time,
+    }
+    if raw:
+        message["data"] = base64.b64encode(raw).decode()
+    return {"message": message, "subscription": subscription, "deliveryAttempt": delivery_attempt}
