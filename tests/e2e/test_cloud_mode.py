@@ -40,7 +40,7 @@ from standins.bigquery import EmulatorUnavailable, start_bigquery
 from standins.cloudtasks import CloudTasksEmulator, start_cloud_tasks_emulator
 from standins.logentries import kubelet_entry, push_body
 from standins.ports import wait_for_ports
-from standins.registry import Registry
+from standins.registry import Registry, start_registry
 
 sys.path.insert(0, str(ROOT / "tests" / "infra"))
 
@@ -261,6 +261,7 @@ def deployment(
             emulator = stack.enter_context(start_bigquery(workdir / "bigquery"))
         except EmulatorUnavailable as exc:
             pytest.fail(f"the BigQuery emulator is needed and could not start: {exc}")
+        hub_mirror = stack.enter_context(start_registry(workdir / "hub-mirror"))
         # Task names stay taken about an hour after a task ran, as in Cloud Tasks.
         tasks = stack.enter_context(
             start_cloud_tasks_emulator(
@@ -287,7 +288,9 @@ def deployment(
             "ARMIRROR_ALLOW": "docker.io/library/cloud-*",
             "ARMIRROR_DENY": "docker.io/library/*:latest",
             "ARMIRROR_MIRROR_THRESHOLD": "1",
-            "ARMIRROR_UPSTREAMS": f"docker.io={source_registry.url}",
+            # As the module sets it: Docker Hub's pull-through mirror first, then Docker
+            # Hub.  This "mirror" holds nothing, so every image falls through.
+            "ARMIRROR_UPSTREAMS": f"docker.io={hub_mirror.url},{source_registry.url}",
             "BIGQUERY_EMULATOR_HOST": emulator.url,
             "ARMIRROR_TASKS_EMULATOR_HOST": tasks.endpoint,
         }
