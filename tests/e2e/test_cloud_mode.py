@@ -459,28 +459,22 @@ def test_a_malformed_push_is_acknowledged_and_nothing_is_recorded(
     before = deployment.count("pull_events")
     bad_base64 = push_body(b"x", unique("msg"))
     bad_base64["message"]["data"] = "%%% not base64 %%%"
-    bodies = {
-        "bad base64": bad_base64,
-        "not JSON": push_body(b"{not json", unique("msg")),
-        "a JSON array": push_body(b"[1, 2, 3]", unique("msg")),
-        "not a pull": push_body(
-            {"insertId": unique("i"), "jsonPayload": {"message": "Started container"}},
-            unique("msg"),
-        ),
-        "too large": push_body(
-            {
-                "insertId": unique("i"),
-                "jsonPayload": {"reason": "Pulling", "message": "x" * 300_000},
-            },
-            unique("msg"),
-        ),
-        "attributes only": push_body(b"", unique("msg")),
+    pod_started = kubelet_entry(unique("i"), WHEN, "Pulling", "cloud-x:1")
+    pod_started["jsonPayload"].update(reason="Started", message="Started container api")
+    bodies = {  # what each is, and the skip on_pull_event names
+        "bad_base64": bad_base64,
+        "bad_json": push_body(b"{not json", unique("msg")),
+        "not_a_log_entry": push_body(b"[1, 2, 3]", unique("msg")),
+        "not_an_image_event": push_body(pod_started, unique("msg")),
+        "too_large": push_body(log_entry("cloud-" + "x" * 600_000 + ":1"), unique("msg")),
+        # Pub/Sub leaves out empty data; functions-framework alone would answer 400.
+        "not_a_cloud_event": push_body(b"", unique("msg")),
     }
-    for what, body in bodies.items():
+    for code, body in bodies.items():
         response = deployment.push(body)
-        assert 200 <= response.status_code < 300, (what, response.status_code, response.text[:300])
+        assert 200 <= response.status_code < 300, (code, response.status_code, response.text[:300])
         outcome = deployment.outcome(body["message"]["messageId"])
-        assert outcome.startswith("recorded=0 enqueued=0 "), (what, outcome)
+        assert outcome.startswith(f"recorded=0 enqueued=0 skipped=['{code}"), outcome
     assert deployment.count("pull_events") == before
     # What Pub/Sub never sends is the sender's mistake, not a message to acknowledge.
     for body in (b"hello", b'{"message": {"data": "eA=="}}'):
