@@ -180,8 +180,11 @@ class Copier:
         if up_to_date and current is not None and current.media_type not in IMAGE_TYPES:
             children = await self.planner.children_if_signed(destination, digest, source_tags)
         planner = self.planner
-        signatures = await planner.source_signatures(
-            source, endpoint, [digest, *children], source_tags
+        # Whether the destination holds the digest under another tag is asked at once
+        # with the signature HEADs, when the tag does not already name it.
+        signatures, held = await asyncio.gather(
+            planner.source_signatures(source, endpoint, [digest, *children], source_tags),
+            planner.holds(destination, digest, known=up_to_date),
         )
         if up_to_date and len(await planner.present_at(destination, signatures)) == len(signatures):
             result.status = "up-to-date"
@@ -195,6 +198,7 @@ class Copier:
             signatures,
             source_tags,
             platforms_looked_up=bool(children),
+            top_held=held,
         )
         blobs = _unique_blobs(plan.manifests())
         if self.progress:
@@ -252,10 +256,9 @@ class Copier:
         home = self._homes.get(home_key)
         if home is not None:
             holder = await asyncio.shield(home)
-            if holder and holder != destination.repository:
-                async with self._blob_slots:
-                    if await self.client.mount_blob(destination, blob.digest, holder):
-                        return 0
+            elsewhere = holder if holder != destination.repository else None
+            if elsewhere and await self.client.mount_blob(destination, blob.digest, elsewhere):
+                return 0
             return await self._transfer(source, origin, destination, blob)
         home = asyncio.get_running_loop().create_future()
         self._homes[home_key] = home
@@ -271,14 +274,16 @@ class Copier:
     async def _transfer(
         self, source: Reference, origin: str, destination: Reference, blob: Descriptor
     ) -> int:
+        # Control requests take no transfer slot: every blob's HEAD goes out at once,
+        # and a slot is held only while bytes move.
+        if await self.client.blob_exists(destination, blob.digest):
+            return 0
+        same = origin == self.client.base_url(destination.registry)
+        if same and await self.client.mount_blob(destination, blob.digest, source.repository):
+            return 0
+        report = self.progress
+        on_bytes = (lambda n: report.advanced(str(source), n)) if report else None
         async with self._blob_slots:
-            if await self.client.blob_exists(destination, blob.digest):
-                return 0
-            same = origin == self.client.base_url(destination.registry)
-            if same and await self.client.mount_blob(destination, blob.digest, source.repository):
-                return 0
-            report = self.progress
-            on_bytes = (lambda n: report.advanced(str(source), n)) if report else None
             return await self.client.copy_blob(
                 source,
                 destination,

@@ -127,6 +127,10 @@ class Planner:
 
     # -- manifests ---------------------------------------------------------------------
 
+    async def holds(self, destination: Reference, digest: str, *, known: bool = False) -> bool:
+        """Whether the destination has ``digest`` (a HEAD; ``known`` skips asking)."""
+        return known or not await self._missing(destination, [digest])
+
     async def _missing(self, destination: Reference, digests: list[str]) -> list[str]:
         heads = await asyncio.gather(*(self.client.head_manifest(destination, d) for d in digests))
         return [d for d, head in zip(digests, heads, strict=True) if head is None]
@@ -145,26 +149,30 @@ class Planner:
         tags: list[str] | None,
         *,
         platforms_looked_up: bool = False,
+        top_held: bool | None = None,
     ) -> Plan:
         """Fetch what the destination lacks of ``head`` (the image the source named), of
         its platforms, referrers and ``signatures`` (tag -> digest at the source; the
         platforms' signature tags are added from ``tags`` unless ``platforms_looked_up``).
+        ``top_held`` says whether the destination has the digest, when already asked.
         """
         digest = head.digest
-        top_missing = bool(await self._missing(destination, [digest]))
+        held = await self.holds(destination, digest) if top_held is None else top_held
+        top_missing = not held
         # Known before the top manifest is read: it (unless the destination has it under
         # another tag), and for an index at least one platform.
         needed = int(top_missing) * (2 if head.media_type in INDEX_TYPES else 1)
         self._check(endpoint, needed, f"copy {source}")
-        if top_missing:
-            top = await self.client.get_manifest(source, digest, endpoint=endpoint)
-        else:
-            top = await self.client.get_manifest(destination, digest)
+        holder, where = (source, endpoint) if top_missing else (destination, None)
+        top, listed = await asyncio.gather(  # one round trip for both
+            self.client.get_manifest(holder, digest, endpoint=where),
+            self.client.referrers(source, digest, endpoint=endpoint),
+        )
+        referrers = listed or []
         children = [c.digest for c in top.children()]
         if children and not platforms_looked_up and tags is not None:
             found = await self.source_signatures(source, endpoint, children, tags)
             signatures = {**signatures, **found}
-        referrers = await self.client.referrers(source, digest, endpoint=endpoint) or []
         missing, signed_already, missing_referrers = await asyncio.gather(
             self._missing(destination, children),
             self.present_at(destination, signatures),
