@@ -10,6 +10,7 @@ import click
 
 from armirror.cli import (
     FORMAT_TABLE_JSON,
+    copy_plan,
     make_registry_client,
     output,
     read_image_list,
@@ -18,9 +19,6 @@ from armirror.cli import (
 from armirror.cli.store import check_store, open_store, store_option
 
 if TYPE_CHECKING:
-    import re
-
-    from armirror.copyplan import PlannedCopy
     from armirror.reference import Reference
     from armirror.registry import CopyResult, RegistryClient
 
@@ -103,16 +101,16 @@ def copy(
     Exit status 1 when any image failed (or, with --dry-run, could not be planned),
     2 for bad input, 130 when interrupted.
     """
-    pattern = _tag_pattern(all_tags, tag_pattern)
+    pattern = copy_plan.tag_pattern(all_tags, tag_pattern)
     pairs = _pairs(read_image_list(images, image_file), prefix, expand=pattern is not None)
     record = not (dry_run or no_record)
     if record:  # a wrong --store or missing credentials stop the run before any copy
         check_store(store_url, hint=NO_RECORD_HINT)
     if pattern is not None:
-        pairs = asyncio.run(_expand(pairs, pattern, max_tags, upstreams, insecure, prefix))
+        pairs = asyncio.run(copy_plan.expand(pairs, pattern, max_tags, upstreams, insecure, prefix))
     if dry_run:
-        plans = asyncio.run(_plan(pairs, upstreams, insecure, jobs))
-        _show_plan(plans, output_format)
+        plans = asyncio.run(copy_plan.plan(pairs, upstreams, insecure, jobs))
+        copy_plan.show_plan(plans, output_format)
         sys.exit(output.EXIT_FAILURE if any(p.error for p in plans) else output.EXIT_OK)
     results = _copy(pairs, upstreams, insecure, jobs, show_progress=output_format == "table")
     unrecorded = _record(results, store_url) if record else None
@@ -129,19 +127,6 @@ def copy(
 NO_RECORD_HINT = "--no-record copies without recording"
 #: How long recording waits for another armirror process to let go of a DuckDB file.
 RECORD_WAIT_SECONDS = 30.0
-
-
-def _tag_pattern(all_tags: bool, tag_pattern: str | None) -> re.Pattern[str] | None:
-    import re
-
-    if all_tags and tag_pattern:
-        output.bad_input("give --all-tags or --tags REGEX, not both")
-    if tag_pattern is None:
-        return re.compile(".*") if all_tags else None
-    try:
-        return re.compile(tag_pattern)
-    except re.error as exc:
-        raise click.BadParameter(f"{tag_pattern!r}: {exc}", param_hint="--tags") from None
 
 
 def _pairs(names: list[str], prefix: str, *, expand: bool) -> list[tuple[Reference, Reference]]:
@@ -168,47 +153,6 @@ def _pairs(names: list[str], prefix: str, *, expand: bool) -> list[tuple[Referen
     if problems:
         output.bad_input(problems[-1])
     return pairs
-
-
-async def _expand(
-    pairs: list[tuple[Reference, Reference]],
-    pattern: re.Pattern[str],
-    max_tags: int,
-    upstreams: tuple[str, ...],
-    insecure: tuple[str, ...],
-    prefix: str,
-) -> list[tuple[Reference, Reference]]:
-    """Each named repository's matching tags, from one tag list per repository."""
-    from armirror.copyplan import TooManyTags, select_tags
-    from armirror.reference import destination_for
-    from armirror.registry import RegistryError
-
-    expanded: list[tuple[Reference, Reference]] = []
-    async with make_registry_client(upstreams, insecure) as client:
-        for source, _ in pairs:
-            try:
-                tags = await select_tags(client, source, pattern, max_tags)
-            except TooManyTags as exc:
-                output.bad_input(str(exc))
-            except RegistryError as exc:
-                output.failure(f"cannot list the tags of {source.name}: {exc}")
-            if not tags:
-                output.warn(f"{source.name}: no tag matches")
-            output.detail(f"{source.name}: {len(tags)} tags")
-            expanded += [(tag, destination_for(tag, prefix)) for tag in tags]
-    return expanded
-
-
-async def _plan(
-    pairs: list[tuple[Reference, Reference]],
-    upstreams: tuple[str, ...],
-    insecure: tuple[str, ...],
-    jobs: int,
-) -> list[PlannedCopy]:
-    from armirror.copyplan import plan_copies
-
-    async with make_registry_client(upstreams, insecure, jobs) as client:
-        return await plan_copies(client, pairs, jobs=jobs)
 
 
 def _copy(
@@ -321,51 +265,4 @@ def _print_copy_table(results: list[CopyResult], prefix: str) -> None:
         f"{counts['copied']} copied, {counts['up-to-date']} up-to-date, {counts['failed']} failed; "
         f"{output.human_bytes(sum(r.bytes_copied for r in results))} moved; "
         f"destination {prefix}/<registry>/<repository>"
-    )
-
-
-def _show_plan(plans: list[PlannedCopy], output_format: str) -> None:
-    from collections import Counter
-
-    if output_format == "json":
-        output.emit_json([plan.to_json() for plan in plans])
-    else:
-        from rich.console import Console
-
-        from armirror.cli.progress import short_reference
-        from armirror.cli.tables import Cell, Column, print_table
-
-        styles = {"would-copy": "yellow", "up-to-date": "cyan", "cannot-plan": "bold red"}
-        print_table(
-            Console(),
-            [
-                Column("image"),
-                Column("plan", whole=True),
-                Column("to move", justify="right", whole=True),
-                Column("manifest GETs"),
-            ],
-            [
-                [
-                    short_reference(p.source),
-                    Cell(p.status, styles[p.status]),
-                    output.human_bytes(p.bytes_to_move) if p.status == "would-copy" else "",
-                    ", ".join(f"{host} {n}" for host, n in sorted(p.manifest_gets.items())),
-                ]
-                for p in plans
-            ],
-        )
-        for plan in plans:
-            if plan.error:
-                output.error(f"{short_reference(plan.source)}: {plan.error}")
-    gets: Counter[str] = Counter()
-    for plan in plans:
-        gets.update(plan.manifest_gets)
-    would = [p for p in plans if p.status == "would-copy"]
-    output.info(
-        f"dry run: {len(would)} would copy "
-        f"({output.human_bytes(sum(p.bytes_to_move for p in would))} to move), "
-        f"{sum(1 for p in plans if p.status == 'up-to-date')} up-to-date, "
-        f"{sum(1 for p in plans if p.status == 'cannot-plan')} cannot be planned; "
-        "manifest GETs the copy will send: "
-        + (", ".join(f"{host} {n}" for host, n in sorted(gets.items())) or "none")
     )
