@@ -12,6 +12,7 @@ CSV file; small ones (a Pub/Sub message's worth) through one multi-row INSERT.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -66,6 +67,33 @@ MEMORY_LIMIT = "128MB"
 BULK_CHECKPOINT_THRESHOLD = "1GB"
 
 
+def _create_whole(path: Path) -> None:
+    """Make a missing (or empty) database file appear whole, in one step.
+
+    DuckDB creates a file, then locks it, then writes its header.  A second process that
+    opens the file in between may lock it first and find zero bytes: it fails with "not
+    a valid DuckDB database", and so does every open after it, for the file stays empty.
+    Two `armirror copy` runs started together did that to the default store.  So a new
+    database is made under a temporary name and linked into place (link refuses to
+    replace, so the first process wins and the others use its file); an empty file left
+    by an older version or a crash is replaced, as it holds nothing.
+    """
+    try:
+        if path.stat().st_size > 0:
+            return
+        empty = True
+    except FileNotFoundError:
+        empty = False
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as scratch:
+        made = Path(scratch) / path.name
+        duckdb.connect(str(made)).close()
+        if empty:
+            os.replace(made, path)
+            return
+        with contextlib.suppress(FileExistsError):  # another process made it first
+            os.link(made, path)
+
+
 class DuckDBStore(ViewReads):
     """A :class:`~armirror.store.PullStore` in a DuckDB file (or ``":memory:"``)."""
 
@@ -73,6 +101,7 @@ class DuckDBStore(ViewReads):
         self.path = path
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _create_whole(Path(path))
         try:
             self._con = duckdb.connect(str(path))
         except duckdb.IOException as exc:

@@ -1,0 +1,66 @@
+"""Several armirror processes opening one DuckDB file that does not exist yet.
+
+`armirror copy` records into the default store, so two copies started together (or a
+copy beside `pulls`) may both be the first to open it.  DuckDB creates the file and
+only then locks it, so the second process could open a file still being written and
+fail with "not a valid DuckDB database".  A lock conflict is expected (one writer at a
+time; callers wait), an invalid file never.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+OPENER = """
+import sys, time
+from armirror.store import StoreError
+from armirror.store.duckdb import DuckDBStore
+path, start = sys.argv[1], float(sys.argv[2])
+while time.time() < start:
+    pass
+for _ in range(400):
+    try:
+        DuckDBStore(path).close()
+        break
+    except StoreError as exc:
+        if "lock" not in str(exc):
+            print("INVALID", exc, flush=True)
+            sys.exit(1)
+        time.sleep(0.01)
+else:
+    sys.exit(2)
+"""
+
+
+def test_processes_racing_to_create_the_store_never_see_a_half_made_file(tmp_path: Path) -> None:
+    for round_ in range(3):
+        path = tmp_path / f"round{round_}" / "armirror.duckdb"
+        start = time.time() + 1.5  # every process is up and spinning by then
+        openers = [
+            subprocess.Popen(
+                [sys.executable, "-c", OPENER, str(path), str(start)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        outcomes = [(p.wait(timeout=60), p.stdout.read() if p.stdout else "") for p in openers]
+        assert all(code == 0 for code, _ in outcomes), (round_, outcomes)
+
+
+def test_a_store_file_left_empty_is_made_whole(tmp_path: Path) -> None:
+    """The file a creation race (or a crash between create and write) leaves behind:
+    zero bytes.  DuckDB calls it "not a valid DuckDB database" on every open after, so
+    one unlucky moment broke the default store for good."""
+    from armirror.store.duckdb import DuckDBStore
+
+    path = tmp_path / "armirror.duckdb"
+    path.touch()
+    with DuckDBStore(path) as store:
+        assert store.count_rows("pull_events") == 0
+    assert path.stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["armirror.duckdb"]  # no leftovers
