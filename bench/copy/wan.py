@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -61,6 +62,7 @@ class RelayProcess:
             text=True,
         )
         assert self.process.stdout is not None
+        WATCHED["relay"] = self.process.pid
         self.ports: dict[str, int] = {}
         for _ in registries:
             port, target = self.process.stdout.readline().split()
@@ -77,11 +79,30 @@ class RelayProcess:
         self.process.wait(timeout=10)
 
 
+#: CPU seconds of the last command run (it and its children) and of the processes
+#: watched meanwhile (the registries and the relay), for the CPU floor beside each figure.
+LAST_CPU: dict[str, float] = {}
+WATCHED: dict[str, int] = {}
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
     """Wall seconds and stdout of one command, which must succeed."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    watched = {name: process_cpu(pid) for name, pid in WATCHED.items()}
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    LAST_CPU.clear()
+    LAST_CPU["client"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    for name, pid in WATCHED.items():
+        LAST_CPU[name] = process_cpu(pid) - watched[name]
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr[-2000:]}")
     return wall, proc.stdout
@@ -197,13 +218,19 @@ def main() -> None:
     env.update({"SSL_CERT_FILE": str(ca), "DOCKER_CONFIG": str(WORK / "no-docker-config")})
     results: dict[str, dict[str, list[float]]] = {}
 
-    def record(section: str, tool: str, wall: float) -> None:
+    def record(section: str, tool: str, wall: float, *, with_cpu: bool = True) -> None:
         results.setdefault(section, {}).setdefault(tool, []).append(wall)
-        print(f"{section:8} {tool:34} {wall:7.3f}s", file=sys.stderr)
+        cpu = dict(LAST_CPU) if with_cpu else {}
+        for name, seconds in cpu.items():
+            results[section].setdefault(f"{tool} cpu {name}", []).append(seconds)
+        shown = " ".join(f"{k} {v:.2f}" for k, v in cpu.items())
+        print(f"{section:8} {tool:34} {wall:7.3f}s  cpu: {shown}", file=sys.stderr)
 
     def registry(name: str) -> Registry:
         shutil.rmtree(WORK / name, ignore_errors=True)
-        return start_registry(WORK / name, tls=(cert, key))
+        started = start_registry(WORK / name, tls=(cert, key))
+        WATCHED["source" if name == "source" else "destination"] = started.process.pid
+        return started
 
     rtt = 2 * args.delay
     startup = startup_seconds(env)
@@ -263,7 +290,9 @@ def main() -> None:
                         assert report["checked"] == len(tags), report
                         assert report["changed"] == REFRESH_MOVED, report
                         record("refresh", "armirror (process)", wall)
-                        record("refresh", "armirror (refresh call)", report["seconds"])
+                        record(
+                            "refresh", "armirror (refresh call)", report["seconds"], with_cpu=False
+                        )
                         sample = [source for source, _ in tags[:40]]
                         lines = ["set -e"] + [
                             f"skopeo inspect --raw --cert-dir {certs} docker://"
@@ -271,7 +300,12 @@ def main() -> None:
                             for s in sample
                         ]
                         wall, _ = run(["bash", "-c", "\n".join(lines)], env)
-                        record("refresh", "skopeo inspect loop, per tag", wall / len(sample))
+                        record(
+                            "refresh",
+                            "skopeo inspect loop, per tag",
+                            wall / len(sample),
+                            with_cpu=False,
+                        )
                 finally:
                     relay.stop()
             del digest
@@ -289,7 +323,16 @@ def main() -> None:
     )
     for section, tools in summary.items():
         for tool, value in tools.items():
-            print(f"| {section} | {tool} | {value:.3f} s |")
+            if " cpu " not in tool:
+                print(f"| {section} | {tool} | {value:.3f} s |")
+        for tool in [t for t in tools if " cpu " not in t]:
+            parts = {
+                k.split(" cpu ", 1)[1]: v for k, v in tools.items() if k.startswith(tool + " cpu ")
+            }
+            if parts:
+                shown = ", ".join(f"{k} {v:.2f}" for k, v in parts.items())
+                floor = sum(parts.values()) / (os.cpu_count() or 1)
+                print(f"| {section} | {tool}: CPU-s {shown}; CPU floor {floor:.2f} s |")
         if "armirror" in tools and "skopeo loop" in tools:
             ratio = tools["armirror"] / tools["skopeo loop"]
             print(f"| {section} | armirror / skopeo | {ratio:.4f} |")
