@@ -28,7 +28,7 @@ class Mirror:
 
     def check(self, pairs: list[tuple[Reference, Reference]]) -> list[ImageCheck]:
         async def run() -> list[ImageCheck]:
-            async with RegistryClient(upstreams=self.upstreams) as client:
+            async with RegistryClient(upstreams=self.upstreams, allow_private_hosts=True) as client:
                 return await check_images(client, pairs)
 
         return asyncio.run(run())
@@ -46,7 +46,7 @@ def make_mirror(source: Registry, destination: Registry, *, ready: int = 3, abse
     pairs = [(parse(name), destination_for(parse(name), prefix)) for name in names[:ready]]
 
     async def copy() -> None:
-        async with RegistryClient(upstreams=upstreams) as client:
+        async with RegistryClient(upstreams=upstreams, allow_private_hosts=True) as client:
             results = await copy_images(pairs, client=client)
         assert all(r.status == "copied" for r in results), results
 

@@ -154,6 +154,8 @@ def run_copy(
     jobs: int = 8,
     checks: int = 32,
     destinations: list[Reference] | None = None,
+    allow_private: bool = True,
+    trusted: list[str] | None = None,
 ) -> tuple[list[CopyResult], RegistryClient]:
     """Copy in-process with a fresh client; returns the results and the (closed) client."""
     sources = [parse(image) for image in images]
@@ -161,7 +163,11 @@ def run_copy(
 
     async def main() -> tuple[list[CopyResult], RegistryClient]:
         client = RegistryClient(
-            upstreams=upstreams, credentials=credentials(explicit), retry=retry or fast_retry()
+            upstreams=upstreams,
+            credentials=credentials(explicit),
+            retry=retry or fast_retry(),
+            allow_private_hosts=allow_private,
+            trusted_registries=trusted or (),
         )
         async with client:
             copier = Copier(client, jobs=jobs, checks=checks)

@@ -1,11 +1,15 @@
-"""Which registry hosts a caller of request_copy may name.
+"""Which registry hosts a caller may name, judged before anything is queued.
 
-The copier runs inside the organisation's network with credentials; a caller who could
-point it at ``169.254.169.254`` or an internal service could use it to reach them.  So a
-host that is an IP literal, or resolves to a loopback, private, link-local, reserved or
-metadata address, is refused unless the operator allows private hosts.  Names that do
-not resolve are judged by name alone: ``metadata.google.internal`` is refused even where
-DNS is unavailable.  Registries the operator mapped with ARMIRROR_UPSTREAMS are trusted.
+``request_copy``, ``on_pull_event`` and ``copy_image`` refuse a reference whose registry
+is an internal host at once, with a reason.  The rules are the registry client's host
+guard (:mod:`armirror.registry.hostguard`), which judges every connection again when it
+is made, redirects and token realms included; this early check only spares a queue slot
+and gives the caller a clear answer.
+
+Names that do not resolve are judged by name alone: ``metadata.google.internal`` is
+refused even where DNS is unavailable.  Registries the operator mapped with
+ARMIRROR_UPSTREAMS are trusted.  Without ARMIRROR_ALLOW_PRIVATE_HOSTS an IP literal is
+refused even when public: a registry is named by its host name.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import ipaddress
 import socket
 from collections.abc import Callable, Iterable
 
-METADATA_NAMES = frozenset({"metadata.google.internal", "metadata", "metadata.goog"})
+from armirror.registry.hostguard import address_problem, name_problem
+
 Resolver = Callable[[str], Iterable[str]]
 
 
@@ -26,20 +31,9 @@ def _default_resolver(host: str) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-def _forbidden_address(address: str) -> str | None:
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return None
-    if ip.is_loopback:
-        return "a loopback address"
-    if ip.is_link_local:
-        return "a link-local (metadata) address"
-    if ip.is_private:
-        return "a private address"
-    if ip.is_multicast or ip.is_reserved or ip.is_unspecified:
-        return "a reserved address"
-    return None
+def no_resolver(host: str) -> list[str]:
+    """Judge by name and literal only (the connection-time guard resolves)."""
+    return []
 
 
 def host_problem(
@@ -55,23 +49,26 @@ def host_problem(
         return None
     host = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
     host = host.strip("[]").rstrip(".")
-    # The metadata server is refused even when private hosts are allowed.
-    if host in METADATA_NAMES or host.endswith(".internal"):
-        return f"registry host {registry!r} is the metadata server or an internal name"
+    problem = name_problem(host)
+    if problem:  # the metadata server: refused even when private hosts are allowed
+        return f"registry host {registry!r} is {problem}"
     try:
         literal = ipaddress.ip_address(host)
     except ValueError:
         literal = None
     if literal is not None:
-        if literal.is_link_local:
-            return f"registry host {registry!r} is a link-local (metadata) address"
-        if allow_private:
-            return None
-        return f"registry host {registry!r} is an IP address; name the registry by its host name"
+        problem = address_problem(literal, allow_private=allow_private)
+        if problem:
+            return f"registry host {registry!r} is {problem}"
+        if not allow_private:
+            return (
+                f"registry host {registry!r} is an IP address; name the registry by its host name"
+            )
+        return None
     if host == "localhost" and not allow_private:
-        return f"registry host {registry!r} is loopback"
+        return f"registry host {registry!r} is a loopback address"
     for address in resolve(host):
-        reason = _forbidden_address(address)
-        if reason and (not allow_private or "link-local" in reason):
-            return f"registry host {registry!r} resolves to {reason} ({address})"
+        problem = address_problem(address, allow_private=allow_private)
+        if problem:
+            return f"registry host {registry!r} resolves to {problem} ({address})"
     return None

@@ -24,7 +24,8 @@ from typing import Any
 
 from armirror import events as events_module
 from armirror.config import Settings
-from armirror.guard import host_problem
+from armirror.guard import host_problem, no_resolver
+from armirror.http_input import MAX_REQUEST_BYTES, BadJson, parse_json
 from armirror.queue import CopyJob, CopyQueue
 from armirror.reference import InvalidReference, Reference, destination_for, matches, parse
 from armirror.refresh import RATELIMIT_FLOOR, RefreshReport, find_moved
@@ -37,7 +38,6 @@ from armirror.store.queries import DEMAND_REASONS as COUNTED_REASONS
 
 log = logging.getLogger("armirror.pipeline")
 
-MAX_REQUEST_BYTES = 64 * 1024
 MAX_REQUEST_IMAGES = 100
 #: Reasons that show a node wanted the image from its registry.
 DEMAND_REASONS = frozenset({"pulling", "pulled", "failed", "rate_limited", "backoff", "deployed"})
@@ -143,6 +143,19 @@ class Pipeline:
             return "not in ARMIRROR_ALLOW"
         return None
 
+    def host_refused(self, reference: Reference, *, resolve: bool = True) -> str | None:
+        """Why the copier must not be pointed at ``reference``'s registry, or None.
+
+        Without ``resolve`` the host is judged by its name and literal only; the registry
+        client's guard judges the resolved address again when it connects.
+        """
+        return host_problem(
+            reference.registry,
+            allow_private=self.settings.allow_private_hosts,
+            trusted=self.settings.upstreams.keys(),
+            **({} if resolve else {"resolve": no_resolver}),
+        )
+
     def is_mirrored(self, destination: Reference) -> bool:
         """A cached HEAD at the destination (HEADs cost nothing upstream).
 
@@ -208,7 +221,7 @@ class Pipeline:
                 counted.setdefault(event_.reference, set()).add(event_.insert_id)
         for text, rate_limited in wanted.items():
             reference = parse(text)
-            reason = self.allowed(reference)
+            reason = self.allowed(reference) or self.host_refused(reference, resolve=False)
             # This message's own pulls are in the store now, so the store's count is at
             # least theirs: when they reach the threshold, the query cannot say less.
             if (
@@ -264,23 +277,50 @@ class Pipeline:
         return result
 
     def copy_image(self, body: bytes, headers: Mapping[str, str]) -> Response:
-        """Copy one image; 200 when done or permanently failed, 429/503 to be retried."""
-        task = {k: v for k, v in headers.items() if k.lower().startswith("x-cloudtasks-")}
+        """Copy one image; 200 when done or permanently failed, 429/503 to be retried.
+
+        A body that is not JSON is refused with 400.  A task that names no valid source,
+        a destination other than the source's own mapping, or an internal registry is a
+        failure answered 200 (recorded where it names a source), so it is not retried:
+        a caller must not be able to write a tag upstream does not have (issue 12 §4).
+        """
+        task = {k: v[:200] for k, v in headers.items() if k.lower().startswith("x-cloudtasks-")}
         try:
-            data = json.loads(body)
+            data = parse_json(body)
+        except BadJson as exc:
+            log.error("copy_image: refused task %s: %s", task, exc)
+            return _json_response({"status": "failed", "error": f"invalid request: {exc}"}, 400)
+        try:
             source = parse(data["source"])
             expected = destination_for(source, self.prefix)
-            destination = parse(data.get("destination") or str(expected))
-        except (ValueError, KeyError, TypeError) as exc:
-            log.error("copy_image: invalid task %s: %s", task, exc)
-            return _json_response({"status": "failed", "error": f"invalid request: {exc}"}, 200)
-        if destination.name != expected.name:
-            error = f"destination {destination} is not {expected}; the destination is fixed"
-            log.error("copy_image: %s", error)
+            wanted = data.get("destination")
+            destination = expected if wanted is None else parse(wanted)
+        except (InvalidReference, KeyError, TypeError, AttributeError) as exc:
+            error = f"invalid request: {_bounded(exc)}"
+            log.error("copy_image: refused task %s: %s", task, error)
             return _json_response({"status": "failed", "error": error}, 200)
-        log.info("copy_image %s -> %s task=%s", source, destination, task)
+        problem = None
+        if str(destination) != str(expected):
+            problem = (
+                f"destination {destination} is not {expected}: a source is only ever "
+                "copied to its own mapping, tag and digest included"
+            )
+        else:
+            problem = self.host_refused(source)
+        if problem:
+            refused = CopyResult(str(source), str(destination), "failed", error=problem)
+            self.store.record_copy(refused)
+            log.error("copy_image %s: refused: %s task=%s", source, problem, task)
+            return _json_response(refused.to_json(), 200)
         result = self.copy(source, destination)
-        log.info("copy_image %s: %s %s", source, result.status, result.error or "")
+        log.info(
+            "copy_image %s -> %s: %s%s task=%s",
+            source,
+            destination,
+            result.status,
+            f" ({result.error})" if result.error else "",
+            task,
+        )
         if result.status == "failed" and result.retryable:
             retry_headers = {}
             if result.retry_after is not None:
@@ -296,9 +336,9 @@ class Pipeline:
         if len(body) > MAX_REQUEST_BYTES:
             return _json_response({"error": f"request larger than {MAX_REQUEST_BYTES} bytes"}, 413)
         try:
-            data = json.loads(body or b"null")
-        except ValueError as exc:
-            return _json_response({"error": f"body is not JSON: {exc}"}, 400)
+            data = parse_json(body or b"null")
+        except BadJson as exc:
+            return _json_response({"error": str(exc)}, 400)
         images = data.get("images") if isinstance(data, dict) else None
         if not isinstance(images, list) or not images:
             return _json_response({"error": 'expected {"images": ["REF", ...]}'}, 400)
@@ -326,13 +366,7 @@ class Pipeline:
             reference = parse(item)
         except InvalidReference as exc:
             return str(exc), None
-        problem = self.allowed(reference)
-        if problem is None:
-            problem = host_problem(
-                reference.registry,
-                allow_private=self.settings.allow_private_hosts,
-                trusted=self.settings.upstreams.keys(),
-            )
+        problem = self.allowed(reference) or self.host_refused(reference)
         if problem:
             return problem, None
         destination = destination_for(reference, self.prefix)
@@ -360,6 +394,12 @@ class Pipeline:
                 )
 
         return asyncio.run(run()).to_json()
+
+
+def _bounded(exc: Exception, limit: int = 300) -> str:
+    """An exception's text on one line, cut: it may quote what a caller sent."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def run_job(pipeline: Pipeline, job: CopyJob) -> CopyResult:

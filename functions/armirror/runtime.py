@@ -15,7 +15,8 @@ import threading
 from typing import Any
 
 from armirror.config import Settings, load
-from armirror.pipeline import MAX_REQUEST_BYTES, Pipeline, Response, run_job
+from armirror.http_input import MAX_REQUEST_BYTES, BodyTooLarge, read_body
+from armirror.pipeline import Pipeline, Response, run_job
 from armirror.queue import CopyJob
 from armirror.queue.local import Attempt, JobJournal, LocalQueue
 from armirror.store import open_store
@@ -130,15 +131,23 @@ def _event_id(event: Any) -> str:
 
 
 def copy_image(request: Any) -> Response:
-    return current().copy_image(request.get_data(cache=False), dict(request.headers))
+    try:
+        body = read_body(request, MAX_REQUEST_BYTES)
+    except BodyTooLarge as exc:
+        return _too_large(exc)
+    return current().copy_image(body, dict(request.headers))
 
 
 def request_copy(request: Any) -> Response:
-    length = request.content_length
-    if length is not None and length > MAX_REQUEST_BYTES:  # refused before reading the body
-        body = {"error": f"request larger than {MAX_REQUEST_BYTES} bytes"}
-        return json.dumps(body), 413, {"Content-Type": "application/json"}
-    return current().request_copy(request.get_data(cache=False))
+    try:
+        body = read_body(request, MAX_REQUEST_BYTES)
+    except BodyTooLarge as exc:  # declared or chunked, refused before it is all read
+        return _too_large(exc)
+    return current().request_copy(body)
+
+
+def _too_large(exc: BodyTooLarge) -> Response:
+    return json.dumps({"error": str(exc)}), 413, {"Content-Type": "application/json"}
 
 
 def refresh(request: Any) -> Response:

@@ -16,6 +16,7 @@ from cloudevents.http import from_http
 from flask import Flask, Response, request
 
 from armirror import runtime
+from armirror.http_input import MAX_EVENT_BYTES, BodyTooLarge, read_body
 
 log = logging.getLogger("armirror.server")
 
@@ -27,14 +28,17 @@ def _respond(result: tuple[str, int, dict[str, str]]) -> Response:
 
 def create_app() -> Flask:
     app = Flask("armirror")
-    app.config["MAX_CONTENT_LENGTH"] = 10 * 1024 * 1024
 
     @app.post("/on_pull_event")
     def on_pull_event() -> Any:
         try:
-            event = from_http(dict(request.headers), request.get_data())
+            body = read_body(request, MAX_EVENT_BYTES)
+        except BodyTooLarge as exc:  # chunked bodies too: never cut and acknowledged
+            return {"error": str(exc)}, 413
+        try:
+            event = from_http(dict(request.headers), body)
         except Exception as exc:  # the SDK raises several types for malformed input
-            return {"error": f"not a CloudEvent: {exc}"}, 400
+            return {"error": f"not a CloudEvent: {str(exc)[:200]}"}, 400
         try:
             runtime.on_pull_event(event)
         except Exception as exc:

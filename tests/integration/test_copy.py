@@ -801,7 +801,9 @@ def test_progress_hears_every_byte_once(source_registry: Registry, dest_registry
             finished.append(getattr(result, "status", ""))
 
     async def run() -> None:
-        async with RegistryClient(upstreams={"docker.io": source_registry.url}) as client:
+        async with RegistryClient(
+            upstreams={"docker.io": source_registry.url}, allow_private_hosts=True
+        ) as client:
             source = parse(f"{image.repository}:1")
             await Copier(client, progress=Recorder()).copy(
                 source, destination_for(source, _prefix(dest_registry))

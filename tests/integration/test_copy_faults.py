@@ -226,7 +226,7 @@ def test_persistent_429_with_long_retry_after_fails_fast(
 
     async def main() -> CopyResult:
         async with RegistryClient(
-            upstreams={"docker.io": proxy.url}, credentials=credentials()
+            upstreams={"docker.io": proxy.url}, credentials=credentials(), allow_private_hosts=True
         ) as client:
             # The default retry policy; the bound only stops a broken build from hanging.
             return await asyncio.wait_for(Copier(client).copy(source, destination), timeout=60)
@@ -319,7 +319,10 @@ def test_retry_after_on_one_job_holds_back_the_others_on_that_registry(
 
     async def main() -> list[CopyResult]:
         async with RegistryClient(
-            upstreams={"docker.io": proxy.url}, credentials=credentials(), retry=fast_retry()
+            upstreams={"docker.io": proxy.url},
+            credentials=credentials(),
+            retry=fast_retry(),
+            allow_private_hosts=True,
         ) as client:
             copier = Copier(client)
             pairs = [

@@ -60,7 +60,10 @@ def pipeline_for(tmp_path: Path, dest_registry: Registry) -> Iterator[object]:
             store,
             queue,
             lambda: RegistryClient(
-                upstreams=config.upstreams, credentials=credentials(), retry=fast_retry()
+                upstreams=config.upstreams,
+                credentials=credentials(),
+                retry=fast_retry(),
+                allow_private_hosts=True,
             ),
         )
         made.append(pipeline)

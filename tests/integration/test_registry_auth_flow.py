@@ -66,7 +66,7 @@ def test_bearer_flow_fetches_one_token_per_scope_set(
 def test_bearer_flow_with_wrong_credentials_surfaces_the_token_error(
     token_proxy: FaultProxy,
 ) -> None:
-    with pytest.raises(httpx.HTTPStatusError, match=r"token request .* failed with 401") as raised:
+    with pytest.raises(httpx.HTTPStatusError, match=r"token server .* answered 401") as raised:
         _run(token_proxy.url, ("armirror", "wrong-password"))
     assert "wrong-password" not in str(raised.value)
 

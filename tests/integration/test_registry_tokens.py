@@ -38,7 +38,9 @@ def test_an_expired_token_is_replaced_before_it_is_sent(short_token_registry: Re
 
         async def head_twice() -> None:
             async with RegistryClient(
-                upstreams={"docker.io": hub.url}, credentials=credentials()
+                upstreams={"docker.io": hub.url},
+                credentials=credentials(),
+                allow_private_hosts=True,
             ) as client:
                 assert await client.head_manifest(ref) is None
                 first_tokens, first_heads = len(server.requests), len(hub.arrived("HEAD"))

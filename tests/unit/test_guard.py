@@ -68,3 +68,32 @@ def test_upstream_mapped_registries_are_trusted() -> None:
     internal = resolver({"docker.io": ["127.0.0.1"]})
     assert host_problem("docker.io", resolve=internal) is not None
     assert host_problem("docker.io", trusted=["docker.io"], resolve=internal) is None
+
+
+@pytest.mark.parametrize(
+    ("registry", "kind"),
+    [
+        ("100.64.0.1", "shared"),  # carrier-grade NAT, not the internet
+        ("0.0.0.1", "special-purpose"),
+        ("198.18.0.1", "special-purpose"),
+        ("224.0.1.1", "multicast"),
+        ("169.254.169.254:80", "link-local"),
+    ],
+)
+def test_special_ranges_are_refused_even_when_private_hosts_are_allowed(
+    registry: str, kind: str
+) -> None:
+    problem = host_problem(registry, allow_private=True, resolve=PUBLIC)
+    assert problem is not None and kind in problem
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["::ffff:169.254.169.254", "2002:a9fe:a9fe::1", "64:ff9b::a9fe:a9fe", "::ffff:100.64.1.1"],
+)
+def test_ipv6_spellings_of_ipv4_are_judged_by_the_ipv4_address(address: str) -> None:
+    # ::ffff:169.254.169.254 once passed with private hosts allowed (issue 12 §1).
+    problem = host_problem(
+        "registry.example", allow_private=True, resolve=resolver({"registry.example": [address]})
+    )
+    assert problem is not None and address in problem

@@ -20,8 +20,10 @@ from armirror.registry.errors import (
     error_for,
     oci_errors,
 )
-from armirror.registry.redact import remember_basic, scrub
+from armirror.registry.redact import remember, remember_basic, scrub
 from armirror.registry.session import is_retryable
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 SECRET = "c2VjcmV0LXRva2VuLTEyMzQ1Njc4OQ"  # what an echoing error page would show
 
@@ -143,3 +145,47 @@ def test_oci_errors_ignores_everything_but_the_error_list() -> None:
     assert oci_errors(b"not json") == ()
     assert oci_errors(b'{"errors": [1, "x", null]}') == ()
     assert oci_errors(b'{"errors": [{"code": 5, "message": ["x"]}]}')[0].code == "UNKNOWN"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    status=st.integers(100, 599),
+    before=st.text(max_size=80),
+    after=st.text(max_size=80),
+    code=st.text(max_size=30),
+    shape=st.sampled_from(["oci", "raw", "header"]),
+    secret=st.sampled_from(["Basic " + SECRET, "Bearer " + SECRET, "token=" + SECRET, SECRET]),
+)
+def test_no_answer_puts_a_sent_secret_into_an_error(
+    status: int, before: str, after: str, code: str, shape: str, secret: str
+) -> None:
+    """Whatever a registry answers around a secret armirror sent, the error has neither
+    the secret nor more than a bounded amount of the registry's text."""
+    remember_basic("armirror", SECRET)
+    remember(SECRET)
+    text = before + secret + after
+    body = oci((code, text)) if shape == "oci" else text.encode(errors="replace")
+    headers = {"X-Echo": "x"} if shape != "header" else {"Retry-After": "1"}
+    error = error_for(answer(status, body, headers), "x")
+    assert SECRET not in str(error)
+    assert len(str(error)) < 1000
+
+
+UNSENT = "dGhpcy1pcy1ub3QtcmVtZW1iZXJlZA"  # credential-shaped, never sent by this process
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    status=st.integers(400, 599),
+    before=st.text(max_size=60),
+    after=st.text(max_size=60),
+    secret=st.sampled_from(
+        [f"Authorization: Basic {UNSENT}", f"Bearer {UNSENT}", f"password={UNSENT}",
+         f'"token": "{UNSENT}"', f"https://user:{UNSENT}@registry.test/v2/"]
+    ),
+)  # fmt: skip
+def test_credential_shaped_text_is_redacted(
+    status: int, before: str, after: str, secret: str
+) -> None:
+    body = oci(("DENIED", f"{before} {secret} {after}"))
+    assert UNSENT not in str(error_for(answer(status, body), "x"))

@@ -21,6 +21,7 @@ from armirror.cli.helpformat import ArmirrorContext
 from armirror.config import ConfigError, parse_upstreams
 
 if TYPE_CHECKING:
+    from armirror.reference import Reference
     from armirror.registry import RegistryClient
 
 #: Command name -> "module:attribute", in the order a migration runs them.
@@ -201,18 +202,31 @@ def registry_options[F: Callable[..., Any]](command: F) -> F:
 
 
 def make_registry_client(
-    upstreams: tuple[str, ...], insecure: tuple[str, ...], jobs: int = 8
+    upstreams: tuple[str, ...],
+    insecure: tuple[str, ...],
+    jobs: int = 8,
+    *,
+    named: Iterable[Reference] = (),
 ) -> RegistryClient:
-    """A RegistryClient from the shared options plus ARMIRROR_UPSTREAMS."""
-    from armirror.config import Settings
+    """A RegistryClient from the shared options plus ARMIRROR_UPSTREAMS.
+
+    The registries of the ``named`` references (what the operator asked for: sources
+    and destinations) are trusted like the upstream endpoints, loopback ones included;
+    a redirect or token realm elsewhere is judged by the host guard, which allows
+    loopback and private networks only with ARMIRROR_ALLOW_PRIVATE_HOSTS (issue 12 §1).
+    """
+    from armirror.config import Settings, load
     from armirror.registry.factory import client_from_settings
 
     try:
         mapping = parse_upstreams([os.environ.get("ARMIRROR_UPSTREAMS", "")], "ARMIRROR_UPSTREAMS")
         mapping.update(parse_upstreams(list(upstreams), "--upstream"))
+        allow_private = load().allow_private_hosts
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from None
-    return client_from_settings(Settings(upstreams=mapping), insecure=insecure, jobs=jobs)
+    settings = Settings(upstreams=mapping, allow_private_hosts=allow_private)
+    registries = sorted({reference.registry for reference in named})
+    return client_from_settings(settings, insecure=insecure, jobs=jobs, trusted=registries)
 
 
 def read_image_list(images: Iterable[str], image_file: str | None) -> list[str]:

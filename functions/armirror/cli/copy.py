@@ -170,8 +170,10 @@ def _copy(
         sources = [str(source) for source, _ in pairs]
         progress = (RichCopyProgress if sys.stderr.isatty() else PlainCopyProgress)(sources)
 
+    named = [ref for pair in pairs for ref in pair]
+
     async def run() -> list[CopyResult]:
-        async with make_registry_client(upstreams, insecure, jobs) as client:
+        async with make_registry_client(upstreams, insecure, jobs, named=named) as client:
             return await _copy_all(client, pairs, jobs, progress)
 
     if progress is None:

@@ -39,7 +39,8 @@ async def expand(
     from armirror.registry import RegistryError
 
     expanded: list[tuple[Reference, Reference]] = []
-    async with make_registry_client(upstreams, insecure) as client:
+    named = [ref for pair in pairs for ref in pair]
+    async with make_registry_client(upstreams, insecure, named=named) as client:
         for source, _ in pairs:
             try:
                 tags = await select_tags(client, source, pattern, max_tags)
@@ -62,7 +63,8 @@ async def plan(
 ) -> list[PlannedCopy]:
     from armirror.copyplan import plan_copies
 
-    async with make_registry_client(upstreams, insecure, jobs) as client:
+    named = [ref for pair in pairs for ref in pair]
+    async with make_registry_client(upstreams, insecure, jobs, named=named) as client:
         return await plan_copies(client, pairs, jobs=jobs)
 
 

@@ -304,7 +304,10 @@ def _image_checker(o: dict[str, Any]) -> Any:
 
     def check(pairs: list[Any]) -> list[Any]:
         async def run() -> list[Any]:
-            async with make_registry_client(o["upstreams"], o["insecure"], o["jobs"]) as client:
+            named = [ref for pair in pairs for ref in pair]
+            async with make_registry_client(
+                o["upstreams"], o["insecure"], o["jobs"], named=named
+            ) as client:
                 return await check_images(client, pairs, jobs=o["jobs"])
 
         return asyncio.run(run())

@@ -123,7 +123,8 @@ class _MirrorHeads:
                 self.problems[ref] = f"the mirror could not be asked about {ref}: {exc}"
 
         async def run() -> None:
-            async with make_registry_client(self.upstreams, self.insecure) as client:
+            named = wanted  # the mirror's own references, which the operator asked about
+            async with make_registry_client(self.upstreams, self.insecure, named=named) as client:
                 await asyncio.gather(*(one(client, ref) for ref in wanted))
 
         asyncio.run(run())

@@ -17,17 +17,26 @@ def serve(host: str, port: int) -> None:
     \b
     Configuration comes from the ARMIRROR_* environment, as in the cloud; by default
     the embedded store (DuckDB) and the in-process queue. ARMIRROR_DESTINATION is
-    required. One log line per request and per copy.
+    required. One log line per request and per copy; -v adds each retry and each
+    registry request (URLs without their query).
     """
     import logging
     import signal
 
     from armirror import runtime
+    from armirror.cli import output
     from armirror.config import load
+    from armirror.registry.redact import configure_request_logs
     from armirror.server import serve as run_server
 
     _check_address(host, port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # One line per request (werkzeug) and one per copy; -v adds retries and the
+    # registry requests, their URLs without the query (issue 12 §2).
+    configure_request_logs(verbose=output.verbosity >= output.VERBOSE)
+    armirror_log = logging.getLogger("armirror")
+    for handler in [h for h in armirror_log.handlers if getattr(h, "armirror_cli", False)]:
+        armirror_log.removeHandler(handler)  # -v's own handler: the root one logs already
     try:
         settings = load()
         if not settings.destination:

@@ -190,8 +190,10 @@ def _check(
 ) -> list[ImageCheck]:
     from armirror.verify import check_images
 
+    named = [ref for pair in pairs for ref in pair]
+
     async def run() -> list[ImageCheck]:
-        async with make_registry_client(upstreams, insecure, jobs) as client:
+        async with make_registry_client(upstreams, insecure, jobs, named=named) as client:
             return await check_images(client, pairs, jobs=jobs)
 
     return asyncio.run(run())

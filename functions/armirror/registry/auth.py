@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import re
 import time
@@ -22,7 +23,10 @@ from urllib.parse import parse_qs
 
 import httpx
 
+from armirror.registry.bodies import answer_with, read_bounded
 from armirror.registry.credentials import Credential
+from armirror.registry.errors import HostRefused, MalformedAnswer
+from armirror.registry.redact import remember, remember_basic, scrub, url_for_log
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,20 @@ def scopes_for(request: httpx.Request) -> tuple[str, ...]:
     return tuple(scopes)
 
 
+#: A token server's answer is read up to this size (a token is a few KiB).
+MAX_TOKEN_BODY = 1024 * 1024
+#: What a bearer token may look like: printable, no spaces, bounded.
+_TOKEN = re.compile(r"^[\x21-\x7e]{1,65536}$")
+
+
+async def _read_token_answer(response: httpx.Response) -> bytes:
+    """The token server's answer, read with a cap.  httpx reads the response again once
+    the flow moves on, so the bytes read are left where it looks for them."""
+    body = await read_bounded(response, MAX_TOKEN_BODY)
+    response._content = body  # what Response.aread() sets; httpx 0.28's auth loop reads it
+    return body
+
+
 #: The token specification's default when a token server leaves ``expires_in`` out.
 DEFAULT_TOKEN_SECONDS = 60.0
 #: However long a token server says a token lives, it is asked again after an hour.
@@ -89,8 +107,15 @@ class RegistryAuth(httpx.Auth):
 
     requires_response_body = False
 
-    def __init__(self, credential: Callable[[], Credential | None]) -> None:
+    def __init__(
+        self,
+        credential: Callable[[], Credential | None],
+        *,
+        realm_problem: Callable[[str], str | None] | None = None,
+    ) -> None:
         self._credential = credential
+        #: Why a token realm must not be asked (HostGuard.realm_problem), or None.
+        self._realm_problem = realm_problem
         self._basic_only = False
         self._bearer: dict[str, str] | None = None  # realm and service, once challenged
         self._tokens: dict[tuple[str, ...], _Token] = {}
@@ -106,6 +131,7 @@ class RegistryAuth(httpx.Auth):
         credential = self._credential()
         if not credential:
             return None
+        remember_basic(credential[0], credential[1])
         raw = f"{credential[0]}:{credential[1]}".encode()
         return "Basic " + base64.b64encode(raw).decode()
 
@@ -116,6 +142,11 @@ class RegistryAuth(httpx.Auth):
         return None
 
     def _token_request(self, scopes: tuple[str, ...], challenge: dict[str, str]) -> httpx.Request:
+        realm = challenge["realm"]
+        problem = self._realm_problem(realm) if self._realm_problem else None
+        if problem:
+            # Checked before the request is built: the registry's credentials go with it.
+            raise HostRefused(f"token realm {url_for_log(scrub(realm, 120))} refused: {problem}")
         wanted = list(scopes)
         for scope in challenge.get("scope", "").split(" "):
             if scope and scope not in wanted:
@@ -129,24 +160,35 @@ class RegistryAuth(httpx.Auth):
         if basic:
             headers["Authorization"] = basic
         self.token_requests += 1
-        return httpx.Request("GET", challenge["realm"], params=params, headers=headers)
+        return httpx.Request("GET", realm, params=params, headers=headers)
 
-    def _store_token(self, scopes: tuple[str, ...], response: httpx.Response) -> str:
+    def _store_token(self, scopes: tuple[str, ...], response: httpx.Response, body: bytes) -> str:
+        """Keep the token from a token server's answer (``body``, read bounded).
+
+        A refusal becomes httpx.HTTPStatusError for the session to map; an answer that
+        is not a token (not JSON, a list, no token) is a MalformedAnswer.  Neither
+        quotes the body: it may carry a token (issue 12 §2).
+        """
+        where = f"token server {scrub(response.request.url.netloc.decode(errors='replace'), 100)}"
         if response.status_code != 200:
+            answer = answer_with(response, body)
             raise httpx.HTTPStatusError(
-                f"token request to {response.request.url.host} failed with "
-                f"{response.status_code}: {response.text[:200]}",
+                f"{where} answered {response.status_code}",
                 request=response.request,
-                response=response,
+                response=answer,
             )
-        body = response.json()
-        token = body.get("token") or body.get("access_token")
-        if not token:
-            raise httpx.HTTPStatusError(
-                "token response carries no token", request=response.request, response=response
-            )
+        try:
+            document = json.loads(body)
+        except (ValueError, RecursionError):
+            raise MalformedAnswer(f"{where} answered something that is not JSON") from None
+        if not isinstance(document, dict):
+            raise MalformedAnswer(f"{where} answered JSON that is not an object")
+        token = document.get("token") or document.get("access_token")
+        if not isinstance(token, str) or not _TOKEN.match(token):
+            raise MalformedAnswer(f"{where} answered no usable token")
+        remember(token)
         header = f"Bearer {token}"
-        self._tokens[scopes] = _Token(header, time.monotonic() + cache_seconds(body))
+        self._tokens[scopes] = _Token(header, time.monotonic() + cache_seconds(document))
         return header
 
     async def earn(self, client: httpx.AsyncClient, method: str, url: httpx.URL) -> None:
@@ -160,9 +202,14 @@ class RegistryAuth(httpx.Auth):
         async with self._locks.setdefault(scopes, asyncio.Lock()):
             if self._cached(scopes):
                 return
-            response = await client.send(self._token_request(scopes, self._bearer), auth=None)
-            await response.aread()
-            self._store_token(scopes, response)
+            response = await client.send(
+                self._token_request(scopes, self._bearer), auth=None, stream=True
+            )
+            try:
+                body = await read_bounded(response, MAX_TOKEN_BODY)
+            finally:
+                await response.aclose()
+            self._store_token(scopes, response, body)
 
     def header_for(self, method: str, url: httpx.URL) -> str | None:
         """The Authorization header already earned for a request, for use outside httpx's
@@ -204,8 +251,8 @@ class RegistryAuth(httpx.Auth):
             async with lock:
                 if not self._cached(scopes):
                     token_response = yield self._token_request(scopes, self._bearer)
-                    await token_response.aread()
-                    self._store_token(scopes, token_response)
+                    body = await _read_token_answer(token_response)
+                    self._store_token(scopes, token_response, body)
             request.headers["Authorization"] = self._cached(scopes) or ""
         response = yield request
         challenge = self._challenge(response)
@@ -224,6 +271,6 @@ class RegistryAuth(httpx.Auth):
                 yield request
             return
         token_response = yield self._token_request(scopes, params)
-        await token_response.aread()
-        request.headers["Authorization"] = self._store_token(scopes, token_response)
+        body = await _read_token_answer(token_response)
+        request.headers["Authorization"] = self._store_token(scopes, token_response, body)
         yield request

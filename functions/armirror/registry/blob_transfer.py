@@ -29,6 +29,7 @@ from armirror.registry.errors import (
     transport_error,
 )
 from armirror.registry.manifest import Descriptor
+from armirror.registry.pinned import sync_transport
 from armirror.registry.resumable import Deadline, DeadlineReached, UploadSessions
 from armirror.registry.retry import NO_RETRY
 from armirror.registry.session import RegistrySession, tls_context
@@ -326,12 +327,14 @@ class BlobTransfer(RegistrySession):
             # Every transfer thread holds two connections at once (the GET it reads
             # and the PUT it writes); a smaller pool would deadlock.
             pool = 2 * self._blob_thread_count
+            limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
             self._sync = httpx.Client(
                 verify=tls_context(),
-                limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
+                limits=limits,
                 timeout=self._timeout,
                 follow_redirects=True,
                 headers={"User-Agent": "armirror"},
-                transport=self._blob_transport,
+                transport=self._blob_transport
+                or sync_transport(self.guard, verify=tls_context(), limits=limits),
             )
         return self._sync

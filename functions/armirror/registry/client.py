@@ -15,11 +15,12 @@ Build one from settings with :func:`armirror.registry.factory.client_from_settin
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import httpx
 
 from armirror.registry.credentials import CredentialStore
+from armirror.registry.hostguard import HostGuard
 from armirror.registry.manifest_calls import ManifestCalls
 from armirror.registry.resumable import RESUMABLE_MIN_SIZE
 from armirror.registry.resumable_transfer import ResumableBlobs
@@ -32,6 +33,10 @@ class RegistryClient(ManifestCalls, ResumableBlobs):
     ``transport`` replaces the network (``httpx.MockTransport`` in tests); it serves the
     blob transfer threads too when it is also a synchronous transport.  Clients that
     share ``backoffs`` honour each other's Retry-After per registry endpoint.
+
+    Every connection goes through the host guard (issue 12 §1): upstream endpoints and
+    ``trusted_registries`` (the destination) are exempt; other hosts must be globally
+    routable, or loopback/private with ``allow_private_hosts``.
     """
 
     def __init__(
@@ -48,6 +53,9 @@ class RegistryClient(ManifestCalls, ResumableBlobs):
         blob_transport: httpx.BaseTransport | None = None,
         backoffs: Backoffs | None = None,
         resumable_min_size: int = RESUMABLE_MIN_SIZE,
+        allow_private_hosts: bool = False,
+        trusted_registries: Iterable[str] = (),
+        guard: HostGuard | None = None,
     ) -> None:
         super().__init__(
             resumable_min_size=resumable_min_size,
@@ -61,6 +69,9 @@ class RegistryClient(ManifestCalls, ResumableBlobs):
             blob_threads=blob_threads,
             blob_transport=blob_transport,
             backoffs=backoffs,
+            allow_private_hosts=allow_private_hosts,
+            trusted_registries=trusted_registries,
+            guard=guard,
         )
 
     async def __aenter__(self) -> RegistryClient:

@@ -165,6 +165,11 @@ class UnsupportedManifest(PermanentError):
     """A manifest armirror will not copy, such as Docker schema 1."""
 
 
+class MalformedAnswer(PermanentError):
+    """A registry or token server answered something that is not what the API says:
+    not JSON, the wrong shape, too large."""
+
+
 class HostRefused(PermanentError):
     """A connection to an address armirror must not reach (issue 12 §1)."""
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 import httpx
 
 from armirror.config import Settings
+from armirror.reference import parse_prefix
 from armirror.registry.client import RegistryClient
 from armirror.registry.credentials import CredentialStore
 from armirror.registry.retry import Backoffs, RetryPolicy
@@ -25,11 +26,14 @@ def client_from_settings(
     retry: RetryPolicy | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     backoffs: Backoffs | None = None,
+    trusted: Iterable[str] = (),
 ) -> RegistryClient:
     """A client for ``settings``: its upstream endpoints and ``jobs`` transfer threads.
 
-    Each registry endpoint gets at least 32 connections whatever ``jobs`` is, so
-    manifest HEADs and GETs keep flowing while every transfer thread is busy.
+    The upstream endpoints, the destination and the ``trusted`` registries are exempt
+    from the host guard.  Each registry endpoint gets at least 32 connections whatever
+    ``jobs`` is, so manifest HEADs and GETs keep flowing while every transfer thread is
+    busy.
     """
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
@@ -42,4 +46,12 @@ def client_from_settings(
         blob_threads=jobs,
         transport=transport,
         backoffs=backoffs,
+        allow_private_hosts=settings.allow_private_hosts,
+        trusted_registries=[*_destination_registries(settings), *trusted],
     )
+
+
+def _destination_registries(settings: Settings) -> list[str]:
+    if not settings.destination:
+        return []
+    return [parse_prefix(settings.destination).registry]

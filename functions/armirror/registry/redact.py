@@ -10,9 +10,12 @@ cut to a fixed length.
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import threading
 from collections import OrderedDict
+
+import httpx
 
 REDACTED = "REDACTED"
 #: How much of one piece of registry text a message keeps.
@@ -84,3 +87,25 @@ def url_for_log(url: object) -> str:
     text = str(url)
     text = re.sub(r"(?i)^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1", text)
     return text.split("?", 1)[0].split("#", 1)[0]
+
+
+class _QueryStripper(logging.Filter):
+    """Rewrites URLs in httpx's request log lines to drop their query strings."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                url_for_log(arg) if isinstance(arg, httpx.URL) else arg for arg in record.args
+            )
+        return True
+
+
+def configure_request_logs(*, verbose: bool) -> None:
+    """httpx's and httpcore's per-request lines and the retry lines only when asked for
+    (``serve --verbose``); even then URLs lose their query, which holds upload state."""
+    level = logging.INFO if verbose else logging.WARNING
+    for name in ("httpx", "httpcore", "armirror.registry"):
+        logging.getLogger(name).setLevel(level)
+    httpx_log = logging.getLogger("httpx")
+    if not any(isinstance(f, _QueryStripper) for f in httpx_log.filters):
+        httpx_log.addFilter(_QueryStripper())

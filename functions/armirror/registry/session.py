@@ -14,17 +14,19 @@ import functools
 import importlib.util
 import logging
 import ssl
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import httpx
 
 from armirror.registry import budget
 from armirror.registry.auth import RegistryAuth
+from armirror.registry.bodies import MAX_MANIFEST_BYTES, answer_with, read_bounded, read_prefix
 from armirror.registry.budget import RateLimit
 from armirror.registry.credentials import CredentialStore
-from armirror.registry.endpoints import Endpoints
+from armirror.registry.endpoints import Endpoints, host_port
 from armirror.registry.errors import (
+    MAX_ERROR_BODY,
     CredentialsRefused,
     NoCredentials,
     RateLimited,
@@ -34,6 +36,8 @@ from armirror.registry.errors import (
     error_for,
     transport_error,
 )
+from armirror.registry.hostguard import HostGuard
+from armirror.registry.pinned import async_transport
 from armirror.registry.retry import Backoff, Backoffs, RetryPolicy
 
 log = logging.getLogger("armirror.registry")
@@ -65,7 +69,12 @@ def is_retryable(error: RegistryError) -> bool:
 
 
 class RegistrySession:
-    """Pooled, authenticated connections to any number of registries."""
+    """Pooled, authenticated connections to any number of registries.
+
+    Every connection is judged by a :class:`~armirror.registry.hostguard.HostGuard`:
+    the upstream endpoints and the ``trusted_registries`` (the destination) are exempt;
+    loopback and private networks pass only with ``allow_private_hosts``.
+    """
 
     def __init__(
         self,
@@ -78,12 +87,21 @@ class RegistrySession:
         timeout: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
         backoffs: Backoffs | None = None,
+        allow_private_hosts: bool = False,
+        trusted_registries: Iterable[str] = (),
+        guard: HostGuard | None = None,
     ) -> None:
         if max_connections < 1:
             raise ValueError(f"max_connections must be at least 1, got {max_connections}")
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
         self.endpoints = Endpoints(upstreams, insecure)
+        self.guard = guard or HostGuard(allow_private=allow_private_hosts)
+        for urls in self.endpoints.upstreams.values():
+            for url in urls:
+                self.guard.exempt(*host_port(url))
+        for registry in trusted_registries:
+            self.guard.exempt(*host_port(self.endpoints.base_url(registry)))
         self.credentials = credentials if credentials is not None else CredentialStore()
         self.retry = retry or RetryPolicy()
         self.ratelimits: dict[str, RateLimit] = {}  # by endpoint base URL
@@ -118,7 +136,10 @@ class RegistrySession:
         base = endpoint or self.base_url(registry)
         if base not in self._auths:
             host = httpx.URL(base).netloc.decode()
-            self._auths[base] = RegistryAuth(lambda: self.credentials.lookup(host, registry))
+            self._auths[base] = RegistryAuth(
+                lambda: self.credentials.lookup(host, registry),
+                realm_problem=self.guard.realm_problem,
+            )
         return self._auths[base]
 
     def backoff_for(self, registry: str, endpoint: str | None = None) -> Backoff:
@@ -142,7 +163,8 @@ class RegistrySession:
                 timeout=self._timeout,
                 follow_redirects=True,
                 headers={"User-Agent": "armirror"},
-                transport=self._transport,
+                transport=self._transport
+                or async_transport(self.guard, verify=tls_context(), limits=self._limits),
             )
             self._clients[base] = client
         return client
@@ -212,12 +234,14 @@ class RegistrySession:
         retry: RetryPolicy | None = None,
         retryable: Callable[[RegistryError], bool] = is_retryable,
         endpoint: str | None = None,
+        max_body: int = MAX_MANIFEST_BYTES,
     ) -> httpx.Response:
         """Send a request with a replayable body; retry what ``retryable`` allows.
 
         ``retry`` overrides the client's policy: the inner requests of a transfer that
         is itself retried pass :data:`~armirror.registry.retry.NO_RETRY`.  ``endpoint``
-        picks one of the registry's endpoints (default: its first).
+        picks one of the registry's endpoints (default: its first).  A wanted answer's
+        body is read up to ``max_body`` (more is MalformedAnswer), an error's up to 64 KiB.
         """
         policy = retry or self.retry
         base = endpoint or self.base_url(registry)
@@ -225,8 +249,8 @@ class RegistrySession:
         for attempt in range(policy.attempts):
             await self._honour_backoff(registry, what, policy, base)
             try:
-                response = await client.request(
-                    method, path, headers=headers, content=content, params=params
+                response = await self._send(
+                    client, method, path, headers, content, params, ok, max_body
                 )
             except httpx.HTTPStatusError as exc:  # raised by the token flow
                 denied = error_for(exc.response, f"{what} (token request)")
@@ -272,6 +296,34 @@ class RegistrySession:
             return NoCredentials(error.what, registry=registry, searched=searched, **answer)
         source = getattr(credential, "source", "explicit credentials")
         return CredentialsRefused(error.what, registry=registry, source=source, **answer)
+
+    @staticmethod
+    async def _send(
+        client: httpx.AsyncClient,
+        method: str,
+        path: str | httpx.URL,
+        headers: dict[str, str] | None,
+        content: bytes | None,
+        params: dict[str, str] | None,
+        ok: tuple[int, ...],
+        max_body: int,
+    ) -> httpx.Response:
+        """One request, its answer read with a cap (see :mod:`armirror.registry.bodies`)."""
+        request = client.build_request(
+            method, path, headers=headers, content=content, params=params
+        )
+        response = await client.send(request, stream=True)
+        if method == "HEAD":  # no body; its Content-Length describes the object
+            await response.aread()  # nothing to read, but the connection goes back to the pool
+            return answer_with(response, b"", keep_length=True)
+        try:
+            if response.status_code in ok:
+                body = await read_bounded(response, max_body)
+            else:
+                body = await read_prefix(response, MAX_ERROR_BODY)
+        finally:
+            await response.aclose()
+        return answer_with(response, body)
 
     def _hold_for_long_wait(
         self, registry: str, error: RegistryError, endpoint: str | None = None
