@@ -7,7 +7,7 @@ server, an admin API): it answers everything with a secret and records who asked
 
 - ``redirect/…``: 307 to the internal service;
 - ``realm/…``: 401 with a Bearer realm on the internal service (plain HTTP);
-- ``echo/…``: Basic auth, then (HEAD: 404, so the copier GETs) 403 with an OCI error
+- ``echo/…``: Basic auth, then (HEAD: no digest, so the copier GETs) 403 with an OCI error
   whose message echoes the Authorization header; ``echohtml/…`` the same as a raw
   HTML page with status 400;
 - ``huge/…``: a 32 MiB manifest with its Content-Length; ``hugechunked/…`` the same,
@@ -139,8 +139,8 @@ class HostileRegistry(_Server):
         elif mode in ("echo", "echohtml"):
             if not authorization:
                 send(handler, 401, b"", {"WWW-Authenticate": 'Basic realm="hostile"'})
-            elif handler.command == "HEAD":  # no body to echo into: let the GET come
-                send(handler, 404)
+            elif handler.command == "HEAD":  # no digest, no body to echo into: the GET comes
+                send(handler, 200, b"", {"Content-Type": OCI_MANIFEST})
             elif mode == "echo":
                 message = f"denied: you sent Authorization: {authorization} ({authorization[6:]})"
                 body = json.dumps({"errors": [{"code": "DENIED", "message": message}]})

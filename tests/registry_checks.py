@@ -187,6 +187,9 @@ def cli_env(docker_config: Path | None = None, **extra: str) -> dict[str, str]:
     env["REGISTRY_AUTH_FILE"] = "/nonexistent/auth.json"
     env["XDG_CONFIG_HOME"] = "/nonexistent"
     env["NO_COLOR"] = "1"
+    # Tests are local mode: registries and token servers on loopback (pass "false" to
+    # see the host guard's strict default).
+    env["ARMIRROR_ALLOW_PRIVATE_HOSTS"] = "true"
     env.update(extra)
     return env
 

@@ -115,7 +115,8 @@ def test_copy_cli_table_and_json_hold_no_secret(
             [sys.executable, "-m", "armirror.cli", "copy", *sources,
              "--to", f"{dest_registry.host}/{unique('mirror')}",
              "--upstream", f"docker.io={hostile.url}", "--format", fmt],
-            capture_output=True, text=True, env=cli_env(config), cwd=ROOT, timeout=120,
+            capture_output=True, text=True, cwd=ROOT, timeout=120,
+            env=cli_env(config, ARMIRROR_ALLOW_PRIVATE_HOSTS="false"),
         )  # fmt: skip
         assert result.returncode == 1, result.stderr
         outputs += [result.stdout, result.stderr]
@@ -123,8 +124,8 @@ def test_copy_cli_table_and_json_hold_no_secret(
     assert_no_secret(*outputs)
     results = {r["source"]: r for r in json.loads(outputs[2])}
     assert "DENIED" in results["docker.io/echo/app:1"]["error"]
-    # The CLI allows loopback registries (local mode), but never a hop to one that the
-    # operator did not configure: --upstream named only the hostile registry.
+    # The registries the operator named are trusted, loopback or not, but never a hop
+    # elsewhere: --upstream named only the hostile registry.
     assert "refused" in results["docker.io/redirect/app:1"]["error"]
     assert internal.requests == []
 

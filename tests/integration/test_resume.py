@@ -117,6 +117,7 @@ def test_a_registry_that_refuses_chunks_gets_the_blob_whole_and_the_log_says_so(
                 upstreams={"docker.io": source_registry.url, dest_registry.host: refusing.url},
                 credentials=credentials(),
                 retry=fast_retry(),
+                allow_private_hosts=True,
                 resumable_min_size=1,  # every blob would go up in chunks
             ) as client:
                 copier = Copier(client, sessions=sessions)
@@ -155,6 +156,7 @@ def test_a_resumed_upload_that_the_registry_lost_starts_over(
             upstreams={"docker.io": source_registry.url},
             credentials=credentials(),
             retry=fast_retry(),
+            allow_private_hosts=True,
             resumable_min_size=100_000,
         ) as client:
             return await Copier(client, sessions=sessions).copy(source, destination)

@@ -22,7 +22,7 @@ from armirror.registry.errors import (
 )
 from armirror.registry.redact import remember, remember_basic, scrub
 from armirror.registry.session import is_retryable
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 SECRET = "c2VjcmV0LXRva2VuLTEyMzQ1Njc4OQ"  # what an echoing error page would show
@@ -184,6 +184,13 @@ UNSENT = "dGhpcy1pcy1ub3QtcmVtZW1iZXJlZA"  # credential-shaped, never sent by th
          f'"token": "{UNSENT}"', f"https://user:{UNSENT}@registry.test/v2/"]
     ),
 )  # fmt: skip
+@example(
+    # The test always failed when commented parts were varied together.
+    status=400,  # or any other generated value
+    before="BEARER",
+    after="",  # or any other generated value
+    secret="Bearer dGhpcy1pcy1ub3QtcmVtZW1iZXJlZA",
+).via("discovered failure")
 def test_credential_shaped_text_is_redacted(
     status: int, before: str, after: str, secret: str
 ) -> None:

@@ -110,12 +110,13 @@ class GuardedSyncBackend(httpcore.NetworkBackend):
 
 
 def async_transport(
-    guard: HostGuard, *, verify: typing.Any, limits: httpx.Limits
+    guard: HostGuard, *, verify: typing.Any, limits: httpx.Limits, http2: bool = False
 ) -> httpx.AsyncHTTPTransport:
     """An httpx transport for async clients that connects only where ``guard`` allows."""
     transport = httpx.AsyncHTTPTransport(verify=verify, limits=limits, trust_env=False)
     transport._pool = httpcore.AsyncConnectionPool(
         ssl_context=verify,
+        http2=http2,
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,

@@ -27,7 +27,10 @@ _KNOWN_LIMIT = 512
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Authorization header values: "Basic dXNlcjpwYXNz", "Bearer eyJ…".
-    (re.compile(r"(?i)\b(basic|bearer)(\s+)[A-Za-z0-9._~+/=-]+"), rf"\1\2{REDACTED}"),
+    (
+        re.compile(r"(?i)\b(basic|bearer)(\s+)(?!(?:basic|bearer)\b)[A-Za-z0-9._~+/=-]+"),
+        rf"\1\2{REDACTED}",
+    ),
     # JSON Web Tokens wherever they appear.
     (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*)?"), REDACTED),
     # key=value and "key": "value" where the key names a secret.

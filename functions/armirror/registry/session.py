@@ -164,7 +164,9 @@ class RegistrySession:
                 follow_redirects=True,
                 headers={"User-Agent": "armirror"},
                 transport=self._transport
-                or async_transport(self.guard, verify=tls_context(), limits=self._limits),
+                or async_transport(
+                    self.guard, verify=tls_context(), limits=self._limits, http2=HTTP2
+                ),
             )
             self._clients[base] = client
         return client
