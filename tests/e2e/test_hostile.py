@@ -277,3 +277,32 @@ def test_the_log_and_the_store_hold_no_secret(
         assert errors and all(says in error for error in errors), (source, errors)
     assert_no_secret(*(error for _, _, error in recorded))
     assert internal.requests == []
+
+
+def test_serve_logs_one_line_per_request_and_per_copy(
+    tmp_path: Path, source_registry: Registry, dest_registry: Registry
+) -> None:
+    """Without -v no registry request is logged; with -v each is, its URL without the
+    query that holds upload state (issue 12 §2)."""
+    image = images.single_image(unique("library/logged"), "1", seed=1243)
+    images.push(source_registry.url, image)
+    logs = []
+    for n, args in enumerate([(), ("--verbose",)]):
+        env = {
+            "ARMIRROR_DESTINATION": f"{dest_registry.host}/{unique('mirror')}",
+            "ARMIRROR_UPSTREAMS": f"docker.io={source_registry.url}",
+        }
+        server = Serve(tmp_path / f"serve{n}", env, args)
+        try:
+            source = f"docker.io/{image.repository}:1"
+            assert server.post("copy_image", json={"source": source}).json()["status"] == "copied"
+        finally:
+            logs.append(server.stop())
+    quiet, verbose = logs
+    assert "HTTP Request" not in quiet
+    assert len([line for line in quiet.splitlines() if "copy_image" in line]) == 2  # copy, request
+    assert "POST /copy_image" in quiet
+    requests = [line for line in verbose.splitlines() if "HTTP Request:" in line]
+    assert any(" PUT " in line and "/blobs/uploads/" in line for line in requests), requests
+    assert not any("?" in line.split('"')[0] for line in requests), requests
+    assert "_state" not in verbose
