@@ -484,3 +484,36 @@ def test_a_malformed_push_is_acknowledged_and_nothing_is_recorded(
         assert refused.status_code == 400, body
     logged = "\n".join(f["message"] for f in deployment.functions["on_pull_event"].entries())
     assert "Traceback" not in logged
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "status"),
+    [
+        ("copy_image", b"[" * 5000 + b"]" * 5000, 400),  # once a 500 from the parser
+        ("request_copy", b"[" * 5000 + b"]" * 5000, 400),
+        ("copy_image", b"not json", 400),
+        ("copy_image", b'{"source": "' + b"a" * 70_000 + b'"}', 413),
+    ],
+)
+def test_the_deployed_handlers_refuse_deep_and_large_bodies(
+    deployment: Deployment, name: str, body: bytes, status: int
+) -> None:
+    """Issue 12 §7, through functions-framework as deployed (serve: test_hostile.py)."""
+    response = deployment.post(name, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == status, response.text
+
+
+def test_the_deployed_copy_image_refuses_a_chunked_oversize_body_and_a_forged_destination(
+    deployment: Deployment,
+) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"source": "'
+        for _ in range(80):
+            yield b"a" * 1024
+        yield b'"}'
+
+    assert deployment.post("copy_image", content=chunks()).status_code == 413
+    source = f"docker.io/{unique('library/forged')}:1"
+    forged = f"{deployment.destination}/{source}".replace(":1", ":9.9")
+    reply = deployment.post("copy_image", json={"source": source, "destination": forged})
+    assert reply.status_code == 200 and "its own mapping" in reply.json()["error"]
