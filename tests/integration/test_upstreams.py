@@ -355,3 +355,33 @@ def _push_tls(url: str, image: images.Image, ca: Path) -> None:
             os.environ.pop("SSL_CERT_FILE", None)
         else:
             os.environ["SSL_CERT_FILE"] = previous
+
+
+def test_the_cli_checks_many_images_at_once_whatever_the_jobs(
+    source_registry: Registry, dest_registry: Registry
+) -> None:
+    """With -j 2, a warm re-sync of 12 images still asks about all of them at once: over
+    plain HTTP (one request a connection) the source sees many connections, not the two
+    that two images at a time would open."""
+    from standins.relay import LatencyRelay
+
+    small = [
+        images.single_image(unique("library/many"), "1", seed=13300 + n, layer_sizes=(128,))
+        for n in range(12)
+    ]
+    for image in small:
+        images.push(source_registry.url, image)
+    names = [f"{i.repository}:1" for i in small]
+    prefix = f"{dest_registry.host}/{unique('mirror')}"
+    status, rows, stderr = run_cli(
+        *names, "--to", prefix, "--upstream", f"docker.io={source_registry.url}", "-j", "2"
+    )
+    assert status == 0 and {r["status"] for r in rows} == {"copied"}, stderr
+    with LatencyRelay(source_registry.host, delay=0.05) as relay:
+        upstream = f"docker.io={relay.url_for(source_registry.host)}"
+        status, rows, stderr = run_cli(*names, "--to", prefix, "--upstream", upstream, "-j", "2")
+        connections = relay.stats(source_registry.host).connections
+    assert status == 0 and {r["status"] for r in rows} == {"up-to-date"}, stderr
+    # Each image asks the source two things at once (its HEAD and its tags/list); two
+    # images at a time would need 4 connections at most.
+    assert connections > 8, connections
