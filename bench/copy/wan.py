@@ -50,6 +50,8 @@ DEST = "dest.wan.test"  # the destination's registry name; --upstream maps it to
 JOBS = 8
 SECTIONS = ("warm", "cold", "refresh")
 REFRESH_REPOS, REFRESH_TAGS, REFRESH_MOVED = 50, 40, 40
+#: The default ARMIRROR_REFRESH_CONCURRENCY, and twice that.
+REFRESH_CONCURRENCY = (32, 64)
 
 
 class RelayProcess:
@@ -279,20 +281,24 @@ def main() -> None:
                 relay = RelayProcess(args.delay, src, dst)
                 try:
                     for _ in range(args.runs):
-                        cmd = [
-                            PYTHON, str(Path(__file__).resolve().parent / "refresh_wan.py"),
-                            "--store", str(store), "--destination", f"{DEST}/mirror",
-                            "--upstream", f"docker.io={relay.url(src)}",
-                            "--upstream", f"{DEST}={relay.url(dst)}",
-                        ]  # fmt: skip
-                        wall, out = run(cmd, env)
-                        report = json.loads(out)
-                        assert report["checked"] == len(tags), report
-                        assert report["changed"] == REFRESH_MOVED, report
-                        record("refresh", "armirror (process)", wall)
-                        record(
-                            "refresh", "armirror (refresh call)", report["seconds"], with_cpu=False
-                        )
+                        for concurrency in REFRESH_CONCURRENCY:
+                            cmd = [
+                                PYTHON, str(Path(__file__).resolve().parent / "refresh_wan.py"),
+                                "--store", str(store), "--destination", f"{DEST}/mirror",
+                                "--upstream", f"docker.io={relay.url(src)}",
+                                "--upstream", f"{DEST}={relay.url(dst)}",
+                                "--concurrency", str(concurrency),
+                            ]  # fmt: skip
+                            wall, out = run(cmd, env)
+                            report = json.loads(out)
+                            assert report["checked"] == len(tags), report
+                            assert report["changed"] == REFRESH_MOVED, report
+                            tool = f"armirror, {concurrency} in flight"
+                            record("refresh", f"{tool} (process)", wall)
+                            record(
+                                "refresh", f"{tool} (refresh call)", report["seconds"],
+                                with_cpu=False,
+                            )  # fmt: skip
                         sample = [source for source, _ in tags[:40]]
                         lines = ["set -e"] + [
                             f"skopeo inspect --raw --cert-dir {certs} docker://"
@@ -314,7 +320,7 @@ def main() -> None:
         section: {tool: statistics.median(values) for tool, values in tools.items()}
         for section, tools in results.items()
     }
-    bounds = limits(rtt, startup, REFRESH_REPOS * REFRESH_TAGS, 32)
+    bounds = limits(rtt, startup, REFRESH_REPOS * REFRESH_TAGS, REFRESH_CONCURRENCY[0])
     (WORK / "wan-results.json").write_text(
         json.dumps(
             {"runs": results, "median": summary, "limits": bounds, "startup": startup},
