@@ -18,10 +18,10 @@ from armirror.registry.errors import (
     TransientError,
     Unauthorized,
     error_for,
+    is_retryable,
     oci_errors,
 )
 from armirror.registry.redact import remember, remember_basic, scrub
-from armirror.registry.session import is_retryable
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 

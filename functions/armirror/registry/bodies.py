@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import httpx
 
-from armirror.registry.errors import MalformedAnswer
+from armirror.registry.errors import MAX_ERROR_BODY, MalformedAnswer
 from armirror.registry.redact import scrub
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
@@ -59,3 +59,30 @@ def answer_with(
     return httpx.Response(
         response.status_code, headers=headers, content=body, request=response.request
     )
+
+
+async def send_bounded(
+    client: httpx.AsyncClient,
+    method: str,
+    path: str | httpx.URL,
+    headers: dict[str, str] | None,
+    content: bytes | None,
+    params: dict[str, str] | None,
+    ok: tuple[int, ...],
+    max_body: int,
+) -> httpx.Response:
+    """One request; its answer read whole up to ``max_body`` when wanted (``ok``), an
+    error's up to 64 KiB, a HEAD's not at all."""
+    request = client.build_request(method, path, headers=headers, content=content, params=params)
+    response = await client.send(request, stream=True)
+    if method == "HEAD":  # no body; its Content-Length describes the object
+        await response.aread()  # nothing to read, but the connection goes back to the pool
+        return answer_with(response, b"", keep_length=True)
+    try:
+        if response.status_code in ok:
+            body = await read_bounded(response, max_body)
+        else:
+            body = await read_prefix(response, MAX_ERROR_BODY)
+    finally:
+        await response.aclose()
+    return answer_with(response, body)

@@ -29,6 +29,8 @@ from armirror.registry.retry import retry_after_seconds
 MAX_ERRORS = 3
 #: An error body is read up to this size; the rest is dropped unread.
 MAX_ERROR_BODY = 64 * 1024
+#: Statuses the request layer retries: 429, 500 and the gateway/unavailable family.
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 _CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 _PATH_LIMIT = 200
 
@@ -267,3 +269,12 @@ def error_for(response: httpx.Response, what: str) -> RegistryError:
 def transport_error(what: str, exc: Exception) -> TransientError:
     """A broken connection, named by its type and scrubbed text."""
     return TransientError(f"{what}: {type(exc).__name__}: {scrub(str(exc))}")
+
+
+def is_retryable(error: RegistryError) -> bool:
+    """What the request layer retries by default: 429, 502-504, 500 and broken connections."""
+    if isinstance(error, RateLimited):
+        return True
+    if not isinstance(error, TransientError):
+        return False
+    return error.status is None or error.status in RETRYABLE_STATUS

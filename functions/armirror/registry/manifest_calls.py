@@ -24,9 +24,10 @@ from armirror.registry.errors import (
     PermanentError,
     RegistryError,
     TransientError,
+    is_retryable,
 )
 from armirror.registry.manifest import ACCEPT, Descriptor, Manifest, parse_manifest
-from armirror.registry.session import RegistrySession, is_retryable
+from armirror.registry.session import RegistrySession
 
 log = logging.getLogger(__name__)
 

@@ -21,19 +21,18 @@ import httpx
 
 from armirror.registry import budget
 from armirror.registry.auth import RegistryAuth
-from armirror.registry.bodies import MAX_MANIFEST_BYTES, answer_with, read_bounded, read_prefix
+from armirror.registry.bodies import MAX_MANIFEST_BYTES, send_bounded
 from armirror.registry.budget import RateLimit
 from armirror.registry.credentials import CredentialStore
 from armirror.registry.endpoints import Endpoints, host_port
 from armirror.registry.errors import (
-    MAX_ERROR_BODY,
     CredentialsRefused,
     NoCredentials,
     RateLimited,
     RegistryError,
-    TransientError,
     Unauthorized,
     error_for,
+    is_retryable,
     transport_error,
 )
 from armirror.registry.hostguard import HostGuard
@@ -42,7 +41,6 @@ from armirror.registry.retry import Backoff, Backoffs, RetryPolicy
 
 log = logging.getLogger("armirror.registry")
 
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 #: h2 is a pinned dependency; an environment set up before it was added (a virtualenv
 #: not yet reinstalled) still works, on HTTP/1.1.
 HTTP2 = importlib.util.find_spec("h2") is not None
@@ -57,15 +55,6 @@ def tls_context() -> ssl.SSLContext:
     An SSLContext is safe to share between threads and event loops.
     """
     return httpx.create_ssl_context()
-
-
-def is_retryable(error: RegistryError) -> bool:
-    """What the request layer retries by default: 429, 502-504, 500 and broken connections."""
-    if isinstance(error, RateLimited):
-        return True
-    if not isinstance(error, TransientError):
-        return False
-    return error.status is None or error.status in RETRYABLE_STATUS
 
 
 class RegistrySession:
@@ -251,7 +240,7 @@ class RegistrySession:
         for attempt in range(policy.attempts):
             await self._honour_backoff(registry, what, policy, base)
             try:
-                response = await self._send(
+                response = await send_bounded(
                     client, method, path, headers, content, params, ok, max_body
                 )
             except httpx.HTTPStatusError as exc:  # raised by the token flow
@@ -298,34 +287,6 @@ class RegistrySession:
             return NoCredentials(error.what, registry=registry, searched=searched, **answer)
         source = getattr(credential, "source", "explicit credentials")
         return CredentialsRefused(error.what, registry=registry, source=source, **answer)
-
-    @staticmethod
-    async def _send(
-        client: httpx.AsyncClient,
-        method: str,
-        path: str | httpx.URL,
-        headers: dict[str, str] | None,
-        content: bytes | None,
-        params: dict[str, str] | None,
-        ok: tuple[int, ...],
-        max_body: int,
-    ) -> httpx.Response:
-        """One request, its answer read with a cap (see :mod:`armirror.registry.bodies`)."""
-        request = client.build_request(
-            method, path, headers=headers, content=content, params=params
-        )
-        response = await client.send(request, stream=True)
-        if method == "HEAD":  # no body; its Content-Length describes the object
-            await response.aread()  # nothing to read, but the connection goes back to the pool
-            return answer_with(response, b"", keep_length=True)
-        try:
-            if response.status_code in ok:
-                body = await read_bounded(response, max_body)
-            else:
-                body = await read_prefix(response, MAX_ERROR_BODY)
-        finally:
-            await response.aclose()
-        return answer_with(response, body)
 
     def _hold_for_long_wait(
         self, registry: str, error: RegistryError, endpoint: str | None = None
