@@ -191,3 +191,21 @@ def test_auth_files_are_searched_in_skopeos_order(tmp_path: Path) -> None:
         Path(f"/run/containers/{os.getuid()}/auth.json"),
         False,
     )
+
+
+def test_a_registrys_credentials_are_never_offered_to_its_mirror(tmp_path: Path) -> None:
+    """With docker.io=https://mirror.gcr.io,…, Docker Hub's password goes to Docker Hub's
+    own endpoints (and loopback stand-ins), never to the mirror."""
+    from armirror.registry.credentials import CredentialStore, DockerConfig, GoogleCredentials
+
+    class NoGoogle(GoogleCredentials):
+        def token(self) -> str | None:
+            return None
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"auths": {"https://index.docker.io/v1/": _auth("hub", "pw")}}))
+    store = CredentialStore(docker_config=DockerConfig(config), google=NoGoogle())
+    assert store.lookup("mirror.gcr.io", "docker.io") is None
+    assert store.lookup("registry-1.docker.io", "docker.io") == ("hub", "pw")
+    assert store.lookup("127.0.0.1:5000", "docker.io") == ("hub", "pw")
+    assert "looked in" in store.searched("mirror.gcr.io", "docker.io")
