@@ -72,8 +72,8 @@ GROUPS: dict[str, Group] = {
         0.80,
     ),
     "rewrite": Group(
-        ("rewrite.py", "rewrite/*.py"),
-        ("tests/unit/test_rewrite*.py", "tests/integration/test_rewrite_pin.py"),
+        ("rewrite.py",),
+        ("tests/unit/test_rewrite*.py", "tests/integration/test_rewrite_*.py"),
         0.80,
     ),
     "events": Group(

@@ -113,24 +113,32 @@ def test_str_is_fully_qualified_and_familiar_is_short() -> None:
     assert str(parse("localhost:5000/x")) == "localhost:5000/x:latest"
 
 
+_IMAGE_ID = "a 64-digit hex string is an image ID, not an image name"
+_LOWERCASE = "repository name must be lowercase"
+
+
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
         ("", "empty reference"),
-        ("1a3f" * 16, "a 64-digit hex string is an image ID, not an image name"),
-        ("0123456789abcdef" * 4, "image ID"),
-        ("FOO/bar", "must be lowercase"),
-        ("Docker/docker", "must be lowercase"),
-        (" nginx", "whitespace"),
-        ("nginx\n", "whitespace"),
-        ("ngi nx", "whitespace"),
-        ("NGINX", "must be lowercase"),
-        ("quay.io/Prometheus/x", "must be lowercase"),
-        ("docker.io/Library/nginx", "must be lowercase"),
+        ("1a3f" * 16, _IMAGE_ID),
+        ("0123456789abcdef" * 4, _IMAGE_ID),
+        ("FOO/bar", _LOWERCASE),
+        ("Docker/docker", _LOWERCASE),
+        (" nginx", "contains whitespace"),
+        ("nginx\n", "contains whitespace"),
+        ("ngi nx", "contains whitespace"),
+        ("NGINX", _LOWERCASE),
+        ("quay.io/Prometheus/x", _LOWERCASE),
+        ("docker.io/Library/nginx", _LOWERCASE),
         ("nginx:", "malformed tag ''"),
         ("nginx:-x", "malformed tag '-x'"),
         ("nginx:.x", "malformed tag '.x'"),
         ("nginx:a/b", "malformed registry host 'nginx:a'"),
+        # a ':' followed by '/' is a port separator, never the start of a tag
+        ("localhost:/x", "malformed registry host 'localhost:'"),
+        # a tag starts right after the last ':', whatever comes before it
+        ("team/app/:1", "malformed path component ''"),
         (":tag", "missing repository name"),
         ("quay.io/", "missing repository path after the registry"),
         ("a//b", "malformed path component ''"),
@@ -140,36 +148,43 @@ def test_str_is_fully_qualified_and_familiar_is_short() -> None:
         ("a..b/c", "malformed registry host 'a..b'"),
         ("host:port/x", "malformed registry host 'host:port'"),
         ("-bad.io/x", "malformed registry host '-bad.io'"),
-        ("[::1]:5000/x", "IPv6"),
+        ("[::1]:5000/x", "IPv6 registry addresses are not supported"),
         ("nginx@", "malformed digest ''"),
         ("nginx@sha256", "malformed digest 'sha256'"),
         ("nginx@sha256:abc", "malformed digest 'sha256:abc'"),
-        ("nginx@sha256:" + "g" * 64, "malformed digest"),
-        ("nginx@sha256:" + "A" * 64, "64 lowercase hex digits"),
-        ("nginx@sha256:" + "a" * 65, "64 lowercase hex digits"),
-        ("nginx@sha512:" + "a" * 64, "128 lowercase hex digits"),
-        ("nginx@" + "a" * 64, "malformed digest"),
-        (f"nginx@{SHA}@{SHA}", "malformed digest"),
+        ("nginx@sha256:" + "g" * 64, "malformed digest 'sha256:" + "g" * 64 + "'"),
+        ("nginx@sha256:" + "A" * 64, "a sha256 digest needs exactly 64 lowercase hex digits"),
+        ("nginx@sha256:" + "a" * 65, "a sha256 digest needs exactly 64 lowercase hex digits"),
+        ("nginx@sha512:" + "a" * 64, "a sha512 digest needs exactly 128 lowercase hex digits"),
+        ("nginx@" + "a" * 64, "malformed digest '" + "a" * 64 + "'"),
+        (f"nginx@{SHA}@{SHA}", f"malformed digest '{SHA}@{SHA}'"),
     ],
 )
 def test_malformed_input_names_the_problem(text: str, problem: str) -> None:
     with pytest.raises(InvalidReference) as info:
         parse(text)
-    assert problem in str(info.value)
-    assert repr(text) in str(info.value)  # the message names the offending input
+    assert info.value.problem == problem
+    assert str(info.value) == f"invalid image reference {text!r}: {problem}"
     assert info.value.reference == text
     assert isinstance(info.value, ValueError)
 
 
 def test_non_string_input_is_an_invalid_reference() -> None:
-    with pytest.raises(InvalidReference, match="must be a string"):
-        parse(None)  # type: ignore[arg-type]
+    for value in (None, 42, b"nginx"):
+        with pytest.raises(InvalidReference) as info:
+            parse(value)  # type: ignore[arg-type]
+        assert info.value.reference == value
+        assert info.value.problem == "a reference must be a string"
 
 
 def test_tag_length_limit() -> None:
     assert parse("x:" + "t" * 128).tag == "t" * 128
     with pytest.raises(InvalidReference, match="tag longer than 128 characters"):
         parse("x:" + "t" * 129)
+    # 128 characters is not too long: a bad first character is what is wrong
+    with pytest.raises(InvalidReference) as info:
+        parse("x:." + "t" * 127)
+    assert info.value.problem == "malformed tag '." + "t" * 127 + "'"
 
 
 def test_name_length_limit_counts_the_normalised_name() -> None:
@@ -180,10 +195,23 @@ def test_name_length_limit_counts_the_normalised_name() -> None:
         parse(path + "a")
     # Normalisation adds "docker.io/library/" (18): a short-looking name may be too long.
     assert len(parse("a" * 237).name) == 255
-    with pytest.raises(InvalidReference, match="name longer than 255 characters"):
+    with pytest.raises(InvalidReference) as info:
         parse("a" * 238)
+    assert (info.value.reference, info.value.problem) == (
+        "a" * 238,
+        "name longer than 255 characters",
+    )
     with pytest.raises(InvalidReference, match="name longer than 255 characters"):
         parse("quay.io/" + "a" * 300 + ":tag")
+    # as written: 255 characters is the limit, not over it
+    assert parse("quay.io/" + "a" * 247) == Reference("quay.io", "a" * 247, "latest")
+    too_long = "quay.io/" + "a" * 248 + ":1"
+    with pytest.raises(InvalidReference) as info:
+        parse(too_long)
+    assert (info.value.reference, info.value.problem) == (
+        too_long,
+        "name longer than 255 characters",
+    )
 
 
 @pytest.mark.parametrize(
@@ -191,6 +219,8 @@ def test_name_length_limit_counts_the_normalised_name() -> None:
     [
         ("us-docker.pkg.dev", RegistryClass.ARTIFACT_REGISTRY),
         ("europe-west1-docker.pkg.dev", RegistryClass.ARTIFACT_REGISTRY),
+        ("docker.pkg.dev", RegistryClass.ARTIFACT_REGISTRY),
+        ("Docker.Pkg.Dev:443", RegistryClass.ARTIFACT_REGISTRY),
         ("US-Docker.PKG.dev", RegistryClass.ARTIFACT_REGISTRY),
         ("gcr.io", RegistryClass.CONTAINER_REGISTRY),
         ("eu.gcr.io", RegistryClass.CONTAINER_REGISTRY),
@@ -265,26 +295,39 @@ def test_host_with_port_never_collides_with_a_host() -> None:
 
 def test_destination_too_long() -> None:
     source = parse("quay.io/" + "a" * 240)
-    with pytest.raises(InvalidReference, match="destination name longer than 255"):
+    with pytest.raises(InvalidReference) as info:
         destination_for(source, "us-docker.pkg.dev/project/repository")
+    # the error names the destination that would have been too long
+    assert info.value.reference == "us-docker.pkg.dev/project/repository/quay.io/" + "a" * 240
+    assert info.value.problem == "destination name longer than 255 characters"
+
+
+_NO_HOST = "a destination prefix needs a registry host and a path"
+_NO_TAG = "a destination prefix takes no tag or digest"
 
 
 @pytest.mark.parametrize(
     ("prefix", "problem"),
     [
-        ("mirror", "needs a registry host and a path"),
-        ("us-docker.pkg.dev", "needs a registry host and a path"),
-        ("us-docker.pkg.dev/", "needs a registry host and a path"),
-        ("us-docker.pkg.dev/p:1", "takes no tag or digest"),
-        (f"us-docker.pkg.dev/p@{SHA}", "takes no tag or digest"),
-        ("us-docker.pkg.dev/P/x", "must be lowercase"),
+        ("mirror", _NO_HOST),
+        ("us-docker.pkg.dev", _NO_HOST),
+        ("us-docker.pkg.dev/", _NO_HOST),
+        # the host is the first component: a dot further on does not make one
+        ("mirror/team.example/images", _NO_HOST),
+        ("us-docker.pkg.dev/p:1", _NO_TAG),
+        (f"us-docker.pkg.dev/p@{SHA}", _NO_TAG),
+        ("us-docker.pkg.dev/P/x", _LOWERCASE),
+        # nothing is trimmed from a prefix but trailing slashes
+        ("us-docker.pkg.dev/p/mirrorX", _LOWERCASE),
     ],
 )
 def test_bad_prefix(prefix: str, problem: str) -> None:
-    with pytest.raises(InvalidReference, match=problem):
+    with pytest.raises(InvalidReference) as info:
         parse_prefix(prefix)
-    with pytest.raises(InvalidReference, match=problem):
+    assert (info.value.reference, info.value.problem) == (prefix, problem)
+    with pytest.raises(InvalidReference) as info:
         destination_for(parse("nginx"), prefix)
+    assert info.value.problem == problem
 
 
 @pytest.mark.parametrize(

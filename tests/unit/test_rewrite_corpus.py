@@ -89,10 +89,7 @@ def _load(text: str) -> list[Any]:
     return list(yaml.load_all(io.StringIO(text)))
 
 
-TWINS: list[str] = []
-
-
-def _without_twins(old: list[Any], new: list[Any], path: str) -> list[Any]:
+def _without_twins(old: list[Any], new: list[Any], path: str, twins: list[str]) -> list[Any]:
     """A kustomize ``images`` list without the twin entries the rewrite adds: each
     follows its entry, names the mirror of the entry's ``name``, and repeats the
     rewritten entry's other keys (less a ``newName`` that the rewrite added)."""
@@ -113,13 +110,15 @@ def _without_twins(old: list[Any], new: list[Any], path: str) -> list[Any]:
             if key != "name" and (key != "newName" or "newName" in entry)
         }
         assert {k: v for k, v in twin.items() if k != "name"} == expected, (path, twin)
-        TWINS.append(f"{path}: {twin['name']}")
+        twins.append(f"{path}: {twin['name']}")
         position += 1
     assert position == len(new), f"unexpected entries at {path}"
     return kept
 
 
-def _compare(old: Any, new: Any, path: str, diffs: list[tuple[str, Any, Any]]) -> None:
+def _compare(
+    old: Any, new: Any, path: str, diffs: list[tuple[str, Any, Any]], twins: list[str]
+) -> None:
     if isinstance(old, dict) and isinstance(new, dict):
         assert list(old) == [k for k in new if k in old], f"key order changed at {path}"
         for key in new:
@@ -127,14 +126,14 @@ def _compare(old: Any, new: Any, path: str, diffs: list[tuple[str, Any, Any]]) -
                 assert key == "newName", f"unexpected new key {key} at {path}"
                 diffs.append((f"{path}.{key}", old.get("name"), new[key]))
                 continue
-            _compare(old[key], new[key], f"{path}.{key}", diffs)
+            _compare(old[key], new[key], f"{path}.{key}", diffs, twins)
         assert set(old) <= set(new)
     elif isinstance(old, list) and isinstance(new, list):
         if path.endswith(".images") and len(new) > len(old):
-            new = _without_twins(old, new, path)
+            new = _without_twins(old, new, path, twins)
         assert len(old) == len(new), path
         for i, (a, b) in enumerate(zip(old, new, strict=True)):
-            _compare(a, b, f"{path}[{i}]", diffs)
+            _compare(a, b, f"{path}[{i}]", diffs, twins)
     elif old != new:
         diffs.append((path, old, new))
 
@@ -142,17 +141,18 @@ def _compare(old: Any, new: Any, path: str, diffs: list[tuple[str, Any, Any]]) -
 def test_yaml_trees_equal_except_image_values(rewritten: tuple[Path, Any]) -> None:
     root, result = rewritten
     diffs: list[tuple[str, Any, Any]] = []
+    twins: list[str] = []
     for rel in sorted(result.files_changed):
         if not rel.endswith((".yaml", ".yml", ".json")) or "/templates/" in rel:
             continue
         old_docs = _load((CORPUS / rel).read_text())
         new_docs = _load((root / rel).read_text())
         assert len(old_docs) == len(new_docs)
-        _compare(old_docs, new_docs, rel, diffs)
+        _compare(old_docs, new_docs, rel, diffs, twins)
     assert [list(d) for d in diffs] == EXPECTED["yaml"]
     # nginx and redis (its newName rewritten too) in the overlay; the flow-style busybox
     # entry gets none, and the first-party web entry needs none.
-    assert EXPECTED["twins"] == TWINS
+    assert EXPECTED["twins"] == twins
 
 
 def _instructions(text: str) -> list[list[str]]:

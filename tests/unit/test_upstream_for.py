@@ -25,6 +25,8 @@ PREFIX = "us-docker.pkg.dev/proj/mirror"
             "localhost:5001/team/app:2",
         ),
         ("localhost:5000/m/localhost/x", "localhost:5000/m", "localhost/x:latest"),
+        # a host with a port needs no dot to be a host
+        (f"{PREFIX}/myhost_5000/team/app:1", PREFIX, "myhost:5000/team/app:1"),
         # the prefix's host is compared as parse leaves it: lowercase
         (f"{PREFIX.upper().split('/')[0]}/proj/mirror/quay.io/a/b:1", PREFIX, "quay.io/a/b:1"),
     ],
