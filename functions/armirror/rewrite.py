@@ -12,7 +12,6 @@ directory that then replaces the original (same mode), so a crash never leaves h
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import difflib
 import os
@@ -21,7 +20,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from armirror.reference import (
     InvalidReference,
@@ -36,9 +35,6 @@ from armirror.scan.dotenv import parse_dotenv
 from armirror.scan.expand import written_name_length
 from armirror.scan.limits import Refused, budget
 from armirror.scan.walk import DOTENV
-
-if TYPE_CHECKING:
-    from armirror.registry import RegistryClient
 
 #: Given destination references (with tags), their digests (None when missing there).
 DigestResolver = Callable[[list[Reference]], Mapping[Reference, str | None]]
@@ -222,7 +218,8 @@ def rewrite_text(
             continue
         if not wants_rewrite(finding, base, include_first_party):
             continue
-        if not finding.slots:
+        if finding.problem or not finding.slots:
+            # A problem means the name cannot be edited, though a tag or digest might be.
             skipped.append(Skipped(finding, finding.problem or "no editable value"))
             continue
         try:
@@ -249,8 +246,10 @@ def rewrite_text(
                 Skipped(finding, "shares its value with another reference that maps elsewhere")
             )
             continue
-        accepted.extend(e for e in edits if e not in accepted)
-        shown = dest.with_digest(pin) if pin else dest
+        # An edit another finding already made is made once; this finding's own edits
+        # all stay (a kustomize entry and its twin each gain a digest at one place).
+        accepted.extend([e for e in edits if e not in accepted])
+        shown = dest.with_digest(pin) if pin and not note else dest  # as written
         changes.append(
             Change(finding.file, finding.line, finding.kind, str(finding.reference), str(shown))
         )
@@ -420,21 +419,3 @@ def _check(plan: _Planned, new_text: str, added: int = 0) -> str | None:
     if before != after:
         return f"the rewritten text holds {after} references where there were {before}"
     return None
-
-
-async def destination_digests(
-    refs: list[Reference], client: RegistryClient
-) -> dict[Reference, str | None]:
-    """Each destination's manifest digest, found with HEAD (GET when HEAD has none)."""
-    from armirror.registry import RegistryError
-
-    async def one(ref: Reference) -> tuple[Reference, str | None]:
-        try:
-            head = await client.head_manifest(ref)
-            if head is not None:
-                return ref, head.digest
-            return ref, (await client.get_manifest(ref)).digest
-        except RegistryError:
-            return ref, None
-
-    return dict(await asyncio.gather(*(one(ref) for ref in refs)))
