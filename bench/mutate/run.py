@@ -77,15 +77,16 @@ GROUPS: dict[str, Group] = {
         0.80,
     ),
     "events": Group(
-        ("events.py", "events/*.py"),
-        ("tests/unit/test_events*.py", "tests/integration/test_pulls_cli.py"),
+        ("events/*.py",),
+        ("tests/unit/test_event*.py", "tests/unit/test_ingest_ranges.py",
+         "tests/integration/test_pulls_*.py"),
         0.80,
     ),
     "store": Group(
         ("store/*.py",),
         ("tests/unit/test_store_schema.py", "tests/unit/test_ingest_path.py",
-         "tests/unit/test_local_queue.py", "tests/integration/test_bigquery_store.py",
-         "tests/integration/test_pulls_cli.py"),
+         "tests/integration/test_bigquery_*.py", "tests/integration/test_duckdb_open.py",
+         "tests/integration/test_pulls_cli.py", "tests/integration/test_report_cli.py"),
         0.80,
     ),
 }  # fmt: skip
@@ -119,9 +120,9 @@ def _scratch(name: str, group: Group) -> tuple[Path, list[str], list[str]]:
     scratch = WORK / name
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
-    for folder in ("tests", "infra", "functions"):
+    for folder in ("tests", "infra", "functions", "bench"):  # tests run bench's generators
         shutil.copytree(
-            ROOT / folder, scratch / folder, ignore=shutil.ignore_patterns("__pycache__")
+            ROOT / folder, scratch / folder, ignore=shutil.ignore_patterns("__pycache__", ".work")
         )
     (scratch / "src").mkdir()
     shutil.copytree(
@@ -140,7 +141,7 @@ def _scratch(name: str, group: Group) -> tuple[Path, list[str], list[str]]:
         f"only_mutate = {json.dumps(files)}",
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-p", "_mutate_children"]',
-        'also_copy = ["infra", "functions"]',
+        'also_copy = ["infra", "functions", "bench"]',
         "",
         "[tool.pytest.ini_options]",
         'testpaths = ["tests"]',

@@ -333,3 +333,23 @@ def test_a_symbolic_link_keeps_pointing_at_the_rewritten_file(tmp_path: Path) ->
     link.symlink_to(real)
     atomic_write(link, b"new\n")
     assert link.is_symlink() and real.read_bytes() == b"new\n"
+
+
+def test_a_temporary_file_that_cannot_be_removed_does_not_hide_the_write_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "deploy.yaml"
+    target.write_bytes(b"original\n")
+
+    def disk_full(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    def busy(*args: object) -> None:
+        raise OSError(16, "Device or resource busy")
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    monkeypatch.setattr(os, "unlink", busy)
+    with pytest.raises(OSError, match="No space left on device"):
+        atomic_write(target, b"rewritten\n")
+    monkeypatch.undo()
+    assert target.read_bytes() == b"original\n"

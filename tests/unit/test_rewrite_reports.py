@@ -183,6 +183,14 @@ def test_a_pinned_kustomize_entry_without_a_tag_and_its_twin_both_get_the_digest
     assert skipped == []
 
 
+def test_a_reference_not_yet_in_the_mirror_is_not_pinned_and_the_next_one_is() -> None:
+    digests = {parse(f"{M}/redis:7"): DIGEST}
+    new, changes, skipped, _ = run("FROM nginx:1\nFROM redis:7\n", digests=digests)
+    assert new == f"FROM nginx:1\nFROM {M}/redis:7@{DIGEST}\n"
+    assert changes == [(2, "docker.io/library/redis:7", f"{M}/redis:7@{DIGEST}")]
+    assert skipped == [(1, "nginx:1", f"{M}/nginx:1 not found at the destination; copy it")]
+
+
 def test_pinning_leaves_a_digest_already_written_alone() -> None:
     text = f"FROM quay.io/a/b@{OLD_DIGEST}\n"
     new, changes, skipped, _ = run(text, digests={})
