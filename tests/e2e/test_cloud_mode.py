@@ -44,7 +44,7 @@ from standins.registry import Registry, start_registry
 
 sys.path.insert(0, str(ROOT / "tests" / "infra"))
 
-from tfmodel import FUNCTIONS, block, locals_, resolve_local, resource, unquote
+from tfmodel import FUNCTIONS, block, locals_, resolve_env, resource, unquote
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -75,7 +75,7 @@ COMMON_ENV = frozenset(
 )
 DEPLOYED_ENV: dict[str, frozenset[str]] = {
     "on_pull_event": COMMON_ENV,
-    "copy_image": COMMON_ENV | {"DOCKER_CONFIG"},
+    "copy_image": COMMON_ENV | {"DOCKER_CONFIG", "ARMIRROR_COPY_DEADLINE"},
     "request_copy": COMMON_ENV,
     "refresh": COMMON_ENV | {"DOCKER_CONFIG"},
 }
@@ -308,7 +308,12 @@ def deployment(
         # ARMIRROR_COPY_URL is the one value here that is not the real thing.
         functions = {
             "copy_image": start(
-                "copy_image", {**common, "ARMIRROR_COPY_URL": "http://127.0.0.1:9/"}
+                "copy_image",
+                {
+                    **common,
+                    "ARMIRROR_COPY_URL": "http://127.0.0.1:9/",
+                    "ARMIRROR_COPY_DEADLINE": "1800",
+                },
             )
         }
         common["ARMIRROR_COPY_URL"] = functions["copy_image"].url
@@ -333,10 +338,7 @@ def test_the_functions_get_the_environment_terraform_sets() -> None:
     for name in FUNCTIONS:
         function = resource("google_cloudfunctions2_function", name)
         service = block(function.body["service_config"])
-        env = resolve_local(unquote(service["environment_variables"]))
-        if env == "${merge(local.common_env, {DOCKER_CONFIG = local.docker_config_dir})}":
-            env = {**common, "DOCKER_CONFIG": "${local.docker_config_dir}"}
-        assert isinstance(env, dict), f"{name}: {env!r}"
+        env = resolve_env(unquote(service["environment_variables"]))
         assert set(env) == DEPLOYED_ENV[name], name
         assert unquote(block(function.body["build_config"])["entry_point"]) == name
         assert "event_trigger" not in function.body, f"{name} is reached over HTTP only"

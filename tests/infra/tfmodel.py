@@ -137,3 +137,22 @@ def resolve_local(value: Any) -> Any:
         seen.add(match.group(1))
         value = table[match.group(1)]
     return value
+
+
+_MERGE = re.compile(r"\$\{merge\(local\.(\w+), \{(.*)\}\)\}", re.S)
+
+
+def resolve_env(value: Any) -> dict[str, Any]:
+    """A function's ``environment_variables`` as a map: ``${local.NAME}`` followed, and
+    ``${merge(local.NAME, {KEY = EXPR, ...})}`` applied (values stay expressions)."""
+    value = resolve_local(value)
+    if isinstance(value, dict):
+        return dict(value)
+    match = _MERGE.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise AssertionError(f"not an environment map: {value!r}")
+    merged = resolve_env(f"${{local.{match.group(1)}}}")
+    for pair in match.group(2).split(","):
+        key, _, expression = pair.partition("=")
+        merged[key.strip()] = "${" + expression.strip() + "}"
+    return merged

@@ -81,7 +81,7 @@ resource "google_cloudfunctions2_function" "copy_image" {
     ingress_settings               = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
     service_account_email          = google_service_account.functions["copy_image"].email
-    environment_variables          = local.registry_env
+    environment_variables          = local.copy_env
 
     secret_volumes {
       mount_path = local.docker_config_dir

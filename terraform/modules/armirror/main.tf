@@ -56,6 +56,9 @@ locals {
   # secret (DOCKER_CONFIG is the directory holding config.json).
   docker_config_dir = "/etc/armirror/docker"
   registry_env      = merge(local.common_env, { DOCKER_CONFIG = local.docker_config_dir })
+  # copy_image stops its transfers before the platform stops it, and the next attempt
+  # resumes them (README: "Large images and the 30-minute limit").
+  copy_env = merge(local.registry_env, { ARMIRROR_COPY_DEADLINE = tostring(var.copy_image.timeout_seconds) })
 
   services = toset([
     "artifactregistry.googleapis.com",

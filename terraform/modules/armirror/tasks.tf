@@ -1,20 +1,23 @@
-# The copy queue: one task copies one image.  Its rate protects Docker Hub's pull limits
-# (https://docs.docker.com/docker-hub/usage/, "Pull usage and limits", read 2025):
-#   unauthenticated users  10 pulls per hour per IPv4 address or IPv6 /64 subnet
-#   Personal (free)       100 pulls per hour
+# The copy queue: one task copies one image.  Its rate protects Docker Hub's pull limits.
+# Docker's pages have given two sets of numbers since 2025
+# (https://docs.docker.com/docker-hub/usage/ and .../usage/pulls/, read 2026):
+#   unauthenticated users  10 pulls per hour, or 100 per 6 hours, per IPv4 address or IPv6 /64
+#   Personal (free)       100 pulls per hour, or 200 per 6 hours
 #   Pro, Team, Business   no pull rate limit, subject to fair use
-# A pull is counted per manifest GET (a HEAD is free).  One copy GETs the tag's manifest,
-# each platform's manifest and signature manifests, so a copy is budgeted as
-# pulls_per_copy pulls.  Cloud Functions egress addresses are shared, so the anonymous
-# hourly allowance of "our" address may already be partly spent: with anonymous pulls
-# the rate is a ceiling, and the code still backs off on 429 and Retry-After.
+# The hourly budget below is the lower of each pair (10; 200/6 = 33), so the queue keeps
+# within whichever applies.  A pull is counted per manifest GET (a HEAD is free).  One
+# copy GETs the tag's manifest, each platform's manifest and signature manifests, so a
+# copy is budgeted as pulls_per_copy pulls.  Cloud Functions egress addresses are shared,
+# so the anonymous allowance of "our" address may already be partly spent: the rate is a
+# ceiling, and the code still reads ratelimit-remaining and backs off on 429 and
+# Retry-After.
 
 locals {
   pulls_per_copy = 4
 
   docker_hub_pulls_per_hour = {
-    anonymous = 10
-    personal  = 100
+    anonymous = 10   # min(10 an hour, 100 per 6 hours)
+    personal  = 33   # min(100 an hour, 200 per 6 hours)
     paid      = null # no rate limit; fair use
   }
 

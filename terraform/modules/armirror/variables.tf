@@ -145,7 +145,7 @@ variable "request_copy_ingress" {
 }
 
 variable "docker_hub_plan" {
-  description = "Docker Hub plan of the credentials in the registry_credentials secret: anonymous (no credentials: 10 pulls per hour per IPv4 address or IPv6 /64), personal (100 pulls per hour) or paid (Pro, Team, Business: no pull rate limit, fair use). The copy queue's rate and concurrency derive from it unless queue sets them."
+  description = "Docker Hub plan of the credentials in the registry_credentials secret: anonymous (no credentials: 10 pulls an hour, or 100 per 6 hours, per IPv4 address or IPv6 /64), personal (100 an hour, or 200 per 6 hours) or paid (Pro, Team, Business: no pull rate limit, fair use); the queue keeps to the lower figure of each. The copy queue's rate and concurrency derive from it unless queue sets them."
   type        = string
   default     = "anonymous"
 
