@@ -8,14 +8,13 @@ function in :data:`armirror.report.html.SECTIONS` that renders it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from armirror.report.redeploys import redeploy_marks
-
 if TYPE_CHECKING:
-    from armirror.store import PullStore
+    from armirror.store import PullStore, RedeployRecord
 
 CLASSES = ("third_party", "artifact_registry", "other_google")
 CLASS_LABELS = {
@@ -103,6 +102,26 @@ class Progress:
         data["third_party_share_last_day"] = self.share(1)
         data["third_party_share_last_7_days"] = self.share(7)
         return data
+
+
+def redeploy_marks(records: Iterable[RedeployRecord]) -> list[dict[str, Any]]:
+    """One entry per workload and run, oldest first: when it moved (or was restored by
+    ``--undo``), and how many of its containers changed."""
+    marks: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for record in records:
+        mark = marks.setdefault(
+            (record.run_id, record.workload, record.action),
+            {
+                "day": record.changed_at.date().isoformat(),
+                "at": record.changed_at.isoformat(),
+                "workload": record.workload,
+                "platform": record.platform,
+                "action": record.action,
+                "containers": 0,
+            },
+        )
+        mark["containers"] += 1
+    return list(marks.values())
 
 
 def gather(store: PullStore, since: date, until: date, *, top: int = 10) -> Progress:

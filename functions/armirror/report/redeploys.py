@@ -1,40 +1,16 @@
 """When each workload moved onto the mirror: ``armirror redeploy``'s records in the report.
 
-The store keeps one row per container changed; the report shows one entry per workload
-and run (:func:`redeploy_marks`), a dashed mark on the pulls chart on each day workloads
-moved (:func:`chart_marks`), a table (:func:`redeploys_table`) and a few terminal lines
-(:func:`redeploy_lines`).
+The store keeps one row per container changed; the model holds one entry per workload
+and run (:func:`armirror.report.model.redeploy_marks`); this module draws them: a dashed
+mark on the pulls chart on each day workloads moved (:func:`chart_marks`), a table
+(:func:`redeploys_table`) and a few terminal lines (:func:`redeploy_lines`).
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from armirror.report.model import Progress
-    from armirror.store import RedeployRecord
-
-
-def redeploy_marks(records: Iterable[RedeployRecord]) -> list[dict[str, Any]]:
-    """One entry per workload and run, oldest first: when it moved (or was restored by
-    ``--undo``), and how many of its containers changed."""
-    marks: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for record in records:
-        mark = marks.setdefault(
-            (record.run_id, record.workload, record.action),
-            {
-                "day": record.changed_at.date().isoformat(),
-                "at": record.changed_at.isoformat(),
-                "workload": record.workload,
-                "platform": record.platform,
-                "action": record.action,
-                "containers": 0,
-            },
-        )
-        mark["containers"] += 1
-    return list(marks.values())
+from armirror.report.model import Progress
 
 
 def chart_marks(progress: Progress) -> dict[int, str]:
