@@ -32,7 +32,7 @@ from armirror.reference import destination_for, parse
 from google.cloud import tasks_v2
 from standins import images
 from standins.cloudtasks import CloudTasksEmulator, start_cloud_tasks_emulator
-from standins.ports import wait_for_ports
+from standins.ports import listening_sockets, wait_for_ports
 from standins.registry import Registry
 
 pytestmark = pytest.mark.timeout(180)
@@ -123,18 +123,7 @@ def recorder() -> Iterator[Recorder]:
 
 def _listening_addresses(port: int) -> list[str]:
     """Local addresses (hex, as /proc/net shows them) of sockets listening on ``port``."""
-    found = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            address, hex_port = fields[1].rsplit(":", 1)
-            if int(hex_port, 16) == port and fields[3] == "0A":  # 0A: LISTEN
-                found.append(address)
-    return found
+    return [address for address, listening, _ in listening_sockets() if listening == port]
 
 
 def test_emulator_listens_on_loopback_only(emulator: CloudTasksEmulator) -> None:

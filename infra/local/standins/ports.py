@@ -56,10 +56,9 @@ def _socket_inodes(pids: list[int]) -> set[str]:
     return inodes
 
 
-def listening_ports(pid: int) -> set[int]:
-    """TCP ports that ``pid`` or its descendants are listening on."""
-    inodes = _socket_inodes(_descendants(pid))
-    ports = set()
+def listening_sockets() -> list[tuple[str, int, str]]:
+    """Every listening TCP socket: (local address as /proc/net shows it in hex, port, inode)."""
+    sockets = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -67,9 +66,16 @@ def listening_ports(pid: int) -> set[int]:
             continue
         for line in lines:
             fields = line.split()
-            if len(fields) > 9 and fields[3] == _LISTEN and fields[9] in inodes:
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
+            if len(fields) > 9 and fields[3] == _LISTEN:
+                address, hex_port = fields[1].rsplit(":", 1)
+                sockets.append((address, int(hex_port, 16), fields[9]))
+    return sockets
+
+
+def listening_ports(pid: int) -> set[int]:
+    """TCP ports that ``pid`` or its descendants are listening on."""
+    inodes = _socket_inodes(_descendants(pid))
+    return {port for _, port, inode in listening_sockets() if inode in inodes}
 
 
 def wait_for_ports(
