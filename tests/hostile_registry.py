@@ -114,8 +114,10 @@ class InternalService(_Server):
 
 
 class HostileRegistry(_Server):
-    def __init__(self, internal: InternalService) -> None:
+    def __init__(self, internal: InternalService, elsewhere: str | None = None) -> None:
+        """``elsewhere`` is where redirects and realms point (default: ``internal``)."""
         self.internal = internal
+        self.elsewhere = elsewhere or internal.url
         super().__init__()
 
     def answer(self, handler: BaseHTTPRequestHandler) -> None:
@@ -132,9 +134,9 @@ class HostileRegistry(_Server):
         mode = path.removeprefix("/v2/").split("/", 1)[0]
         authorization = handler.headers.get("Authorization", "")
         if mode == "redirect":
-            send(handler, 307, b"", {"Location": f"{self.internal.url}/computeMetadata/v1/"})
+            send(handler, 307, b"", {"Location": f"{self.elsewhere}/computeMetadata/v1/"})
         elif mode == "realm":
-            challenge = f'Bearer realm="{self.internal.url}/token",service="hostile"'
+            challenge = f'Bearer realm="{self.elsewhere}/token",service="hostile"'
             send(handler, 401, b"", {"WWW-Authenticate": challenge})
         elif mode in ("echo", "echohtml"):
             if not authorization:

@@ -25,7 +25,7 @@ from armirror.pipeline import Pipeline
 from armirror.queue import CopyJob
 from armirror.reference import parse
 from armirror.registry import RegistryClient
-from armirror.registry.session import tls_context
+from armirror.registry.pinned import tls_context
 from armirror.store.duckdb import DuckDBStore
 from armirror.store.queries import Queries
 

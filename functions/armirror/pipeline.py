@@ -31,6 +31,7 @@ from armirror.reference import InvalidReference, Reference, destination_for, mat
 from armirror.refresh import RATELIMIT_FLOOR, RefreshReport, find_moved
 from armirror.registry import Copier, CopyResult, RegistryClient, RegistryError
 from armirror.registry.factory import client_from_settings
+from armirror.registry.proxies import ProxyRoutes
 from armirror.registry.resumable import Deadline, UploadSessions
 from armirror.registry.retry import Backoffs
 from armirror.store import PullStore
@@ -124,8 +125,10 @@ class Pipeline:
         self.queue = queue
         #: One registry's Retry-After holds back every copy job of this process.
         self.backoffs = Backoffs()
+        #: Read once, so a proxy variable armirror cannot use stops it at start.
+        self.proxies = ProxyRoutes.from_environment()
         self.client_factory = client_factory or (
-            lambda: client_from_settings(settings, backoffs=self.backoffs)
+            lambda: client_from_settings(settings, backoffs=self.backoffs, proxies=self.proxies)
         )
         self._mirrored: dict[str, tuple[float, bool]] = {}
         self._mirrored_lock = threading.Lock()

@@ -222,11 +222,12 @@ def make_registry_client(
         mapping = parse_upstreams([os.environ.get("ARMIRROR_UPSTREAMS", "")], "ARMIRROR_UPSTREAMS")
         mapping.update(parse_upstreams(list(upstreams), "--upstream"))
         allow_private = load().allow_private_hosts
+        settings = Settings(upstreams=mapping, allow_private_hosts=allow_private)
+        registries = sorted({reference.registry for reference in named})
+        # The proxy variables (HTTPS_PROXY, NO_PROXY, ...) are read here too.
+        return client_from_settings(settings, insecure=insecure, jobs=jobs, trusted=registries)
     except ConfigError as exc:
         raise click.BadParameter(str(exc)) from None
-    settings = Settings(upstreams=mapping, allow_private_hosts=allow_private)
-    registries = sorted({reference.registry for reference in named})
-    return client_from_settings(settings, insecure=insecure, jobs=jobs, trusted=registries)
 
 
 def read_image_list(images: Iterable[str], image_file: str | None) -> list[str]:

@@ -26,6 +26,7 @@ def serve(host: str, port: int) -> None:
     from armirror import runtime
     from armirror.cli import output
     from armirror.config import load
+    from armirror.registry.proxies import ProxyRoutes
     from armirror.registry.redact import configure_request_logs
     from armirror.server import serve as run_server
 
@@ -41,6 +42,7 @@ def serve(host: str, port: int) -> None:
         settings = load()
         if not settings.destination:
             raise ConfigError("ARMIRROR_DESTINATION: set it to the destination prefix")
+        ProxyRoutes.from_environment()  # a proxy variable armirror cannot use is bad input
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     from armirror.store import StoreError

@@ -29,10 +29,11 @@ from armirror.registry.errors import (
     transport_error,
 )
 from armirror.registry.manifest import Descriptor
-from armirror.registry.pinned import sync_transport
+from armirror.registry.pinned import tls_context
+from armirror.registry.proxied import sync_transport
 from armirror.registry.resumable import Deadline, DeadlineReached, UploadSessions
 from armirror.registry.retry import NO_RETRY
-from armirror.registry.session import RegistrySession, tls_context
+from armirror.registry.session import RegistrySession
 
 
 class SourceBlobMissing(NotFound):
@@ -335,6 +336,6 @@ class BlobTransfer(RegistrySession):
                 follow_redirects=True,
                 headers={"User-Agent": "armirror"},
                 transport=self._blob_transport
-                or sync_transport(self.guard, verify=tls_context(), limits=limits),
+                or sync_transport(self.guard, self.proxies, verify=tls_context(), limits=limits),
             )
         return self._sync

@@ -22,6 +22,7 @@ import httpx
 from armirror.registry.credentials import CredentialStore
 from armirror.registry.hostguard import HostGuard
 from armirror.registry.manifest_calls import ManifestCalls
+from armirror.registry.proxies import ProxyRoutes
 from armirror.registry.resumable import RESUMABLE_MIN_SIZE
 from armirror.registry.resumable_transfer import ResumableBlobs
 from armirror.registry.retry import Backoffs, RetryPolicy
@@ -36,7 +37,9 @@ class RegistryClient(ManifestCalls, ResumableBlobs):
 
     Every connection goes through the host guard (issue 12 §1): upstream endpoints and
     ``trusted_registries`` (the destination) are exempt; other hosts must be globally
-    routable, or loopback/private with ``allow_private_hosts``.
+    routable, or loopback/private with ``allow_private_hosts``.  ``proxies`` (default:
+    HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY from the environment) says which
+    requests go through a proxy; their targets are judged before the proxy is asked.
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class RegistryClient(ManifestCalls, ResumableBlobs):
         allow_private_hosts: bool = False,
         trusted_registries: Iterable[str] = (),
         guard: HostGuard | None = None,
+        proxies: ProxyRoutes | None = None,
     ) -> None:
         super().__init__(
             resumable_min_size=resumable_min_size,
@@ -72,6 +76,7 @@ class RegistryClient(ManifestCalls, ResumableBlobs):
             allow_private_hosts=allow_private_hosts,
             trusted_registries=trusted_registries,
             guard=guard,
+            proxies=proxies,
         )
 
     async def __aenter__(self) -> RegistryClient:

@@ -14,6 +14,7 @@ from armirror.config import Settings
 from armirror.reference import parse_prefix
 from armirror.registry.client import RegistryClient
 from armirror.registry.credentials import CredentialStore
+from armirror.registry.proxies import ProxyRoutes
 from armirror.registry.retry import Backoffs, RetryPolicy
 
 
@@ -27,13 +28,15 @@ def client_from_settings(
     transport: httpx.AsyncBaseTransport | None = None,
     backoffs: Backoffs | None = None,
     trusted: Iterable[str] = (),
+    proxies: ProxyRoutes | None = None,
 ) -> RegistryClient:
     """A client for ``settings``: its upstream endpoints and ``jobs`` transfer threads.
 
     The upstream endpoints, the destination and the ``trusted`` registries are exempt
     from the host guard.  Each registry endpoint gets at least 32 connections whatever
     ``jobs`` is, so manifest HEADs and GETs keep flowing while every transfer thread is
-    busy.
+    busy.  ``proxies`` defaults to the environment's (HTTPS_PROXY, NO_PROXY, …); a proxy
+    URL armirror cannot use raises ProxyConfigError, a ConfigError.
     """
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
@@ -48,6 +51,7 @@ def client_from_settings(
         backoffs=backoffs,
         allow_private_hosts=settings.allow_private_hosts,
         trusted_registries=[*_destination_registries(settings), *trusted],
+        proxies=proxies,
     )
 
 

@@ -9,12 +9,16 @@ realms open their connections here too, so each of them is judged.
 httpx's transports take no network backend, so :func:`async_transport` and
 :func:`sync_transport` give a standard transport a connection pool that has one
 (httpx 0.28 keeps its pool in ``_pool``; ``tests/unit/test_registry_hostguard.py``
-fails if that changes).
+fails if that changes).  Requests that go through a proxy take the transports of
+:mod:`armirror.registry.proxied` instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import importlib.util
+import ssl
 import typing
 
 import httpcore
@@ -23,6 +27,21 @@ import httpx
 from armirror.registry.hostguard import HostGuard
 
 SocketOptions = typing.Iterable[typing.Any] | None
+
+#: h2 is a pinned dependency; an environment set up before it was added (a virtualenv
+#: not yet reinstalled) still works, on HTTP/1.1.
+HTTP2 = importlib.util.find_spec("h2") is not None
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One default TLS context (system CAs, SSL_CERT_FILE/SSL_CERT_DIR) for every client.
+
+    Building one reads the whole CA bundle, about 16 ms of CPU; without sharing, each
+    RegistryClient paid it per registry, and the pipeline makes a client per copy job.
+    An SSLContext is safe to share between threads and event loops.
+    """
+    return httpx.create_ssl_context()
 
 
 def _no_address(host: str, port: int) -> httpcore.ConnectError:

@@ -10,10 +10,7 @@ Hub's ``ratelimit-remaining`` and how many requests went where.
 from __future__ import annotations
 
 import asyncio
-import functools
-import importlib.util
 import logging
-import ssl
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -36,25 +33,12 @@ from armirror.registry.errors import (
     transport_error,
 )
 from armirror.registry.hostguard import HostGuard
-from armirror.registry.pinned import async_transport
+from armirror.registry.pinned import HTTP2, tls_context
+from armirror.registry.proxied import async_transport
+from armirror.registry.proxies import ProxyRoutes
 from armirror.registry.retry import Backoff, Backoffs, RetryPolicy
 
 log = logging.getLogger("armirror.registry")
-
-#: h2 is a pinned dependency; an environment set up before it was added (a virtualenv
-#: not yet reinstalled) still works, on HTTP/1.1.
-HTTP2 = importlib.util.find_spec("h2") is not None
-
-
-@functools.cache
-def tls_context() -> ssl.SSLContext:
-    """One default TLS context (system CAs, SSL_CERT_FILE/SSL_CERT_DIR) for every client.
-
-    Building one reads the whole CA bundle, about 16 ms of CPU; without sharing, each
-    RegistryClient paid it per registry, and the pipeline makes a client per copy job.
-    An SSLContext is safe to share between threads and event loops.
-    """
-    return httpx.create_ssl_context()
 
 
 class RegistrySession:
@@ -79,6 +63,7 @@ class RegistrySession:
         allow_private_hosts: bool = False,
         trusted_registries: Iterable[str] = (),
         guard: HostGuard | None = None,
+        proxies: ProxyRoutes | None = None,
     ) -> None:
         if max_connections < 1:
             raise ValueError(f"max_connections must be at least 1, got {max_connections}")
@@ -91,6 +76,7 @@ class RegistrySession:
                 self.guard.exempt(*host_port(url))
         for registry in trusted_registries:
             self.guard.exempt(*host_port(self.endpoints.base_url(registry)))
+        self.proxies = ProxyRoutes.from_environment() if proxies is None else proxies
         self.credentials = credentials if credentials is not None else CredentialStore()
         self.retry = retry or RetryPolicy()
         self.ratelimits: dict[str, RateLimit] = {}  # by endpoint base URL
@@ -154,7 +140,7 @@ class RegistrySession:
                 headers={"User-Agent": "armirror"},
                 transport=self._transport
                 or async_transport(
-                    self.guard, verify=tls_context(), limits=self._limits, http2=HTTP2
+                    self.guard, self.proxies, verify=tls_context(), limits=self._limits, http2=HTTP2
                 ),
             )
             self._clients[base] = client

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+from collections.abc import Iterable
 from pathlib import Path
 
 from cryptography import x509
@@ -28,8 +29,11 @@ _CA_USAGE = x509.KeyUsage(
 )  # fmt: skip
 
 
-def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
+def make_certificates(directory: Path, *, names: Iterable[str] = ()) -> tuple[Path, Path, Path]:
     """(CA certificate, server certificate, server key) under ``directory``.
+
+    The server certificate names 127.0.0.1, localhost and ``names`` (the proxy tests
+    reach a registry by a name only their proxy resolves).
 
     The CA is written alone in ``ca/ca.crt``, the name and folder skopeo's
     ``--cert-dir`` wants; the server's files go to ``server/``.
@@ -61,7 +65,11 @@ def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
         .not_valid_after(now + datetime.timedelta(days=2))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+                [
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    x509.DNSName("localhost"),
+                    *(x509.DNSName(name) for name in names),
+                ]
             ),
             critical=False,
         )
