@@ -98,6 +98,9 @@ def copy(
     store that `pulls` and `report` use (--no-record to skip), so `report` counts them.
     An interrupted copy resumes where it stopped when run again.
     \b
+    Behind a proxy: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY are honoured as
+    curl reads them (credentials in the proxy URL; loopback always direct).
+    \b
     Exit status 1 when any image failed (or, with --dry-run, could not be planned),
     2 for bad input, 130 when interrupted.
     """
