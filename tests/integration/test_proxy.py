@@ -13,6 +13,7 @@ import asyncio
 import base64
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,13 +26,13 @@ from armirror.pipeline import Pipeline
 from armirror.queue.local import Attempt, LocalQueue
 from armirror.reference import parse
 from armirror.registry import RegistryClient
-from armirror.registry.errors import HostRefused
+from armirror.registry.errors import HostRefused, TransientError
 from armirror.registry.hostguard import HostGuard
-from armirror.registry.proxies import ProxyRoutes
+from armirror.registry.proxies import ProxyRoutes, parse_proxy
 from armirror.registry.retry import RetryPolicy
 from armirror.store.duckdb import DuckDBStore
 from hostile_registry import HostileRegistry, InternalService
-from registry_checks import ROOT, cli_env, head_manifest, run_cli, unique, verify_image
+from registry_checks import ROOT, cli_env, fast_retry, head_manifest, run_cli, unique, verify_image
 from standins import images
 from standins.forward_proxy import ForwardProxy
 from standins.registry import Registry, start_registry
@@ -342,3 +343,27 @@ def test_serve_will_not_start_with_a_proxy_it_cannot_use(tmp_path: Path) -> None
     assert result.returncode == 2, result.stderr
     assert "HTTPS_PROXY" in result.stderr and "only to HTTP proxies" in result.stderr
     assert PASSWORD not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_proxy_that_does_not_answer_is_named_in_the_error() -> None:
+    """A refused connection is the proxy's, not the registry's: the error says which."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        port = unused.getsockname()[1]
+        proxy = parse_proxy(f"http://{USER}:{PASSWORD}@127.0.0.1:{port}", "HTTPS_PROXY")
+        client = RegistryClient(
+            upstreams={"docker.io": f"https://{PROXIED}:5000"},
+            proxies=ProxyRoutes(https=proxy),
+            retry=fast_retry(2),
+        )
+
+        async def head() -> object:
+            async with client:
+                return await client.head_manifest(parse("docker.io/library/any:1"))
+
+        with pytest.raises(TransientError) as caught:
+            asyncio.run(head())
+    message = str(caught.value)
+    assert message.startswith("HEAD docker.io/library/any:1: ConnectError:"), message
+    assert message.endswith(f"(through the proxy http://127.0.0.1:{port})"), message
+    assert PASSWORD not in message and USER not in message

@@ -140,6 +140,8 @@ def test_credentials_are_kept_apart_and_never_shown() -> None:
     assert "S3cret" not in repr(proxy) and "S3cret" not in repr(ProxyRoutes(https=proxy))
     # Once read, the password is a known secret: an echo of it anywhere is redacted.
     assert "S3cret@Proxy!" not in scrub("the proxy said: S3cret@Proxy! is wrong")
+    # And a proxy URL quoted whole loses its userinfo, read or not.
+    assert "Other-Pass" not in scrub("HTTPS_PROXY=http://joe:Other-Pass@proxy.corp.test:3128")
 
 
 @pytest.mark.parametrize(

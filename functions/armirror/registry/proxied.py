@@ -86,15 +86,19 @@ class TargetJudge:
 
 
 @contextlib.contextmanager
-def _proxy_refusals(proxy: Proxy, url: httpx.URL) -> Iterator[None]:
-    """A proxy that refuses a tunnel with a 4xx will refuse it again: not retried."""
+def _through(proxy: Proxy, request: httpx.Request) -> Iterator[None]:
+    """Errors on the way through a proxy say so (a refused connection is the proxy's,
+    not the registry's).  A proxy that refuses a tunnel with a 4xx will refuse it again:
+    that is not retried."""
     try:
         yield
     except httpx.ProxyError as exc:
         answer = scrub(str(exc), 100)
-        if not answer[:1] == "4":
-            raise
-        raise _refused(proxy, url, answer) from None
+        if answer[:1] == "4":
+            raise _refused(proxy, request.url, answer) from None
+        raise httpx.ProxyError(f"{answer} (from the proxy {proxy.url})", request=request) from None
+    except httpx.TransportError as exc:
+        raise type(exc)(f"{exc} (through the proxy {proxy.url})", request=request) from None
 
 
 def _refused(proxy: Proxy, url: httpx.URL, answer: str) -> PermanentError:
@@ -133,7 +137,7 @@ class RoutedAsyncTransport(httpx.AsyncBaseTransport):
             return await self._direct.handle_async_request(request)
         if not self.judge.passed(request.url):
             await asyncio.to_thread(self.judge.check, request.url)
-        with _proxy_refusals(proxy, request.url):
+        with _through(proxy, request):
             response = await self._proxied[proxy].handle_async_request(request)
         if response.status_code == 407:  # a forwarded http:// request the proxy refused
             await response.aclose()
@@ -164,7 +168,7 @@ class RoutedSyncTransport(httpx.BaseTransport):
         if proxy is None:
             return self._direct.handle_request(request)
         self.judge.check(request.url)
-        with _proxy_refusals(proxy, request.url):
+        with _through(proxy, request):
             response = self._proxied[proxy].handle_request(request)
         if response.status_code == 407:
             response.close()
