@@ -51,6 +51,8 @@ def measure(cmd: list[str], *registries: Registry) -> tuple[float, float, float,
     start = time.perf_counter()
     proc = subprocess.run(
         ["/usr/bin/time", "-o", str(report), "-f", "%M %U %S", *cmd],
+        # armirror records its copies in a store of the benchmark's own, not the user's.
+        env={**os.environ, "XDG_DATA_HOME": str(WORK / "xdg")},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -74,6 +76,12 @@ def armirror_cmd(src: Registry, dst: Registry, imgs: list[images.Image]) -> list
         ARMIRROR, "copy", "-f", str(listing), "--to", f"{dst.host}/mirror",
         "--upstream", f"docker.io={src.url}", "--format", "json", "-j", str(JOBS),
     ]  # fmt: skip
+
+
+def armirror_no_record_cmd(src: Registry, dst: Registry, imgs: list[images.Image]) -> list[str]:
+    """The copy alone: without recording the results in the store (which `copy` does by
+    default, so that `report` counts them)."""
+    return [*armirror_cmd(src, dst, imgs), "--no-record"]
 
 
 def skopeo_cmd(src: Registry, dst: Registry, imgs: list[images.Image]) -> list[str]:
@@ -113,6 +121,7 @@ def httpcore_checker_cmd(src: Registry, dst: Registry, imgs: list[images.Image])
 
 TOOLS = {
     "armirror": armirror_cmd,
+    "armirror --no-record": armirror_no_record_cmd,
     "skopeo loop": skopeo_cmd,
     "bare copier": bare_cmd,
     "bare copier --verify": bare_verify_cmd,
@@ -121,6 +130,7 @@ TOOLS = {
 #: httpx alone and on httpcore (the layer under httpx) alone (bench/copy/bare_checker.py).
 WARM_TOOLS = {
     "armirror": armirror_cmd,
+    "armirror --no-record": armirror_no_record_cmd,
     "skopeo loop": skopeo_cmd,
     "bare checker": checker_cmd,
     "bare checker --httpx": httpx_checker_cmd,
