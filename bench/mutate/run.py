@@ -188,6 +188,8 @@ def run_group(name: str, jobs: int) -> dict[str, Counter[str]]:
     scratch, files, tests = _scratch(name, group)
     print(f"== {name}: {len(files)} file(s), {len(tests)} test file(s)", flush=True)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # The emulators' virtualenvs are the project's, not installed again in the scratch copy.
+    env.setdefault("ARMIRROR_TOOLS_DIR", str((ROOT / ".tools").resolve()))
     started = time.monotonic()
     with (scratch / "mutmut.log").open("wb") as log:
         done = subprocess.run(
