@@ -85,9 +85,14 @@ def line_blocks(stream: TextReader, head: str = "") -> Iterator[list[str]]:
 
 
 def _json_int(text: str) -> int | float:
-    """A JSON integer as orjson reads one: past 64 bits it is a float (Python's own
-    parser raises ValueError on 4,300 digits, which would end the whole file)."""
-    return int(text) if len(text) <= 20 else float(text)
+    """A JSON integer as orjson reads one: an int within the signed or unsigned 64-bit
+    range, else a float (Python's own parser raises ValueError on 4,300 digits, which
+    would end the whole file; no number of more than 20 characters is in that range)."""
+    if len(text) <= 20:
+        value = int(text)
+        if -(2**63) <= value < 2**64:
+            return value
+    return float(text)
 
 
 def _read_array(stream: IO[str], buffer: str, offset: int) -> Iterator[Any | Skip]:

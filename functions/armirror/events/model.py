@@ -131,10 +131,6 @@ class ParseResult:
         """The first skip as text (a message usually holds one entry), or None."""
         return str(self.skipped[0]) if self.skipped else None
 
-    def extend(self, other: ParseResult) -> None:
-        self.events.extend(other.events)
-        self.skipped.extend(other.skipped)
-
 
 def skipped(code: str, detail: str = "", insert_id: str | None = None) -> ParseResult:
     """A result with no event and one skip."""
