@@ -15,9 +15,9 @@ whose read access to the mirror is checked, when the project number is known.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import TYPE_CHECKING, Any
 
+from armirror.google_clients import grpc_client
 from armirror.redeploy.errors import ChangeError, Conflict, NotFound, Rejected, bounded
 from armirror.redeploy.model import ContainerChange, Workload
 
@@ -35,24 +35,7 @@ def services_client(endpoint: str | None = None) -> ServicesClient:
     from google.cloud.run_v2 import ServicesClient
     from google.cloud.run_v2.services.services.transports import ServicesGrpcTransport
 
-    if endpoint is not None and _is_loopback(endpoint):
-        import grpc
-
-        channel = grpc.insecure_channel(endpoint)
-        return ServicesClient(transport=ServicesGrpcTransport(channel=channel))
-    if endpoint is not None:
-        return ServicesClient(client_options={"api_endpoint": endpoint})
-    return ServicesClient()
-
-
-def _is_loopback(endpoint: str) -> bool:
-    host = endpoint.rsplit(":", 1)[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return grpc_client(ServicesClient, ServicesGrpcTransport, endpoint=endpoint)
 
 
 def service_agent(project_number: str) -> str:
