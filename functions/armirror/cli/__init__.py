@@ -179,6 +179,41 @@ def cli() -> None:
 
 FORMAT_TABLE_JSON = click.Choice(["table", "json"])
 
+#: --format table|json, for the commands that print a table or JSON.
+format_option = click.option(
+    "--format", "output_format", type=FORMAT_TABLE_JSON, default="table", show_default=True
+)
+
+#: -f FILE, the images read by :func:`read_image_list`.
+image_file_option = click.option(
+    "-f", "--file", "image_file", metavar="FILE", help="Read images, one a line ('-' for stdin)."
+)
+
+
+def destination_option[F: Callable[..., Any]](
+    help: str, *, required: bool = True
+) -> Callable[[F], F]:
+    """--to PREFIX (env ARMIRROR_DESTINATION): the mirror's prefix, which every command
+    maps with reference.destination_for; ``help`` says what it is to this command."""
+    return click.option(
+        "--to",
+        "prefix",
+        envvar="ARMIRROR_DESTINATION",
+        required=required,
+        metavar="PREFIX",
+        help=help,
+    )
+
+
+def check_prefix(prefix: str) -> None:
+    """A malformed --to is bad input (exit 2), before anything is asked of a registry."""
+    from armirror.reference import InvalidReference, parse_prefix
+
+    try:
+        parse_prefix(prefix)
+    except InvalidReference as exc:
+        raise click.BadParameter(str(exc), param_hint="--to") from None
+
 
 def registry_options[F: Callable[..., Any]](command: F) -> F:
     """The options every command that talks to registries shares."""
@@ -254,27 +289,6 @@ def read_image_list(images: Iterable[str], image_file: str | None) -> list[str]:
             f"{image_file} is not a text file of image names", param_hint="-f/--file"
         ) from None
     return names
-
-
-class When(click.ParamType):
-    """YYYY-MM-DD, an ISO 8601 time (UTC unless it says), or an age: 7d, 12h, 30m."""
-
-    name = "DATE"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
-        from datetime import UTC, datetime, timedelta
-
-        if isinstance(value, datetime):
-            return value
-        text = str(value).strip()
-        units = {"d": "days", "h": "hours", "m": "minutes"}
-        if text[:-1].isdigit() and text[-1:] in units:
-            return datetime.now(UTC) - timedelta(**{units[text[-1]]: int(text[:-1])})
-        try:
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            self.fail(f"{text!r}: expected YYYY-MM-DD, an ISO time, or an age like 7d", param, ctx)
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def main() -> None:

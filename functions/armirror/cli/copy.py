@@ -9,8 +9,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from armirror.cli import (
-    FORMAT_TABLE_JSON,
+    check_prefix,
     copy_plan,
+    destination_option,
+    format_option,
+    image_file_option,
     make_registry_client,
     output,
     read_image_list,
@@ -25,17 +28,10 @@ if TYPE_CHECKING:
 
 @click.command()
 @click.argument("images", nargs=-1)
-@click.option(
-    "-f", "--file", "image_file", metavar="FILE", help="Read images, one a line ('-' for stdin)."
-)
-@click.option(
-    "--to",
-    "prefix",
-    envvar="ARMIRROR_DESTINATION",
-    required=True,
-    metavar="PREFIX",
-    help="Destination prefix, e.g. us-docker.pkg.dev/PROJECT/REPOSITORY "
-    "(env ARMIRROR_DESTINATION). Images land at PREFIX/<source host>/<repository>.",
+@image_file_option
+@destination_option(
+    "Destination prefix, e.g. us-docker.pkg.dev/PROJECT/REPOSITORY "
+    "(env ARMIRROR_DESTINATION). Images land at PREFIX/<source host>/<repository>."
 )
 @click.option(
     "--dry-run",
@@ -68,9 +64,7 @@ if TYPE_CHECKING:
 )
 @store_option
 @click.option("--no-record", is_flag=True, help="Do not record the results in the store.")
-@click.option(
-    "--format", "output_format", type=FORMAT_TABLE_JSON, default="table", show_default=True
-)
+@format_option
 @registry_options
 def copy(
     images: tuple[str, ...],
@@ -133,12 +127,9 @@ RECORD_WAIT_SECONDS = 30.0
 
 
 def _pairs(names: list[str], prefix: str, *, expand: bool) -> list[tuple[Reference, Reference]]:
-    from armirror.reference import InvalidReference, destination_for, parse, parse_prefix
+    from armirror.reference import InvalidReference, destination_for, parse
 
-    try:
-        parse_prefix(prefix)
-    except InvalidReference as exc:
-        raise click.BadParameter(str(exc), param_hint="--to") from None
+    check_prefix(prefix)
     if not names:
         output.bad_input("name at least one image, or a file with -f")
     pairs, problems = [], []

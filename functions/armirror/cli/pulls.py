@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from armirror.cli import When, output
+from armirror.cli import output
+from armirror.cli.params import When
 from armirror.cli.store import store_option
 
 if TYPE_CHECKING:

@@ -2,39 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from armirror.cli import FORMAT_TABLE_JSON, make_registry_client, registry_options
+from armirror.cli import (
+    check_prefix,
+    destination_option,
+    format_option,
+    mirror_checks,
+    redeploy_targets,
+    registry_options,
+)
 from armirror.cli.output import EXIT_FAILURE, EXIT_OK, emit_json, info
+from armirror.cli.params import Duration
 
 if TYPE_CHECKING:
     from armirror.redeploy import RedeployReport
-    from armirror.redeploy.run import Platform
-
-
-class Duration(click.ParamType):
-    """Seconds, or a number with s, m or h: 90, 90s, 5m, 1h."""
-
-    name = "DURATION"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
-        if isinstance(value, int | float):
-            return float(value)
-        text = str(value).strip().lower()
-        scale = {"s": 1, "m": 60, "h": 3600}.get(text[-1:])
-        number = text[:-1] if scale else text
-        try:
-            seconds = float(number) * (scale or 1)
-        except ValueError:
-            self.fail(f"{value!r}: expected seconds or a duration like 90s, 5m, 1h", param, ctx)
-        if not 0 < seconds <= 24 * 3600:
-            self.fail(f"{value!r}: must be more than 0 and at most 24h", param, ctx)
-        return seconds
 
 
 @click.command()
@@ -65,12 +54,8 @@ class Duration(click.ParamType):
     type=click.Path(dir_okay=False),
     help="Put back the old images an earlier run recorded in FILE.",
 )
-@click.option(
-    "--to",
-    "prefix",
-    envvar="ARMIRROR_DESTINATION",
-    metavar="PREFIX",
-    help="Destination prefix the images were copied to (env ARMIRROR_DESTINATION).",
+@destination_option(
+    "Destination prefix the images were copied to (env ARMIRROR_DESTINATION).", required=False
 )
 @click.option(
     "--dry-run",
@@ -123,9 +108,7 @@ class Duration(click.ParamType):
 @click.option("--cloud-run-endpoint", metavar="HOST:PORT", hidden=True)
 @click.option("--iam-endpoint", metavar="HOST:PORT", hidden=True)
 @click.option("--poll", default=2.0, type=click.FloatRange(0, 60), hidden=True)
-@click.option(
-    "--format", "output_format", type=FORMAT_TABLE_JSON, default="table", show_default=True
-)
+@format_option
 @registry_options
 def redeploy(**options: Any) -> None:
     """Move running workloads onto the mirror: GKE owners and Cloud Run services.
@@ -178,9 +161,8 @@ def _run(o: dict[str, Any]) -> RedeployReport:
     wait = o["timeout"] if o["wait"] else None
     if o["undo_path"]:
         undo_file = read_undo_file(Path(o["undo_path"]))
-        platform, target = _undo_platform(o, undo_file.platform, undo_file.target)
-        store = None if o["dry_run"] else _open_store(o["store_url"])
-        try:
+        platform, target = redeploy_targets.undo_platform(o, undo_file.platform, undo_file.target)
+        with _recording(o) as store:
             return restore(
                 platform,
                 undo_file,
@@ -190,21 +172,13 @@ def _run(o: dict[str, Any]) -> RedeployReport:
                 store=store,
                 target=target,
             )
-        finally:
-            if store is not None:
-                store.close()
     if not o["prefix"]:
         raise click.UsageError("--to PREFIX is required (or set ARMIRROR_DESTINATION)")
-    from armirror.reference import InvalidReference, parse_prefix
-
-    try:
-        parse_prefix(o["prefix"])
-    except InvalidReference as exc:
-        raise click.BadParameter(str(exc), param_hint="--to") from None
+    check_prefix(o["prefix"])
     if o["cluster"]:
-        platform, target, identity = _cluster(o, o["context"])
+        platform, target, identity = redeploy_targets.cluster(o, o["context"])
     else:
-        platform, target, identity = _cloud_run(o)
+        platform, target, identity = redeploy_targets.cloud_run(o)
     undo = None
     if not o["dry_run"]:
         path = Path(o["undo_file"]) if o["undo_file"] else default_path()
@@ -214,13 +188,19 @@ def _run(o: dict[str, Any]) -> RedeployReport:
         info("note: the nodes' read access to the mirror is not checked (see --gke-node-sa)")
     elif o["cloud_run"] and not (o["project_number"] or o["project"].isdigit()):
         info("note: the Cloud Run service agent's read access is not checked (--project-number)")
-    store = None if o["dry_run"] else _open_store(o["store_url"])
-    try:
+    check_images = partial(
+        mirror_checks.check_images,
+        upstreams=o["upstreams"],
+        insecure=o["insecure"],
+        jobs=o["jobs"],
+    )
+    check_readers = mirror_checks.reader_checker(o["prefix"], o["iam_endpoint"])
+    with _recording(o) as store:
         return redeploy(
             platform,
             prefix=o["prefix"],
-            check_images=_image_checker(o),
-            check_readers=_reader_checker(o),
+            check_images=check_images,
+            check_readers=check_readers,
             dry_run=o["dry_run"],
             include_managed=o["include_managed"],
             undo=undo,
@@ -229,63 +209,19 @@ def _run(o: dict[str, Any]) -> RedeployReport:
             store=store,
             target=target,
         )
-    finally:
-        if store is not None:
-            store.close()
 
 
-def _cluster(o: dict[str, Any], context: str | None) -> tuple[Platform, str, dict[str, str]]:
-    from armirror.redeploy.gke import Gke, api_client
-
-    if o["cloud_run"] or o["project"] or o["regions"]:
-        raise click.UsageError("--project and --region belong to --cloud-run")
+@contextmanager
+def _recording(o: dict[str, Any]) -> Iterator[Any]:
+    """The store that records the changes, closed when done; none for a dry run."""
+    if o["dry_run"]:
+        yield None
+        return
+    store = _open_store(o["store_url"])
     try:
-        client, chosen = api_client(context)
-    except Exception as exc:  # kubeconfig problems surface as several exception types
-        raise click.UsageError(f"cannot load a Kubernetes config: {exc}") from None
-    platform = Gke(
-        client, namespaces=tuple(o["namespaces"]), node_service_accounts=tuple(o["node_accounts"])
-    )
-    identity = {"server": platform.server, "context": chosen or ""}
-    return platform, platform.server, identity
-
-
-def _cloud_run(o: dict[str, Any]) -> tuple[Platform, str, dict[str, str]]:
-    from armirror.redeploy.cloudrun import CloudRun, services_client
-
-    if o["namespaces"] or o["context"]:
-        raise click.UsageError("--context and --namespace belong to --cluster")
-    if not o["project"] or not o["regions"]:
-        raise click.UsageError(
-            "--cloud-run needs --project and at least one --region (the Cloud Run Admin "
-            "API lists services one region at a time; see `gcloud run regions list`)"
-        )
-    number = o["project_number"]
-    if number is not None and not str(number).isdigit():
-        raise click.BadParameter(
-            f"{number!r} is not a project number", param_hint="--project-number"
-        )
-    client = services_client(o["cloud_run_endpoint"])
-    platform = CloudRun(
-        client, project=o["project"], regions=tuple(o["regions"]), project_number=number
-    )
-    return platform, f"projects/{o['project']}", {"project": o["project"]}
-
-
-def _undo_platform(o: dict[str, Any], kind: str, target: dict[str, str]) -> tuple[Platform, str]:
-    if kind == "gke":
-        platform, server, _ = _cluster(o, o["context"] or target.get("context") or None)
-        if target.get("server") and target["server"] != server:
-            raise click.UsageError(
-                f"the undo file was written for {target['server']}, but the context points "
-                f"at {server}: choose the right one with --context"
-            )
-        return platform, server
-    from armirror.redeploy.cloudrun import CloudRun, services_client
-
-    client = services_client(o["cloud_run_endpoint"])
-    project = target.get("project", "")
-    return CloudRun(client, project=project, regions=()), f"projects/{project}"
+        yield store
+    finally:
+        store.close()
 
 
 def _open_store(url: str | None) -> Any:
@@ -297,36 +233,6 @@ def _open_store(url: str | None) -> Any:
         raise click.BadParameter(str(exc), param_hint="--store") from None
     except (StoreError, OSError) as exc:
         raise click.ClickException(f"cannot open the store to record redeploys: {exc}") from None
-
-
-def _image_checker(o: dict[str, Any]) -> Any:
-    from armirror.verify import check_images
-
-    def check(pairs: list[Any]) -> list[Any]:
-        async def run() -> list[Any]:
-            named = [ref for pair in pairs for ref in pair]
-            async with make_registry_client(
-                o["upstreams"], o["insecure"], o["jobs"], named=named
-            ) as client:
-                return await check_images(client, pairs, jobs=o["jobs"])
-
-        return asyncio.run(run())
-
-    return check
-
-
-def _reader_checker(o: dict[str, Any]) -> Any:
-    from armirror import iam
-
-    kwargs: dict[str, Any] = {}
-    if o["iam_endpoint"]:
-        kwargs["ar_client"] = iam.artifact_registry_client(endpoint=o["iam_endpoint"])
-        kwargs["projects_client"] = iam.projects_client(endpoint=o["iam_endpoint"])
-
-    def check(consumers: list[str]) -> list[Any]:
-        return iam.check_readers(o["prefix"], consumers, **kwargs)
-
-    return check
 
 
 # -- output ---------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from armirror.cli import FORMAT_TABLE_JSON, When, output
+from armirror.cli import format_option, output
+from armirror.cli.params import When
 from armirror.cli.store import store_option
 
 
@@ -31,9 +32,7 @@ from armirror.cli.store import store_option
     help="Also write a self-contained HTML report here.",
 )
 @click.option("--top", default=10, show_default=True, type=click.IntRange(1, 1000))
-@click.option(
-    "--format", "output_format", type=FORMAT_TABLE_JSON, default="table", show_default=True
-)
+@format_option
 def report(
     store_url: str | None,
     since: datetime | None,

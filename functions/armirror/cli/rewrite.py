@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from armirror.cli import FORMAT_TABLE_JSON, make_registry_client, output, registry_options
+from armirror.cli import (
+    check_prefix,
+    destination_option,
+    format_option,
+    make_registry_client,
+    output,
+    registry_options,
+)
 
 if TYPE_CHECKING:
     from armirror.reference import Reference
@@ -19,14 +26,9 @@ if TYPE_CHECKING:
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option(
-    "--to",
-    "prefix",
-    envvar="ARMIRROR_DESTINATION",
-    required=True,
-    metavar="PREFIX",
-    help="Destination prefix, e.g. us-docker.pkg.dev/PROJECT/REPOSITORY "
-    "(env ARMIRROR_DESTINATION); the same mapping `armirror copy` uses.",
+@destination_option(
+    "Destination prefix, e.g. us-docker.pkg.dev/PROJECT/REPOSITORY "
+    "(env ARMIRROR_DESTINATION); the same mapping `armirror copy` uses."
 )
 @click.option("--dry-run", is_flag=True, help="Print a unified diff; write nothing.")
 @click.option(
@@ -44,9 +46,7 @@ if TYPE_CHECKING:
     is_flag=True,
     help="Also move Container Registry (gcr.io) references to PREFIX.",
 )
-@click.option(
-    "--format", "output_format", type=FORMAT_TABLE_JSON, default="table", show_default=True
-)
+@format_option
 @registry_options
 def rewrite(
     paths: tuple[str, ...],
@@ -72,13 +72,9 @@ def rewrite(
     \b
     Exit status 1 when a file could not be read, parsed or written, 2 for bad input.
     """
-    from armirror.reference import InvalidReference, parse_prefix
     from armirror.rewrite import rewrite_paths
 
-    try:
-        parse_prefix(prefix)
-    except InvalidReference as exc:
-        raise click.BadParameter(str(exc), param_hint="--to") from None
+    check_prefix(prefix)
     heads = _MirrorHeads(upstreams, insecure)
     result = rewrite_paths(
         paths,

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from armirror.cli import (
-    FORMAT_TABLE_JSON,
-    make_registry_client,
+    destination_option,
+    format_option,
+    image_file_option,
     output,
     read_image_list,
     registry_options,
 )
+from armirror.cli.mirror_checks import check_images, reader_checker
 
 if TYPE_CHECKING:
     from armirror.iam import PermissionFinding
@@ -24,13 +25,8 @@ if TYPE_CHECKING:
 
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
-@click.option(
-    "-f", "--file", "image_file", metavar="FILE", help="Read images, one a line ('-' for stdin)."
-)
-@click.option(
-    "--to", "prefix", envvar="ARMIRROR_DESTINATION", required=True, metavar="PREFIX",
-    help="Destination prefix the images were copied to (env ARMIRROR_DESTINATION).",
-)  # fmt: skip
+@image_file_option
+@destination_option("Destination prefix the images were copied to (env ARMIRROR_DESTINATION).")
 @click.option(
     "--consumer", "consumers", multiple=True, metavar="PRINCIPAL",
     help="A principal that must be able to pull, e.g. "
@@ -46,9 +42,7 @@ if TYPE_CHECKING:
 )  # fmt: skip
 @click.option("--iam-endpoint", metavar="HOST:PORT", hidden=True, help="IAM API endpoint override.")
 @click.option("-j", "--jobs", default=8, show_default=True, type=click.IntRange(1, 64))
-@click.option(
-    "--format", "output_format", type=FORMAT_TABLE_JSON, default="table", show_default=True
-)
+@format_option
 @registry_options
 def verify(
     paths: tuple[str, ...],
@@ -96,8 +90,8 @@ def verify(
             output.bad_input(f"no third-party or mirrored image references in {', '.join(paths)}")
         output.bad_input("name PATHs to scan, a file of images with -f, or consumers")
 
-    checks = _check(pairs, upstreams, insecure, jobs) if pairs else []
-    findings = _permissions(prefix, everyone, iam_endpoint) if everyone else []
+    checks = check_images(pairs, upstreams, insecure, jobs) if pairs else []
+    findings = reader_checker(prefix, iam_endpoint)(everyone) if everyone else []
 
     problems = any(c.status in PROBLEMS for c in checks) or any(
         f.status == "missing" for f in findings
@@ -180,33 +174,6 @@ def _consumers(
             param_hint="--to",
         ) from None
     return list(dict.fromkeys(everyone))
-
-
-def _check(
-    pairs: list[tuple[Reference, Reference]],
-    upstreams: tuple[str, ...],
-    insecure: tuple[str, ...],
-    jobs: int,
-) -> list[ImageCheck]:
-    from armirror.verify import check_images
-
-    named = [ref for pair in pairs for ref in pair]
-
-    async def run() -> list[ImageCheck]:
-        async with make_registry_client(upstreams, insecure, jobs, named=named) as client:
-            return await check_images(client, pairs, jobs=jobs)
-
-    return asyncio.run(run())
-
-
-def _permissions(prefix: str, everyone: list[str], iam_endpoint: str | None) -> list[Any]:
-    from armirror import iam
-
-    kwargs: dict[str, Any] = {}
-    if iam_endpoint:
-        kwargs["ar_client"] = iam.artifact_registry_client(endpoint=iam_endpoint)
-        kwargs["projects_client"] = iam.projects_client(endpoint=iam_endpoint)
-    return iam.check_readers(prefix, everyone, **kwargs)
 
 
 STYLES = {
