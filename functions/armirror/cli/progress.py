@@ -103,6 +103,29 @@ class Tally:
             f"{human_bytes(rate)}/s, ETA {eta_text(eta if done < total_known else 0.0)}"
         )
 
+    # What the copier reports, as both displays count it.
+
+    def start(self, source: str) -> None:
+        with self.lock:
+            self.images[source].state = "checking"
+
+    def plan(self, source: str, total_bytes: int) -> None:
+        with self.lock:
+            image = self.images[source]
+            image.state, image.total = "copying", total_bytes
+
+    def advance(self, source: str, nbytes: int) -> None:
+        with self.lock:
+            self.images[source].done += nbytes
+
+    def finish(self, source: str) -> None:
+        with self.lock:
+            image = self.images[source]
+            image.state = "finished"
+            if image.total is None:
+                image.total = image.done
+            self.finished += 1
+
 
 class PlainCopyProgress:
     """For a non-terminal stderr: an overall line every few seconds, failures at once."""
@@ -132,25 +155,16 @@ class PlainCopyProgress:
             self.write(f"copying: {self.tally.overall()}")
 
     def started(self, source: str) -> None:
-        with self.tally.lock:
-            self.tally.images[source].state = "checking"
+        self.tally.start(source)
 
     def planned(self, source: str, total_bytes: int) -> None:
-        with self.tally.lock:
-            image = self.tally.images[source]
-            image.state, image.total = "copying", total_bytes
+        self.tally.plan(source, total_bytes)
 
     def advanced(self, source: str, nbytes: int) -> None:
-        with self.tally.lock:
-            self.tally.images[source].done += nbytes
+        self.tally.advance(source, nbytes)
 
     def finished(self, result: CopyResult) -> None:
-        with self.tally.lock:
-            image = self.tally.images[result.source]
-            image.state = "finished"
-            if image.total is None:
-                image.total = image.done
-            self.tally.finished += 1
+        self.tally.finish(result.source)
         if result.status == "failed":
             self.write(f"failed: {short_reference(result.source)}: {one_line(result.error)}")
 
@@ -216,34 +230,25 @@ class RichCopyProgress:
         self.progress.update(self.overall, status=Text(self.tally.overall(), style="bold"))
 
     def started(self, source: str) -> None:
-        with self.tally.lock:
-            self.tally.images[source].state = "checking"
+        self.tally.start(source)
         self.progress.update(self.tasks[source], status=_text("checking"))
 
     def planned(self, source: str, total_bytes: int) -> None:
-        with self.tally.lock:
-            image = self.tally.images[source]
-            image.state, image.total = "copying", total_bytes
+        self.tally.plan(source, total_bytes)
         task = self.tasks[source]
         self.progress.start_task(task)
         self.progress.update(task, total=total_bytes, status=_text("copying"))
         self._refresh_overall()
 
     def advanced(self, source: str, nbytes: int) -> None:
-        with self.tally.lock:
-            self.tally.images[source].done += nbytes
+        self.tally.advance(source, nbytes)
         self.progress.advance(self.tasks[source], nbytes)
         self._refresh_overall()
 
     def finished(self, result: CopyResult) -> None:
         from rich.text import Text
 
-        with self.tally.lock:
-            image = self.tally.images[result.source]
-            image.state = "finished"
-            if image.total is None:
-                image.total = image.done
-            self.tally.finished += 1
+        self.tally.finish(result.source)
         task = self.tasks[result.source]
         if result.status == "failed":
             # The bar stops where the bytes stopped, and turns red.
