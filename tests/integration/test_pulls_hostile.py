@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from armirror import pulls
+from armirror import ingest_pool
 from armirror.cli import cli
 from armirror.store.duckdb import DuckDBStore
 from click.testing import CliRunner
@@ -58,7 +58,7 @@ def test_an_unstorable_size_among_300_good_entries_records_all_301(
     else:
         path.write_text("".join(json.dumps(entry) + "\n" for entry in entries))
     if layout == "lines-in-workers":
-        monkeypatch.setattr(pulls, "TASK_LINES", 50)  # several tasks, so the pool runs
+        monkeypatch.setattr(ingest_pool, "TASK_LINES", 50)  # several tasks, so the pool runs
     store_path = tmp_path / "pulls.duckdb"
     result = CliRunner().invoke(
         cli, ["pulls", str(path), "--store", f"duckdb://{store_path}", "--format", "json"]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from armirror import pulls
+from armirror import ingest_pool, pulls
 from armirror.store.duckdb import DuckDBStore
 from standins.logentries import kubelet_entry
 
@@ -48,18 +48,18 @@ def _ingest(tmp_path: Path, name: str, entries: Path) -> tuple[Any, ...]:
 def test_workers_give_what_parsing_in_process_gives(
     tmp_path: Path, entries: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pulls, "WORKERS", 1)  # in-process, batch by batch
+    monkeypatch.setattr(ingest_pool, "WORKERS", 1)  # in-process, batch by batch
     expected = _ingest(tmp_path, "serial", entries)
-    monkeypatch.setattr(pulls, "WORKERS", 2)
-    monkeypatch.setattr(pulls, "TASK_LINES", 400)  # several tasks, so the pool runs
+    monkeypatch.setattr(ingest_pool, "WORKERS", 2)
+    monkeypatch.setattr(ingest_pool, "TASK_LINES", 400)  # several tasks, so the pool runs
     called: list[int] = []
-    real = pulls._ingest_parallel
+    real = ingest_pool.ingest_parallel
 
     def spy(*args: Any) -> None:
         called.append(1)
         real(*args)
 
-    monkeypatch.setattr(pulls, "_ingest_parallel", spy)
+    monkeypatch.setattr(ingest_pool, "ingest_parallel", spy)
     assert _ingest(tmp_path, "parallel", entries) == expected
     assert called
     summary, rows, _ = expected
@@ -70,7 +70,7 @@ def test_workers_give_what_parsing_in_process_gives(
 def test_reading_again_with_workers_records_nothing(
     tmp_path: Path, entries: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pulls, "TASK_LINES", 700)
+    monkeypatch.setattr(ingest_pool, "TASK_LINES", 700)
     scratch = tmp_path / "tmp"  # the workers' CSV files go here, not to the shared /tmp
     scratch.mkdir()
     monkeypatch.setenv("TMPDIR", str(scratch))
@@ -118,19 +118,19 @@ def test_many_small_files_share_tasks_and_keep_their_order(
             ).fetchall()
         return summary.to_json(), rows
 
-    monkeypatch.setattr(pulls, "WORKERS", 1)
+    monkeypatch.setattr(ingest_pool, "WORKERS", 1)
     expected = ingest("serial")
-    monkeypatch.setattr(pulls, "WORKERS", 2)
-    monkeypatch.setattr(pulls, "TASK_LINES", 400)
+    monkeypatch.setattr(ingest_pool, "WORKERS", 2)
+    monkeypatch.setattr(ingest_pool, "TASK_LINES", 400)
     tasks: list[Any] = []
-    real = pulls._tasks
+    real = ingest_pool.tasks
 
     def spy(names: Any) -> Any:
         for task in real(names):
-            tasks.append(task if isinstance(task, pulls._InProcess) else len(task))
+            tasks.append(task if isinstance(task, ingest_pool.InProcess) else len(task))
             yield task
 
-    monkeypatch.setattr(pulls, "_tasks", spy)
+    monkeypatch.setattr(ingest_pool, "tasks", spy)
     assert ingest("parallel") == expected
     (shared,) = [row for row in expected[1] if row[0] == "shared"]
     assert "team/app:5" in shared
@@ -139,5 +139,5 @@ def test_many_small_files_share_tasks_and_keep_their_order(
     assert len(spanning) >= 4  # each gathered from three or more files of 150 lines
     # files 0-6 (150 lines each) in two tasks of three files, what is left, then the array
     assert [task >= 400 for task in tasks[:3]] == [True, True, False]
-    assert isinstance(tasks[3], pulls._InProcess)
-    assert sum(isinstance(task, pulls._InProcess) for task in tasks) == 1
+    assert isinstance(tasks[3], ingest_pool.InProcess)
+    assert sum(isinstance(task, ingest_pool.InProcess) for task in tasks) == 1

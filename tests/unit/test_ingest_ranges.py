@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from armirror import events, pulls
+from armirror import events, ingest_pool, pulls
 from armirror.events import MAX_ENTRY_BYTES, parse_log_entry
 from armirror.ingest_worker import line_boundary, parse_lines, parse_range
 from armirror.store import StoreError
@@ -96,9 +96,9 @@ def test_ingest_hands_a_plain_file_to_workers_in_ranges(
     tmp_path: Path, jsonl: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path, _ = jsonl
-    monkeypatch.setattr(pulls, "TASK_BYTES", 50_000)
+    monkeypatch.setattr(ingest_pool, "TASK_BYTES", 50_000)
     seen: list[object] = []
-    real = pulls._ingest_parallel
+    real = ingest_pool.ingest_parallel
 
     def spy(store: object, tasks: object, summary: object) -> None:
         def recorded():  # type: ignore[no-untyped-def]
@@ -108,7 +108,7 @@ def test_ingest_hands_a_plain_file_to_workers_in_ranges(
 
         real(store, recorded(), summary)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(pulls, "_ingest_parallel", spy)
+    monkeypatch.setattr(ingest_pool, "ingest_parallel", spy)
     with DuckDBStore(tmp_path / "s.duckdb") as store:
         summary = pulls.ingest(store, [str(path)])
         assert store.count_rows("pull_events") == 300
@@ -123,8 +123,8 @@ def test_a_file_that_shrinks_while_read_is_an_error_not_a_loop(
     jsonl: tuple[Path, list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path, _ = jsonl
-    monkeypatch.setattr(pulls, "TASK_BYTES", 50_000)
-    ranges = pulls._file_ranges(str(path))
+    monkeypatch.setattr(ingest_pool, "TASK_BYTES", 50_000)
+    ranges = ingest_pool.file_ranges(str(path))
     first = next(ranges)
     with path.open("rb") as handle:
         assert first[1:3] == (0, line_boundary(handle, 50_000))
@@ -139,8 +139,8 @@ def test_a_worker_refuses_a_range_of_a_file_cut_or_replaced_after_it_was_handed_
     """The main process hands out ranges ahead of the workers, so they check the file
     themselves: fewer lines, or another file's lines, would be recorded silently."""
     path, _ = jsonl
-    monkeypatch.setattr(pulls, "TASK_BYTES", 50_000)
-    ranges = list(pulls._file_ranges(str(path)))
+    monkeypatch.setattr(ingest_pool, "TASK_BYTES", 50_000)
+    ranges = list(ingest_pool.file_ranges(str(path)))
     assert len(ranges) > 3
     *_, (name, start, end, identity) = ranges
     whole = parse_range(name, start, end, identity, FIELDS)
@@ -164,7 +164,7 @@ def test_one_checkpoint_for_all_the_files_of_an_ingest(
     for number in range(3):
         small.append(tmp_path / f"small-{number}.jsonl")
         small[-1].write_text("\n".join(lines[number * 50 : number * 50 + 50]) + "\n")
-    monkeypatch.setattr(pulls, "TASK_BYTES", 50_000)
+    monkeypatch.setattr(ingest_pool, "TASK_BYTES", 50_000)
     with DuckDBStore(tmp_path / "s.duckdb") as store:
         checkpoints = []
         real = store._con
@@ -192,8 +192,8 @@ def test_a_descriptor_path_is_read_here_not_by_the_workers(
     """``armirror pulls /dev/fd/3 3<file`` (or ``<(zcat …)``): a worker process has no
     descriptor 3 of ours, so the file is handed out as lines."""
     path, _ = jsonl
-    monkeypatch.setattr(pulls, "TASK_BYTES", 50_000)
-    monkeypatch.setattr(pulls, "TASK_LINES", 40)
+    monkeypatch.setattr(ingest_pool, "TASK_BYTES", 50_000)
+    monkeypatch.setattr(ingest_pool, "TASK_LINES", 40)
     with path.open("rb") as handle, DuckDBStore(tmp_path / "s.duckdb") as store:
         summary = pulls.ingest(store, [f"/dev/fd/{handle.fileno()}"])
         assert store.count_rows("pull_events") == 300
@@ -270,11 +270,11 @@ def test_of_two_different_entries_with_one_insert_id_the_first_is_kept_however_s
         assert row is not None
         return str(row[0])
 
-    monkeypatch.setattr(pulls, "WORKERS", 1)
+    monkeypatch.setattr(ingest_pool, "WORKERS", 1)
     assert stored("serial") == "nginx:1"
-    monkeypatch.setattr(pulls, "WORKERS", 2)
+    monkeypatch.setattr(ingest_pool, "WORKERS", 2)
     assert stored("one-task") == "nginx:1"  # all 363 lines in one in-process task
-    monkeypatch.setattr(pulls, "TASK_LINES", 200)
+    monkeypatch.setattr(ingest_pool, "TASK_LINES", 200)
     assert stored("workers") == "nginx:1"  # tasks span files; the pool runs
 
 
@@ -295,9 +295,9 @@ def test_a_failed_ingest_closes_the_file_it_was_reading(
 ) -> None:
     packed = tmp_path / "entries.jsonl.gz"  # more than the first read of an input
     packed.write_bytes(gzip.compress("\n".join(_entry(n) for n in range(5000)).encode()))
-    monkeypatch.setattr(pulls, "TASK_LINES", 100)
-    monkeypatch.setattr(pulls, "LOAD_FILES", 1)  # the first load fails, mid-file
-    monkeypatch.setattr(pulls, "_HEAD_CHARS", 20_000)
+    monkeypatch.setattr(ingest_pool, "TASK_LINES", 100)
+    monkeypatch.setattr(ingest_pool, "LOAD_FILES", 1)  # the first load fails, mid-file
+    monkeypatch.setattr(ingest_pool, "HEAD_CHARS", 20_000)
     monkeypatch.setattr(events.files, "_CHUNK", 20_000)
 
     def open_files() -> list[str]:
