@@ -40,6 +40,7 @@ from standins.bigquery import EmulatorUnavailable, start_bigquery
 from standins.cloudtasks import CloudTasksEmulator, start_cloud_tasks_emulator
 from standins.logentries import kubelet_entry, push_body
 from standins.ports import wait_for_ports
+from standins.processes import stop_process
 from standins.registry import Registry, start_registry
 
 sys.path.insert(0, str(ROOT / "tests" / "infra"))
@@ -144,13 +145,7 @@ class Function:
         return found
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=15)
 
 
 def start_function(name: str, env: dict[str, str], workdir: Path) -> Function:

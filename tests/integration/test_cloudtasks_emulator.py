@@ -33,6 +33,7 @@ from google.cloud import tasks_v2
 from standins import images
 from standins.cloudtasks import CloudTasksEmulator, start_cloud_tasks_emulator
 from standins.ports import listening_sockets, wait_for_ports
+from standins.processes import stop_process
 from standins.registry import Registry
 
 pytestmark = pytest.mark.timeout(180)
@@ -354,12 +355,7 @@ def copy_image_function(
         wait_for(serving, what="functions-framework to serve copy_image")
         yield url, prefix
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=10)
 
 
 def test_task_dispatched_to_copy_image_copies_the_image(

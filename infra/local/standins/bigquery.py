@@ -17,6 +17,8 @@ from pathlib import Path
 
 import httpx
 
+from standins.processes import stop_process
+
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "infra" / "local" / "bigquery-emulator.sh"
 
@@ -35,13 +37,7 @@ class BigQueryEmulator:
     process: subprocess.Popen[bytes]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=15)
 
     def __enter__(self) -> BigQueryEmulator:
         return self

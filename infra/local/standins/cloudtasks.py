@@ -74,13 +74,9 @@ class CloudTasksEmulator:
             return ""
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        from standins.processes import stop_process  # the launcher runs without it
+
+        stop_process(self.process, timeout=10)
 
     def __enter__(self) -> CloudTasksEmulator:
         return self

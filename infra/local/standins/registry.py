@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from standins.ports import wait_for_ports
+from standins.processes import stop_process
 
 
 def free_port() -> int:
@@ -39,13 +40,7 @@ class Registry:
     extras: list[object] = field(default_factory=list)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=10)
         for extra in self.extras:
             stop = getattr(extra, "stop", None)
             if stop:
