@@ -18,7 +18,8 @@ from .compose import compose
 from .dotenv import DotEnv
 from .finding import Finding, Scanned
 from .helm import scan_chart_template, values
-from .kustomize import kustomization, patch_document
+from .kustomize import kustomization
+from .kustomize_patches import patch_document
 from .limits import check_findings, check_time, count_alias_nodes
 from .skaffold import is_skaffold, skaffold
 from .walk import KUSTOMIZE_PATCH

@@ -236,22 +236,8 @@ class YamlDoc:
         if reference is None:
             reference, bad = try_reference(value)
             if reference is None:
-                problem = f"not a valid reference: {bad}"
-                self.findings.append(
-                    Finding(
-                        file or self.file,
-                        line,
-                        kind,
-                        value,
-                        None,
-                        where,
-                        expression,
-                        problem,
-                        built=built,
-                    )
-                )
-                return
-        found_slots, slot_problem = slots
+                slots = ((), f"not a valid reference: {bad}")
+        found_slots, problem = slots
         self.findings.append(
             Finding(
                 file or self.file,
@@ -261,7 +247,7 @@ class YamlDoc:
                 reference,
                 where,
                 expression,
-                slot_problem,
+                problem,
                 slots=found_slots,
                 built=built,
             )
