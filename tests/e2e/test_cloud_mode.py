@@ -21,16 +21,17 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import waiting
 from armirror.store.tables import LAYOUT
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
@@ -84,15 +85,8 @@ DEPLOYED_ENV: dict[str, frozenset[str]] = {
 EMULATOR_ENV = frozenset({"BIGQUERY_EMULATOR_HOST", "ARMIRROR_TASKS_EMULATOR_HOST"})
 
 
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.1)
+#: Everything asynchronous here is given WAIT seconds.
+wait_for = partial(waiting.wait_for, timeout=WAIT)
 
 
 # -- the services ----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -22,15 +23,16 @@ import pytest
 from faultproxy import FaultProxy
 from hostile_registry import HUGE, HostileRegistry, InternalService
 from registry_checks import ROOT, cli_env, docker_config_dir, head_manifest, unique
+from serve_process import Serve
 from standins import images
-from standins.logentries import cloud_event
+from standins.logentries import cloud_event, kubelet_entry
 from standins.registry import Registry
-from test_pipeline import Serve, log_entry
 
 PASSWORD = "Sup3r-Secret-Passw0rd"
 USER = "armirror"
 BASIC = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 SECRETS = (PASSWORD, BASIC, InternalService.SECRET)
+WHEN = datetime(2026, 10, 1, 8, 0, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +135,7 @@ def test_copy_cli_table_and_json_hold_no_secret(
 def test_a_pull_event_naming_an_internal_host_queues_nothing(
     serve: Serve, internal: InternalService
 ) -> None:
-    entry = log_entry(unique("id"), f"{internal.host}/x/app:1")
+    entry = kubelet_entry(unique("id"), WHEN, "Pulling", f"{internal.host}/x/app:1")
     assert serve.event(entry).status_code == 204
     line = next(line for line in serve.log.read_text().splitlines() if "enqueued=" in line)
     assert "enqueued=0" in line and "loopback" in line

@@ -6,30 +6,16 @@ spelling: the deny list refuses them all, and one image gets one job.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from registry_checks import unique
-from standins.registry import Registry
-from test_pipeline import Serve
+from serve_process import Serve
 
 SHA = "sha256:" + "5e" * 32
 DENY = "docker.io/team/*,docker.io/library/*:latest"
 
 
 @pytest.fixture
-def serve(tmp_path: Path, source_registry: Registry, dest_registry: Registry) -> Iterator[Serve]:
-    prefix = f"{dest_registry.host}/{unique('mirror')}"
-    env = {
-        "ARMIRROR_DESTINATION": prefix,
-        "ARMIRROR_UPSTREAMS": f"docker.io={source_registry.url}",
-        "ARMIRROR_DENY": DENY,
-    }
-    server = Serve(tmp_path / "serve", env)
-    server.prefix = prefix  # type: ignore[attr-defined]
-    yield server
-    assert "Traceback" not in server.stop()
+def serve_settings() -> dict[str, str]:
+    return {"ARMIRROR_DENY": DENY}
 
 
 @pytest.mark.parametrize(

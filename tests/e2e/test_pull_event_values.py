@@ -6,33 +6,21 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from armirror.store import open_store
-from registry_checks import unique
+from serve_process import Serve
 from standins.logentries import cloud_event, kubelet_entry
-from standins.registry import Registry
-from test_pipeline import Serve
 
 WHEN = datetime(2026, 10, 1, 8, 0, 1, tzinfo=UTC)
 CLOUD_EVENT = {"Content-Type": "application/cloudevents+json"}
 
 
 @pytest.fixture
-def serve(tmp_path: Path, source_registry: Registry, dest_registry: Registry) -> Iterator[Serve]:
-    prefix = f"{dest_registry.host}/{unique('mirror')}"
-    env = {
-        "ARMIRROR_DESTINATION": prefix,
-        "ARMIRROR_UPSTREAMS": f"docker.io={source_registry.url}",
-        "ARMIRROR_MIRROR_THRESHOLD": "1000",  # record only: nothing here is to be copied
-    }
-    server = Serve(tmp_path / "serve", env)
-    yield server
-    assert "Traceback" not in server.stop()
+def serve_settings() -> dict[str, str]:
+    return {"ARMIRROR_MIRROR_THRESHOLD": "1000"}  # record only: nothing here is to be copied
 
 
 def stored(server: Serve, insert_id: str) -> list[dict[str, Any]]:

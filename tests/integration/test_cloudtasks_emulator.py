@@ -16,9 +16,8 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -35,23 +34,13 @@ from standins.cloudtasks import CloudTasksEmulator, start_cloud_tasks_emulator
 from standins.ports import listening_sockets, wait_for_ports
 from standins.processes import stop_process
 from standins.registry import Registry
+from waiting import wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCATION = "projects/armirror-test/locations/europe-west1"
 WAIT = 30.0  # seconds for a dispatched task to reach its target
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = WAIT, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")
