@@ -1,4 +1,4 @@
-"""Independent checks of what a registry holds, and small runners for copy tests.
+"""Independent checks of what a registry holds, and small runners for CLI tests.
 
 The checks never use armirror's client: raw httpx requests and skopeo are the oracles.
 """
@@ -213,6 +213,27 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, list[di
     except ValueError:
         raise AssertionError(f"not JSON: {result.stdout!r} {result.stderr!r}") from None
     return result.returncode, objects, result.stderr
+
+
+def armirror(
+    *args: str, stdin: str | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """``armirror ARGS`` in a subprocess, in the environment of :func:`cli_env`."""
+    return subprocess.run(
+        [sys.executable, "-m", "armirror.cli", *args],
+        capture_output=True, text=True, env=cli_env(), cwd=ROOT, timeout=timeout, input=stdin,
+    )  # fmt: skip
+
+
+def verify_json(*args: str, names: list[str] | None = None) -> tuple[int, dict[str, Any]]:
+    """``armirror verify ARGS --format json``: (exit status, report), with no traceback;
+    ``names`` are given on stdin with ``-f -``."""
+    extra = ["-f", "-"] if names else []
+    stdin = "\n".join(names) + "\n" if names else None
+    result = armirror("verify", *args, *extra, "--format", "json", stdin=stdin)
+    assert result.stdout, result.stderr
+    assert "Traceback" not in result.stderr
+    return result.returncode, json.loads(result.stdout)
 
 
 def docker_config_dir(directory: Path, auths: dict[str, tuple[str, str]]) -> Path:

@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 from iam_standin import IamStandin, binding, policy
-from registry_checks import ROOT, cli_env, unique
+from registry_checks import run_cli, unique, verify_json
 from standins import images
 from standins.registry import Registry
 
 
-def verify_cli(*args: str) -> tuple[int, dict]:  # type: ignore[type-arg]
-    result = subprocess.run(
-        [sys.executable, "-m", "armirror.cli", "verify", *args, "--format", "json"],
-        capture_output=True, text=True, env=cli_env(), cwd=ROOT, timeout=120,
-    )  # fmt: skip
-    assert result.stdout, result.stderr
-    return result.returncode, json.loads(result.stdout)
-
-
 def copy_cli(*args: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "armirror.cli", "copy", *args, "--format", "json"],
-        capture_output=True, text=True, env=cli_env(), cwd=ROOT, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
+    status, _, stderr = run_cli(*args)
+    assert status == 0, stderr
 
 
 def test_each_status_and_the_exit_code(
@@ -55,7 +41,7 @@ def test_each_status_and_the_exit_code(
 
     listing = tmp_path / "images.txt"
     listing.write_text("\n".join([*names, f"{absent.repository}:1"]) + "\n")
-    status, report = verify_cli("-f", str(listing), "--to", prefix, *upstream)
+    status, report = verify_json("-f", str(listing), "--to", prefix, *upstream)
     by_image = {row["source"].split("/", 1)[1]: row for row in report["images"]}
     assert status == 1 and report["ok"] is False
     assert by_image[f"{good.repository}:1"]["status"] == "ok"
@@ -68,7 +54,7 @@ def test_each_status_and_the_exit_code(
     # Only the good image: exit 0.
     only_good = tmp_path / "good.txt"
     only_good.write_text(f"{good.repository}:1\n")
-    status, report = verify_cli("-f", str(only_good), "--to", prefix, *upstream)
+    status, report = verify_json("-f", str(only_good), "--to", prefix, *upstream)
     assert status == 0 and report["ok"] is True
 
 
@@ -80,10 +66,10 @@ def test_paths_are_scanned_for_images(
     image = images.single_image(unique("library/scanned"), "2", seed=905)
     images.push(source_registry.url, image)
     (tmp_path / "Dockerfile").write_text(f"FROM {image.repository}:2\nRUN true\n")
-    status, report = verify_cli(str(tmp_path), "--to", prefix, *upstream)
+    status, report = verify_json(str(tmp_path), "--to", prefix, *upstream)
     assert status == 1 and [r["status"] for r in report["images"]] == ["missing"]
     copy_cli(f"{image.repository}:2", "--to", prefix, *upstream)
-    status, report = verify_cli(str(tmp_path), "--to", prefix, *upstream)
+    status, report = verify_json(str(tmp_path), "--to", prefix, *upstream)
     assert status == 0 and [r["status"] for r in report["images"]] == ["ok"]
 
 
@@ -95,7 +81,7 @@ def test_reader_permissions_through_the_real_client() -> None:
         {repo: policy(binding("roles/artifactregistry.reader", reader))},
         {"projects/proj-one": policy()},
     ) as iam:
-        status, report = verify_cli(
+        status, report = verify_json(
             "--to", "us-docker.pkg.dev/proj-one/mirror", "--consumer", reader,
             "--discover-project-number", "123", "--iam-endpoint", iam.endpoint,
         )  # fmt: skip

@@ -7,33 +7,13 @@ for an unreachable registry and a DNS failure.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-from registry_checks import ROOT, cli_env, unique
+from registry_checks import armirror, unique, verify_json
 from standins import images
 from standins.registry import Registry, free_port
 
 SHA_ABSENT = "sha256:" + "0" * 64
-
-
-def armirror(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "armirror.cli", *args],
-        capture_output=True, text=True, env=cli_env(), cwd=ROOT, timeout=180, input=stdin,
-    )  # fmt: skip
-
-
-def verify_json(*args: str, names: list[str] | None = None) -> tuple[int, dict]:  # type: ignore[type-arg]
-    """``armirror verify ARGS --format json``; ``names`` are given on stdin with ``-f -``."""
-    extra = ["-f", "-"] if names else []
-    stdin = "\n".join(names) + "\n" if names else None
-    result = armirror("verify", *args, *extra, "--format", "json", stdin=stdin)
-    assert result.stdout, result.stderr
-    assert "Traceback" not in result.stderr
-    return result.returncode, json.loads(result.stdout)
 
 
 def statuses(report: dict) -> dict[str, tuple[str, str]]:  # type: ignore[type-arg]
