@@ -11,6 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "infra" / "local"))
 
+from faultproxy import FaultProxy  # noqa: E402
 from standins.registry import Registry, start_registry  # noqa: E402
 from standins.token_server import TokenServer  # noqa: E402
 
@@ -44,6 +45,14 @@ def dest_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry
     """An anonymous registry playing Artifact Registry."""
     with start_registry(tmp_path_factory.mktemp("dest-registry")) as registry:
         yield registry
+
+
+@pytest.fixture
+def hub(source_registry: Registry) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy in front of the source registry: Docker Hub as armirror
+    sees it, counting every request and failing the ones a test asks it to."""
+    with FaultProxy(source_registry.url) as proxy:
+        yield proxy
 
 
 @pytest.fixture(scope="session")

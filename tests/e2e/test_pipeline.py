@@ -31,12 +31,6 @@ def log_entry(insert_id: str, image: str, reason: str = "Pulling") -> dict[str, 
 
 
 @pytest.fixture
-def hub(source_registry: Registry) -> Iterator[FaultProxy]:
-    with FaultProxy(source_registry.url) as proxy:
-        yield proxy
-
-
-@pytest.fixture
 def serve_factory(tmp_path: Path, hub: FaultProxy, dest_registry: Registry) -> Iterator[Any]:
     started: list[Serve] = []
     prefix = f"{dest_registry.host}/{unique('mirror')}"

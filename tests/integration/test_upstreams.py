@@ -34,12 +34,6 @@ def mirror_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Regist
 
 
 @pytest.fixture
-def hub(source_registry: Registry) -> Iterator[FaultProxy]:
-    with FaultProxy(source_registry.url) as proxy:
-        yield proxy
-
-
-@pytest.fixture
 def mirror(mirror_registry: Registry) -> Iterator[FaultProxy]:
     with FaultProxy(mirror_registry.url) as proxy:
         yield proxy
