@@ -231,7 +231,10 @@ def main(argv: list[str] | None = None) -> int:
         summary[name] = {"killed": killed, "judged": judged, "rate": round(rate, 4), **group_counts}
     print("\n| group | module | killed | rate |\n|---|---|---:|---:|")
     print("\n".join(rows))
-    (WORK / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    # Groups run separately add to one summary instead of replacing the others' figures.
+    summary_file = WORK / "summary.json"
+    previous = json.loads(summary_file.read_text()) if summary_file.exists() else {}
+    summary_file.write_text(json.dumps({**previous, **summary}, indent=2) + "\n")
     print(f"\nsurvivors: {WORK}/<group>/survivors.txt; summary: {WORK}/summary.json")
     return 0
 
