@@ -53,9 +53,9 @@ GROUPS: dict[str, Group] = {
         0.90,
     ),
     "guard": Group(
-        ("guard.py", "registry/guard.py", "registry/hosts.py"),
+        ("guard.py", "registry/hostguard.py"),
         ("tests/unit/test_guard.py", "tests/unit/test_registry_*.py",
-         "tests/integration/test_hostile*.py"),
+         "tests/integration/test_hostguard.py", "tests/e2e/test_hostile.py"),
         0.90,
     ),
     "pipeline": Group(
@@ -131,6 +131,9 @@ def _scratch(name: str, group: Group) -> tuple[Path, list[str], list[str]]:
         ignore=shutil.ignore_patterns("__pycache__"),
     )
     package = ROOT / "functions" / "armirror"
+    missing = [f for f in group.files if not any(package.glob(f))]
+    if missing:  # a module renamed under the group would otherwise drop out silently
+        raise SystemExit(f"mutate: group {name!r} names files that do not exist: {missing}")
     files = [f"src/armirror/{f}" for f in _existing(group.files, package)]
     tests = _existing(group.tests, ROOT)
     if not files or not tests:
