@@ -66,9 +66,12 @@ GROUPS: dict[str, Group] = {
     ),
     "registry": Group(
         ("registry/*.py",),
-        ("tests/unit/test_registry_*.py", "tests/integration/test_copy.py",
-         "tests/integration/test_copy_faults.py", "tests/integration/test_registry_tokens.py",
-         "tests/integration/test_verify.py"),
+        ("tests/unit/test_registry_*.py", "tests/unit/test_credential_sources.py",
+         "tests/integration/test_copy.py", "tests/integration/test_copy_faults.py",
+         "tests/integration/test_registry_*.py", "tests/integration/test_verify.py",
+         "tests/integration/test_resume.py", "tests/integration/test_credentials.py",
+         "tests/integration/test_upstreams.py", "tests/integration/test_proxy.py",
+         "tests/integration/test_hostguard.py"),
         0.80,
     ),
     "rewrite": Group(
