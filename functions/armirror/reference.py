@@ -277,16 +277,15 @@ def upstream_for(mirrored: Reference, prefix: str) -> Reference | None:
     if mirrored.registry != base.registry or not mirrored.repository.startswith(head):
         return None
     host, _, path = mirrored.repository[len(head) :].partition("/")
-    host = host.replace("_", ":", 1)
-    if not path or not ("." in host or ":" in host or host.split(":")[0] == "localhost"):
-        return None
-    source = try_parse(f"{host}/{path}")
+    source = try_parse(f"{host.replace('_', ':', 1)}/{path}")
     if source is None:
         return None
     source = Reference(source.registry, source.repository, mirrored.tag, mirrored.digest)
     try:
         if destination_for(source, prefix) != mirrored:
-            return None  # e.g. docker.io/nginx, which would mirror at docker.io/library/nginx
+            # e.g. docker.io/nginx (mirrored at docker.io/library/nginx), or no host at
+            # all: PREFIX/nginx/x parses as docker.io/nginx/x, which mirrors elsewhere.
+            return None
     except InvalidReference:
         return None
     return source

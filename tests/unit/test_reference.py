@@ -316,6 +316,8 @@ _NO_TAG = "a destination prefix takes no tag or digest"
         ("mirror/team.example/images", _NO_HOST),
         ("us-docker.pkg.dev/p:1", _NO_TAG),
         (f"us-docker.pkg.dev/p@{SHA}", _NO_TAG),
+        # an "@" says the same, even with no ":" after it to give it away
+        ("us-docker.pkg.dev/p@latest", _NO_TAG),
         ("us-docker.pkg.dev/P/x", _LOWERCASE),
         # nothing is trimmed from a prefix but trailing slashes
         ("us-docker.pkg.dev/p/mirrorX", _LOWERCASE),

@@ -40,6 +40,8 @@ def test_maps_back_to_the_upstream(mirrored: str, prefix: str, upstream: str) ->
     [
         ("docker.io/library/nginx:1.27", PREFIX),  # not under the prefix at all
         ("us-docker.pkg.dev/proj/other/docker.io/library/nginx:1", PREFIX),  # another repository
+        # the prefix's path on another registry
+        ("europe-docker.pkg.dev/proj/mirror/docker.io/library/nginx:1", PREFIX),
         ("us-docker.pkg.dev/proj/mirrored/docker.io/library/nginx:1", PREFIX),  # prefix of a name
         (f"{PREFIX}/app:1", PREFIX),  # the mirror's own image, no host after the prefix
         (f"{PREFIX}/team/app:1", PREFIX),  # "team" is not a host
