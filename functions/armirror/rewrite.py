@@ -397,7 +397,7 @@ def _aliases_added(findings: list[Finding], changes: list[Change]) -> int:
     )
 
 
-def _check(plan: _Planned, new_text: str, added: int = 0) -> str | None:
+def _check(plan: _Planned, new_text: str, added: int) -> str | None:
     """Why the new text must not be written, if it fails a second scan: read on its own,
     it must parse and hold the references the old text held, plus the ``added``
     kustomize twins (a ``.env`` must keep its variables, in order)."""
