@@ -196,18 +196,33 @@ def black_hole() -> Iterator[tuple[int, threading.Event]]:
     server.close()
 
 
+def _ctrl_c_as_from_a_terminal() -> None:
+    """SIGINT at its default in the command, whatever the test runner inherited.
+
+    A job a non-interactive shell starts in the background (``make test &``) has SIGINT
+    ignored, the child inherits that through exec, and Python then never raises
+    KeyboardInterrupt: as it should, since Ctrl-C at a terminal is not meant for
+    background jobs.  The command under test is meant to be in the foreground.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("command", ["copy", "verify"])
 def test_ctrl_c_exits_130_with_one_line_saying_a_rerun_resumes(
     command: str, black_hole: tuple[int, threading.Event], tmp_path: Path
 ) -> None:
+    """Both registries hang (the upstream is routed to the black hole too, so no DNS
+    answer or failure can end the command first): Ctrl-C lands mid-request."""
     port, asked = black_hole
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARMIRROR_")}
     env.update(XDG_DATA_HOME=str(tmp_path), NO_COLOR="1")
     extra = ["-f", "-"] if command == "verify" else ["library/hang:1"]
+    hole = f"127.0.0.1:{port}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "armirror.cli", command, *extra, "--to", f"127.0.0.1:{port}/m"],
+        [sys.executable, "-m", "armirror.cli", command, *extra, "--to", f"{hole}/m",
+         "--upstream", f"docker.io=http://{hole}"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=env, cwd=ROOT,
+        text=True, env=env, cwd=ROOT, preexec_fn=_ctrl_c_as_from_a_terminal,
     )  # fmt: skip
     assert process.stdin is not None and process.stdout and process.stderr
     process.stdin.write("library/hang:1\n" if command == "verify" else "")
