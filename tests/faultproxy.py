@@ -3,8 +3,8 @@
 It forwards every request to one upstream registry and, while a rule has uses left,
 misbehaves instead: answer 429 (with a Retry-After) or 503, reset the connection in the
 middle of a body, truncate a body (fewer bytes than its Content-Length, then close),
-corrupt a body (same length, wrong bytes), change the answer's headers ("headers"), or
-serve a canned response.  Rules match a method and a path regex; each has a bounded
+corrupt a body (same length, wrong bytes), change the answer's headers ("headers"),
+serve a canned response, or hang (read the request, never answer until the proxy stops).  Rules match a method and a path regex; each has a bounded
 number of uses (``times``), so every retry loop in a test ends.
 
     with FaultProxy(registry.url) as proxy:
@@ -25,7 +25,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
-KINDS = frozenset({"429", "503", "reset", "truncate", "corrupt", "serve", "headers"})
+KINDS = frozenset({"429", "503", "reset", "truncate", "corrupt", "serve", "headers", "hang"})
+#: The longest a "hang" holds a request (the proxy stopping ends it sooner).
+HANG_LIMIT = 300.0
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
 
 
@@ -60,6 +62,7 @@ class FaultProxy:
         #: (method, path, Authorization header or None) for every request, in order.
         self.authorizations: list[tuple[str, str, str | None]] = []
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
         self._local = threading.local()  # one upstream client per handler thread
         self._clients: list[httpx.Client] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -141,6 +144,7 @@ class FaultProxy:
         return client
 
     def stop(self) -> None:
+        self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
         with self._lock:
@@ -201,6 +205,11 @@ class FaultProxy:
                         code.encode()
                     )
                     self._plain(int(rule.kind), headers, body)
+                    return
+                if rule and rule.kind == "hang":
+                    proxy._record(method, path, "hang")
+                    proxy._stopping.wait(HANG_LIMIT)
+                    self.close_connection = True
                     return
                 if rule and rule.kind == "serve":
                     proxy._record(method, path, "serve")

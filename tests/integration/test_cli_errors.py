@@ -19,7 +19,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from registry_checks import ROOT
+from faultproxy import FaultProxy
+from registry_checks import ROOT, cli_env, unique
+from standins import images
+from standins.registry import Registry
+from waiting import wait_for
 
 PREFIX = "localhost:5999/mirror"
 
@@ -236,3 +240,55 @@ def test_ctrl_c_exits_130_with_one_line_saying_a_rerun_resumes(
     errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "run the same command again to resume" in errors[0], stderr
     assert stdout == ""
+
+
+# (what hangs at Ctrl-C: (registry, method, path) rules; the request to wait for)
+HANGING_TRANSFERS = {
+    "a blob download": ([("source", "GET", r"/blobs/sha256:")], ("source", "GET")),
+    "a blob upload": ([("destination", "PUT", r"/blobs/uploads/")], ("destination", "PUT")),
+    "a blob download, then the upload's cancel": (
+        [("source", "GET", r"/blobs/sha256:"), ("destination", "DELETE", r"/blobs/uploads/")],
+        ("source", "GET"),
+    ),
+}
+
+
+@pytest.mark.parametrize("moment", list(HANGING_TRANSFERS))
+def test_ctrl_c_in_a_blob_transfer_exits_130(
+    moment: str, source_registry: Registry, dest_registry: Registry, tmp_path: Path
+) -> None:
+    """Ctrl-C while a transfer thread waits on a registry that stopped answering: the
+    command ends at once, not when the request times out."""
+    rules, (waited_side, waited_method) = HANGING_TRANSFERS[moment]
+    image = images.single_image(unique("library/stuck"), "1", seed=31337)
+    images.push(source_registry.url, image)
+    with (
+        FaultProxy(source_registry.url) as source,
+        FaultProxy(dest_registry.url, rewrite_location=True) as destination,
+    ):
+        sides = {"source": source, "destination": destination}
+        for side, method, path in rules:
+            sides[side].add(method, path, "hang", times=100)
+        prefix = f"{destination.url.removeprefix('http://')}/{unique('mirror')}"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "armirror.cli", "copy", f"{image.repository}:1",
+             "--to", prefix, "--upstream", f"docker.io={source.url}", "-j", "1"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=cli_env(XDG_DATA_HOME=str(tmp_path)), cwd=ROOT,
+            preexec_fn=_ctrl_c_as_from_a_terminal,
+        )  # fmt: skip
+        try:
+            wait_for(
+                lambda: sides[waited_side].count(waited_method, "", "hang"),
+                f"the copy to wait on a {waited_method} at the {waited_side}",
+                timeout=120,
+            )
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=30)
+        finally:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "run the same command again to resume" in errors[0], stderr

@@ -8,11 +8,13 @@ shown), so ``armirror scan`` never pays for the registry client or the BigQuery 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -124,8 +126,7 @@ class LazyGroup(click.Group):
             output.error(_click_message(exc))
             sys.exit(exc.exit_code)
         except (Interrupted, click.Abort, KeyboardInterrupt):
-            output.error(output.INTERRUPTED)
-            sys.exit(output.EXIT_INTERRUPTED)
+            _exit_interrupted()
         except BrokenPipeError:  # `armirror pulls | head`: the reader has what it wanted
             sys.stderr.close()
             sys.exit(output.EXIT_FAILURE)
@@ -138,6 +139,31 @@ class LazyGroup(click.Group):
             )
             sys.exit(output.EXIT_FAILURE)
         sys.exit(code if isinstance(code, int) else output.EXIT_OK)
+
+
+def _exit_interrupted() -> NoReturn:
+    """Exit 130 after Ctrl-C, without waiting for threads stuck on a registry.
+
+    A blob transfer thread may sit in a blocking socket read on a registry that stopped
+    answering, for up to the client's 60 s timeout, and the interpreter joins such
+    threads before it exits.  Everything kept was recorded as the command unwound (each
+    finished copy when it finished), so once the output is flushed there is nothing
+    left to wait for.
+    """
+    from armirror.cli import output
+
+    output.error(output.INTERRUPTED)
+    stuck = [
+        t
+        for t in threading.enumerate()
+        if t is not threading.main_thread() and not t.daemon and t.is_alive()
+    ]
+    if not stuck:
+        sys.exit(output.EXIT_INTERRUPTED)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(output.EXIT_INTERRUPTED)
 
 
 class Interrupted(Exception):
