@@ -98,14 +98,32 @@ GROUPS: dict[str, Group] = {
 # processes the tests start (armirror serve, functions-framework) import the mutated
 # package too.  Set from inside the test run: a PYTHONPATH given to mutmut itself stops
 # its stats run from seeing any test reach a mutant.
-_CHILDREN_PLUGIN = """\
+#
+# It also caps Hypothesis at MAX_EXAMPLES examples a test (the suite asks for up to 500):
+# a mutant that only the 200th example finds survives, so the kill rate errs low, and a
+# group's run takes minutes instead of hours.
+MAX_EXAMPLES = 25
+_CHILDREN_PLUGIN = f"""\
 import os
 from pathlib import Path
+
+import hypothesis
+
+_settings_init = hypothesis.settings.__init__
+
+
+def _capped(self, parent=None, **options):
+    if options.get("max_examples", 0) > {MAX_EXAMPLES}:
+        options["max_examples"] = {MAX_EXAMPLES}
+    _settings_init(self, parent, **options)
 
 
 def pytest_configure(config):
     src = str(Path.cwd() / "src")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)
+    hypothesis.settings.__init__ = _capped
+    hypothesis.settings.register_profile("mutate", max_examples={MAX_EXAMPLES})
+    hypothesis.settings.load_profile("mutate")
 """
 
 _FUNCTION = re.compile(r"\.(?:x_|xǁ)")
