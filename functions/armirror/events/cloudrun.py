@@ -31,6 +31,19 @@ def cloud_run_images(request: Mapping[str, Any]) -> list[Any]:
     return [c.get("image") for c in containers if isinstance(c, dict)]
 
 
+def service_from_resource_name(name: Any) -> str | None:
+    """The service of a v1 (``namespaces/P/services/S``) or v2
+    (``projects/P/locations/L/services/S[/revisions/R]``) resource name, or None.  Read
+    as (collection, id) pairs: a service or project may itself be called "services"."""
+    if not isinstance(name, str):
+        return None
+    parts = name.split("/")
+    for collection, value in zip(parts[::2], parts[1::2], strict=False):
+        if collection == "services":
+            return fit_name(value)
+    return None
+
+
 def parse_cloud_run(
     entry: Mapping[str, Any], resource: Mapping[str, Any], fallback_time: Any
 ) -> ParseResult:
@@ -52,11 +65,9 @@ def parse_cloud_run(
     if isinstance(when, Skip):
         return ParseResult(skipped=[Skip(when.code, when.detail, entry_id)])
     labels = mapping(resource, "labels")
-    service = fit_name(labels.get("service_name"))
-    if service is None:
-        resource_name = proto.get("resourceName")
-        if isinstance(resource_name, str) and "/services/" in resource_name:
-            service = fit_name(resource_name.rsplit("/services/", 1)[1].split("/", 1)[0])
+    service = fit_name(labels.get("service_name")) or service_from_resource_name(
+        proto.get("resourceName")
+    )
     project_id = fit_name(labels.get("project_id")) or project_from_log_name(entry)
     location = fit_name(labels.get("location"))
     result = ParseResult()

@@ -11,7 +11,7 @@ from typing import IO, Any, Protocol
 
 import orjson
 
-from armirror.events.model import MAX_ENTRY_BYTES, Skip
+from armirror.events.model import MAX_ENTRY_BYTES, Skip, error_text
 
 _SEPARATORS_RE = re.compile(r"[\s,]*")
 _CHUNK = 1 << 20
@@ -55,7 +55,7 @@ def decode_line(line: str) -> Any | Skip:
     try:
         return orjson.loads(line)
     except (ValueError, RecursionError) as exc:
-        return Skip("bad_json", str(exc)[:80])
+        return Skip("bad_json", error_text(exc))
 
 
 class TextReader(Protocol):
@@ -97,15 +97,13 @@ def _json_int(text: str) -> int | float:
 
 def _read_array(stream: IO[str], buffer: str, offset: int) -> Iterator[Any | Skip]:
     decoder = json.JSONDecoder(parse_int=_json_int)
-    pos, eof = 0, False
+    pos = 0
     while True:
         pos = _SEPARATORS_RE.match(buffer, pos).end()  # type: ignore[union-attr]
         if pos < len(buffer) and buffer[pos] == "]":
             return
         try:
-            if pos >= len(buffer):
-                raise json.JSONDecodeError("need more data", buffer, pos)
-            value, end = decoder.raw_decode(buffer, pos)
+            value, end = decoder.raw_decode(buffer, pos)  # at the buffer's end: no value
         except RecursionError:
             # The parser recurses once a level: past Python's limit (about 1,000 levels;
             # orjson stops at 1,024 for JSON lines) the element's end cannot be found.
@@ -113,17 +111,15 @@ def _read_array(stream: IO[str], buffer: str, offset: int) -> Iterator[Any | Ski
                 f"JSON array element at character {offset + pos} is nested too deeply"
             ) from None
         except json.JSONDecodeError as exc:
-            if eof:
-                where = offset + pos
-                raise MalformedInput(
-                    f"JSON array malformed or cut short near character {where}"
-                ) from exc
             if len(buffer) - pos > 4 * MAX_ENTRY_BYTES:
                 raise MalformedInput(
                     f"JSON array element at character {offset + pos} is not valid JSON"
                 ) from exc
             more = stream.read(max(_CHUNK, len(buffer) - pos))
-            eof = not more
+            if not more:  # the element fails with all there is
+                raise MalformedInput(
+                    f"JSON array malformed or cut short near character {offset + pos}"
+                ) from exc
             offset += pos
             buffer, pos = buffer[pos:] + more, 0
             continue

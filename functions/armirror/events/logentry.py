@@ -8,7 +8,7 @@ from typing import Any
 from armirror.events.cloudrun import parse_cloud_run
 from armirror.events.fields import mapping
 from armirror.events.kubelet import parse_kubelet
-from armirror.events.model import ParseResult, skipped
+from armirror.events.model import ParseResult, error_text, skipped
 
 
 def parse_log_entry(entry: Any, *, fallback_time: Any = None) -> ParseResult:
@@ -22,7 +22,7 @@ def parse_log_entry(entry: Any, *, fallback_time: Any = None) -> ParseResult:
     except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
         # The parsers check types as they go; this is the net under them, so that no
         # entry, however odd, makes Pub/Sub redeliver a message for a day.
-        return skipped("missing_field", f"{type(exc).__name__}: {str(exc)[:80]}")
+        return skipped("missing_field", f"{type(exc).__name__}: {error_text(exc)}")
 
 
 def _parse_log_entry(entry: Any, fallback_time: Any) -> ParseResult:

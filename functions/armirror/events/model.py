@@ -41,6 +41,9 @@ SKIP_CODES: dict[str, str] = {
     "request_failed": "a Cloud Run request that failed, so nothing was deployed",
 }
 
+#: How much of an error's text a skip quotes: enough to tell one parse error from another.
+MAX_ERROR_CHARS = 80
+
 #: Entries larger than this (bytes of JSON) are skipped whole; Cloud Logging's own limit
 #: is 256 KiB an entry.
 MAX_ENTRY_BYTES = 512 * 1024
@@ -87,8 +90,7 @@ class PullEvent(NamedTuple):
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PullEvent:
         values = dict(data)
-        when = values["event_time"]
-        values["event_time"] = when if isinstance(when, datetime) else parse_timestamp(when)
+        values["event_time"] = parse_timestamp(values["event_time"])  # text or datetime
         return cls(**values)
 
 
@@ -132,6 +134,11 @@ class ParseResult:
         return str(self.skipped[0]) if self.skipped else None
 
 
-def skipped(code: str, detail: str = "", insert_id: str | None = None) -> ParseResult:
+def skipped(code: str, detail: str, insert_id: str | None = None) -> ParseResult:
     """A result with no event and one skip."""
     return ParseResult(skipped=[Skip(code, detail, insert_id)])
+
+
+def error_text(exc: BaseException) -> str:
+    """The start of an exception's text, for a skip's detail."""
+    return str(exc)[:MAX_ERROR_CHARS]

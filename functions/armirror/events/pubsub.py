@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from armirror.events.logentry import parse_log_entry
-from armirror.events.model import MAX_ENTRY_BYTES, ParseResult, skipped
+from armirror.events.model import MAX_ENTRY_BYTES, ParseResult, error_text, skipped
 
 
 def parse_json(text: str | bytes, *, fallback_time: Any = None) -> ParseResult:
@@ -25,17 +24,15 @@ def parse_json(text: str | bytes, *, fallback_time: Any = None) -> ParseResult:
     try:
         entry = orjson.loads(text)
     except (ValueError, RecursionError) as exc:
-        return skipped("bad_json", str(exc)[:80])
+        return skipped("bad_json", error_text(exc))
     return parse_log_entry(entry, fallback_time=fallback_time)
 
 
 def _cloud_event_data(event: Any) -> Any:
     data = getattr(event, "data", None)
-    if data is None and isinstance(event, Mapping):
-        data = event.get("data")
     if data is None:
         try:
-            data = event["data"]  # cloudevents' CloudEvent supports item access
+            data = event["data"]  # a dict, or cloudevents' CloudEvent (item access)
         except (KeyError, TypeError, IndexError):
             return None
     if isinstance(data, bytes | str):
@@ -54,7 +51,7 @@ def from_cloud_event(event: Any) -> ParseResult:
     try:
         data = _cloud_event_data(event)
     except Exception as exc:  # an exotic event object; the message is acknowledged
-        return skipped("not_a_cloud_event", f"{type(exc).__name__}: {str(exc)[:80]}")
+        return skipped("not_a_cloud_event", f"{type(exc).__name__}: {error_text(exc)}")
     message = data.get("message") if isinstance(data, dict) else None
     encoded = message.get("data") if isinstance(message, dict) else None
     if not isinstance(encoded, str | bytes):
@@ -64,7 +61,7 @@ def from_cloud_event(event: Any) -> ParseResult:
     try:
         raw = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as exc:
-        return skipped("bad_base64", str(exc)[:80])
+        return skipped("bad_base64", error_text(exc))
     assert isinstance(message, dict)
     attributes = message.get("attributes")
     fallback = None

@@ -1,0 +1,224 @@
+"""Where each events limit and preference sits, tested at the limit and one past it: which
+of two sources a field comes from, how many Cloud Run images are read, the size at which
+a line or a pending array element is refused, how much of an error a skip quotes, and what
+the store guard refuses, with the exact text an operator reads.  (Each of these was a
+mutation the suite did not notice; issue 18.)"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from armirror import events
+from armirror.events import PullEvent, Skip, parse_log_entry
+from armirror.events.files import decode_line
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+CLOUD_RUN = json.loads((FIXTURES / "cloudrun-audit-replace-service.json").read_text())
+KUBELET = json.loads((FIXTURES / "gke-pull-events.jsonl").read_text().splitlines()[0])
+LIMIT = events.MAX_ENTRY_BYTES
+#: Pending text of one unfinished array element that is still read on; past it, refused.
+PENDING_LIMIT = 4 * LIMIT
+
+
+def cloud_run() -> dict[str, Any]:
+    return copy.deepcopy(CLOUD_RUN)
+
+
+def with_images(raw: dict[str, Any], count: int) -> dict[str, Any]:
+    spec = raw["protoPayload"]["request"]["service"]["spec"]["template"]["spec"]
+    spec["containers"] = [{"image": f"quay.io/org/app:{n}"} for n in range(count)]
+    return raw
+
+
+# -- which source a Cloud Run field comes from -------------------------------------------
+
+
+def test_the_service_label_is_preferred_over_the_resource_name() -> None:
+    raw = cloud_run()
+    raw["protoPayload"]["resourceName"] = "namespaces/example-prod/services/other"
+    assert parse_log_entry(raw).events[0].service == "checkout"
+    del raw["protoPayload"]["resourceName"]
+    assert parse_log_entry(raw).events[0].service == "checkout"
+
+
+@pytest.mark.parametrize(
+    ("resource_name", "service"),
+    [
+        ("namespaces/example-prod/services/checkout", "checkout"),
+        ("projects/example-prod/locations/europe-west1/services/checkout", "checkout"),
+        # a service called "services", named with its revision
+        ("projects/p1/locations/europe-west1/services/services/revisions/r-1", "services"),
+        # a project called "services"
+        ("namespaces/services/services/checkout", "checkout"),
+        ("namespaces/example-prod/services", None),
+        ("namespaces/example-prod/jobs/services", None),
+        ("namespaces/example-prod/services/" + "s" * 254, None),
+    ],
+)
+def test_without_a_label_the_service_is_the_resource_names_services_id(
+    resource_name: str, service: str | None
+) -> None:
+    raw = cloud_run()
+    del raw["resource"]["labels"]["service_name"]
+    raw["protoPayload"]["resourceName"] = resource_name
+    assert parse_log_entry(raw).events[0].service == service
+
+
+def test_the_project_label_is_preferred_over_the_log_name() -> None:
+    raw = cloud_run()
+    raw["logName"] = "projects/other-project/logs/cloudaudit.googleapis.com%2Factivity"
+    assert parse_log_entry(raw).events[0].project_id == "example-prod"
+    del raw["logName"]
+    assert parse_log_entry(raw).events[0].project_id == "example-prod"
+
+
+def test_a_cloud_run_entry_reads_16_images_and_says_when_there_are_more() -> None:
+    at_limit = parse_log_entry(with_images(cloud_run(), 16))
+    assert [e.insert_id for e in at_limit.events] == [f"audit001#{n}" for n in range(16)]
+    assert at_limit.skipped == []
+    past = parse_log_entry(with_images(cloud_run(), 17))
+    assert [e.insert_id for e in past.events] == [f"audit001#{n}" for n in range(16)]
+    assert past.skipped == [Skip("too_large", "17 images; the first 16 are read", "audit001")]
+
+
+# -- JSON lines and JSON text ------------------------------------------------------------
+
+
+def line_of_size(size: int) -> str:
+    bare = json.dumps({**KUBELET, "pad": ""})
+    return json.dumps({**KUBELET, "pad": "x" * (size - len(bare))})
+
+
+def test_a_line_of_exactly_the_limit_is_read_and_one_character_more_is_not() -> None:
+    at_limit = line_of_size(LIMIT)
+    assert len(at_limit) == LIMIT
+    assert decode_line(at_limit)["insertId"] == "sample001"
+    assert decode_line(line_of_size(LIMIT + 1)) == Skip("too_large", "line of 524289 characters")
+
+
+def test_a_line_that_is_not_json_is_a_skip_quoting_the_parser() -> None:
+    assert decode_line('{"a": 1 "b"}') == Skip(
+        "bad_json", "unexpected character, expected ',' or '}': line 1 column 9 (char 8)"
+    )
+
+
+def test_a_skip_quotes_the_first_80_characters_of_the_parse_error() -> None:
+    text = "\n" * 100_000 + " " * 100_000 + "x"  # the error names a long line and column
+    [skip] = events.parse_json(text).skipped
+    assert skip == Skip(
+        "bad_json",
+        "unexpected character, expected a JSON value: line 100001 column 100001 (char 200",
+    )
+    assert len(skip.detail) == 80  # of "… (char 200000)"
+
+
+# -- an exported JSON array: how much of one element is read before it is refused --------
+
+
+def test_an_element_pending_at_exactly_the_limit_is_read_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the first chunk holds all but the closing quote of an element: PENDING_LIMIT pending
+    monkeypatch.setattr(events.files, "_CHUNK", PENDING_LIMIT + 1)
+    text = '["' + "x" * PENDING_LIMIT + '"]'
+    assert list(events.read_entries(io.StringIO(text))) == ["x" * PENDING_LIMIT]
+
+
+def test_an_element_pending_one_past_the_limit_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(events.files, "_CHUNK", PENDING_LIMIT + 2)
+    text = '["' + "x" * PENDING_LIMIT + '"]'
+    with pytest.raises(events.MalformedInput) as info:
+        list(events.read_entries(io.StringIO(text)))
+    assert str(info.value) == "JSON array element at character 1 is not valid JSON"
+
+
+def test_what_counts_as_pending_starts_at_the_unfinished_element(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # "1, " before it is read already: PENDING_LIMIT - 3 pending, read on
+    monkeypatch.setattr(events.files, "_CHUNK", PENDING_LIMIT + 1)
+    text = '[1, "' + "x" * PENDING_LIMIT + '"]'
+    assert list(events.read_entries(io.StringIO(text))) == [1, "x" * PENDING_LIMIT]
+
+
+def test_an_element_refused_mid_chunk_is_named_at_its_own_offset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(events.files, "_CHUNK", PENDING_LIMIT + 10)
+    text = ' [1, "' + "x" * (2 * PENDING_LIMIT)  # never ends
+    with pytest.raises(events.MalformedInput) as info:
+        list(events.read_entries(io.StringIO(text)))
+    assert str(info.value) == "JSON array element at character 5 is not valid JSON"
+
+
+# -- what the store guard refuses, and the text it says ----------------------------------
+
+
+def stored_event(**changes: Any) -> PullEvent:
+    return parse_log_entry(KUBELET).events[0]._replace(**changes)
+
+
+def refusal(event: PullEvent) -> str:
+    with pytest.raises(ValueError) as info:
+        events.fit_event(event)
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"event_time": datetime(2026, 10, 1, 9, 0)}, "event_time is not an aware datetime"),
+        ({"event_time": "2026-10-01T09:00:00Z"}, "event_time is not an aware datetime"),
+        ({"image": ""}, "image does not fit"),
+        ({"image": "nginx\x00:1"}, "image does not fit"),
+        ({"registry": 7}, "registry does not fit"),
+        ({"reference": "r" * (events.MAX_IMAGE_CHARS + 33)}, "reference does not fit"),
+        ({"third_party": 1}, "third_party is not a boolean"),
+        ({"source": ""}, "source does not fit"),
+        ({"insert_id": "i" * 257}, "insert_id does not fit"),
+    ],
+)
+def test_a_required_value_that_cannot_be_stored_is_refused_naming_event_and_column(
+    changes: dict[str, Any], problem: str
+) -> None:
+    event = stored_event(**changes)
+    assert refusal(event) == f"pull event {str(event.insert_id)[:80]!r}: {problem}"
+
+
+def test_a_refusal_quotes_the_first_80_characters_of_the_insert_id() -> None:
+    assert refusal(stored_event(insert_id="i" * 300)) == (
+        f"pull event {'i' * 80!r}: insert_id does not fit"
+    )
+
+
+def test_required_text_of_one_character_and_of_the_longest_reference_is_stored() -> None:
+    event = stored_event(image="a", reference="r" * (events.MAX_IMAGE_CHARS + 32))
+    assert events.fit_event(event) is event
+
+
+def test_a_cloud_run_insert_id_is_bounded_without_its_image_number() -> None:
+    raw = cloud_run()
+    raw["insertId"] = "a" * 256  # the longest insertId stored
+    [first, *_] = parse_log_entry(raw).events
+    assert first.insert_id == "a" * 256 + "#0"
+    assert events.fit_event(first) is first
+    # the allowance is the "#N" of a Cloud Run event only, and only the last "#"
+    assert refusal(stored_event(insert_id="a" * 256 + "#0")).endswith("insert_id does not fit")
+    for own_id in ("\ud800", "a#" + "a" * 300, "a#\x00"):
+        bad = first._replace(insert_id=own_id + "#0")
+        assert refusal(bad).endswith(": insert_id does not fit"), own_id
+
+
+def test_an_event_read_back_from_json_has_an_aware_time() -> None:
+    event = parse_log_entry(KUBELET).events[0]
+    naive = {**event._asdict(), "event_time": event.event_time.replace(tzinfo=None)}
+    assert PullEvent.from_json(naive) == event
+    assert PullEvent.from_json(naive).event_time.tzinfo is UTC
