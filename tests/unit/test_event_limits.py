@@ -222,3 +222,45 @@ def test_an_event_read_back_from_json_has_an_aware_time() -> None:
     naive = {**event._asdict(), "event_time": event.event_time.replace(tzinfo=None)}
     assert PullEvent.from_json(naive) == event
     assert PullEvent.from_json(naive).event_time.tzinfo is UTC
+
+
+# -- each Cloud Run image on its own -----------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [None, "", "x" * 257, "a\nb"])
+def test_a_cloud_run_entry_without_a_usable_insert_id_is_a_skip(bad: str | None) -> None:
+    raw = cloud_run()
+    if bad is None:
+        del raw["insertId"]
+    else:
+        raw["insertId"] = bad
+    result = parse_log_entry(raw)
+    assert (result.events, result.skipped) == ([], [Skip("missing_field", "insertId")])
+
+
+def test_each_cloud_run_image_is_read_or_skipped_on_its_own() -> None:
+    at_limit = "quay.io/o/a:" + "t" * 1012  # MAX_IMAGE_CHARS: the reference parser judges it
+    uppercase = "quay.io/o/" + "A" * 150 + ":1"
+    raw = cloud_run()
+    spec = raw["protoPayload"]["request"]["service"]["spec"]["template"]["spec"]
+    spec["containers"] = [
+        {"image": ""},
+        {"image": 7},
+        {"name": "sidecar"},
+        {"image": at_limit},
+        {"image": at_limit + "t"},
+        {"image": uppercase},
+        {"image": "quay.io/o/ok:1"},
+    ]
+    result = parse_log_entry(raw)
+    assert [(e.insert_id, e.reference) for e in result.events] == [("audit001#6", "quay.io/o/ok:1")]
+    assert result.skipped == [
+        Skip("missing_field", "containers[].image", "audit001#0"),
+        Skip("missing_field", "containers[].image", "audit001#1"),
+        Skip("missing_field", "containers[].image", "audit001#2"),
+        Skip("invalid_reference", f"{at_limit[:120]}: tag longer than 128 characters", "audit001#3"),
+        Skip("invalid_reference", f"{at_limit[:120]}: longer than 1024 characters", "audit001#4"),
+        Skip("invalid_reference", f"{uppercase[:120]}: repository name must be lowercase", "audit001#5"),
+    ]  # fmt: skip
+    assert len(at_limit) == events.MAX_IMAGE_CHARS
+    assert at_limit[:120].endswith("t") and uppercase[:120].endswith("A")
