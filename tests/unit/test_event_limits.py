@@ -264,3 +264,37 @@ def test_each_cloud_run_image_is_read_or_skipped_on_its_own() -> None:
     ]  # fmt: skip
     assert len(at_limit) == events.MAX_IMAGE_CHARS
     assert at_limit[:120].endswith("t") and uppercase[:120].endswith("A")
+
+
+# -- JSON lines: one endless line is cut as it grows -------------------------------------
+
+
+def lines_read(text: str, chunk: int, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    monkeypatch.setattr(events.files, "_CHUNK", chunk)
+    return list(events.read_entries(io.StringIO(text)))
+
+
+def test_a_long_line_pending_at_exactly_four_entries_is_kept_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # two reads of PENDING_LIMIT / 2 leave exactly PENDING_LIMIT characters pending
+    text = "x" * (PENDING_LIMIT + 5) + "\n" + json.dumps(KUBELET) + "\n"
+    read = lines_read(text, PENDING_LIMIT // 2, monkeypatch)
+    assert read == [Skip("too_large", f"line of {PENDING_LIMIT + 5} characters"), KUBELET]
+
+
+def test_a_long_line_pending_past_four_entries_keeps_only_its_last_entrys_worth(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # two reads of PENDING_LIMIT / 2 + 1 leave PENDING_LIMIT + 2 pending: cut to LIMIT
+    text = "x" * (PENDING_LIMIT + 5) + "\n" + json.dumps(KUBELET) + "\n"
+    read = lines_read(text, PENDING_LIMIT // 2 + 1, monkeypatch)
+    assert read == [Skip("too_large", f"line of {LIMIT + 3} characters"), KUBELET]
+
+
+def test_a_line_longer_than_an_entry_but_short_of_four_is_reported_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = "x" * (3 * LIMIT) + "\n" + json.dumps(KUBELET) + "\n"
+    read = lines_read(text, LIMIT, monkeypatch)
+    assert read == [Skip("too_large", f"line of {3 * LIMIT} characters"), KUBELET]
