@@ -298,3 +298,15 @@ def test_a_line_longer_than_an_entry_but_short_of_four_is_reported_whole(
     text = "x" * (3 * LIMIT) + "\n" + json.dumps(KUBELET) + "\n"
     read = lines_read(text, LIMIT, monkeypatch)
     assert read == [Skip("too_large", f"line of {3 * LIMIT} characters"), KUBELET]
+
+
+@pytest.mark.parametrize(
+    ("name", "stored"),
+    [("a", "a"), ("n" * 253, "n" * 253), ("n" * 254, None), ("", None)],
+)
+def test_a_name_of_one_to_253_characters_is_stored_and_longer_is_null(
+    name: str, stored: str | None
+) -> None:
+    for raw in (copy.deepcopy(KUBELET), cloud_run()):  # each kind checks names its own way
+        raw["resource"]["labels"]["location"] = name
+        assert [e.location for e in parse_log_entry(raw).events][:1] == [stored]

@@ -74,12 +74,11 @@ def parse_message(message: str, kubelet_reason: str = "") -> MessageInfo | Skip:
 
 
 def _classify(message: str, kubelet_reason: str) -> MessageInfo | Skip:
-    head = message[:40]
-    if head.startswith("Pulling image") or head.startswith("pulling image"):
+    if message.startswith("Pulling image") or message.startswith("pulling image"):
         match = _PULLING_RE.match(message)
         if match:
             return MessageInfo("pulling", match.group("image"))
-    elif head.startswith("Successfully pulled image"):
+    elif message.startswith("Successfully pulled image"):
         match = _PULLED_RE.match(message)
         if match:
             size = _SIZE_RE.search(message, match.end())
@@ -89,23 +88,23 @@ def _classify(message: str, kubelet_reason: str) -> MessageInfo | Skip:
                 image_bytes=fit_bytes(int(size.group("bytes"))) if size else None,
                 pull_seconds=fit_seconds(go_duration(match.group("duration"))),
             )
-    elif head.startswith("Container image"):
+    elif message.startswith("Container image"):
         match = _PRESENT_RE.match(message)
         if match:
             return MessageInfo("present", match.group("image"))
-    elif head.startswith("Failed to pull image"):
+    elif message.startswith("Failed to pull image"):
         match = _FAILED_RE.match(message)
         if match:
             rest = message[match.end() :]
             limited = _RATE_LIMIT_RE.search(rest) is not None
             return MessageInfo("rate_limited" if limited else "failed", match.group("image"))
-    elif head.startswith("Back-off pulling image"):
+    elif message.startswith("Back-off pulling image"):
         match = _BACKOFF_RE.match(message)
         if match:
             return MessageInfo("backoff", match.group("image"))
     elif _NO_IMAGE_RE.match(message):
         return Skip("no_image", message[:80])
-    elif head.startswith("Back-off restarting") or (
+    elif message.startswith("Back-off restarting") or (
         kubelet_reason == "BackOff" and "image" not in message
     ):
         return Skip("container_backoff")
