@@ -37,7 +37,8 @@ demo: setup
 bench: setup
 	@bash bench/run.sh
 
-# Mutation testing of the core (slow: about an hour on two cores); not part of `make test`.
+# Mutation testing of the core (slow: minutes for reference or rewrite, hours for every
+# group on two cores); not part of `make test`. MUTATE_ARGS="--groups events" runs some.
 mutate: setup
 	$(BIN)/python bench/mutate/run.py $(MUTATE_ARGS)
 
