@@ -310,3 +310,22 @@ def test_a_name_of_one_to_253_characters_is_stored_and_longer_is_null(
     for raw in (copy.deepcopy(KUBELET), cloud_run()):  # each kind checks names its own way
         raw["resource"]["labels"]["location"] = name
         assert [e.location for e in parse_log_entry(raw).events][:1] == [stored]
+
+
+# -- kubelet messages --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("message", ['Pulling image "nginx:1"', 'pulling image "nginx:1"'])
+def test_a_pulling_message_is_read_in_the_new_and_the_old_kubelet_wording(message: str) -> None:
+    entry = copy.deepcopy(KUBELET)
+    entry["jsonPayload"]["message"] = message
+    [event] = parse_log_entry(entry).events
+    assert (event.reason, event.reference) == ("pulling", "docker.io/library/nginx:1")
+
+
+def test_the_image_size_is_read_after_the_image_not_inside_its_quotes() -> None:
+    info = events.parse_message(
+        'Successfully pulled image "Image size: 5 bytes" in 1s. Image size: 10 bytes.'
+    )
+    assert isinstance(info, events.MessageInfo)
+    assert (info.image, info.image_bytes) == ("Image size: 5 bytes", 10)
