@@ -329,3 +329,61 @@ def test_the_image_size_is_read_after_the_image_not_inside_its_quotes() -> None:
     )
     assert isinstance(info, events.MessageInfo)
     assert (info.image, info.image_bytes) == ("Image size: 5 bytes", 10)
+
+
+# -- kubelet entries: bounds, fallbacks and the insertId of each skip --------------------
+
+
+def kubelet_entry(**payload: Any) -> dict[str, Any]:
+    entry = copy.deepcopy(KUBELET)
+    entry["jsonPayload"].update(payload)
+    return entry
+
+
+@pytest.mark.parametrize("insert_id", ["a", "a" * 256])
+def test_a_kubelet_insert_id_of_one_to_256_characters_identifies_the_event(insert_id: str) -> None:
+    entry = kubelet_entry()
+    entry["insertId"] = insert_id
+    assert [e.insert_id for e in parse_log_entry(entry).events] == [insert_id]
+
+
+def test_a_bigquery_export_row_is_read_under_its_lower_cased_payload_name() -> None:
+    entry = kubelet_entry()
+    entry["jsonpayload"] = entry.pop("jsonPayload")
+    [event] = parse_log_entry(entry).events
+    assert (event.reason, event.pod) == ("pulling", "api-5f7c9d")
+
+
+def test_the_pod_label_is_preferred_over_the_involved_object() -> None:
+    entry = kubelet_entry()
+    entry["jsonPayload"]["involvedObject"]["name"] = "other-pod"
+    assert parse_log_entry(entry).events[0].pod == "api-5f7c9d"
+    del entry["resource"]["labels"]["pod_name"]
+    assert parse_log_entry(entry).events[0].pod == "other-pod"
+
+
+def test_a_backoff_without_an_image_is_told_by_the_kubelet_reason() -> None:
+    message = "Back-off 5m0s restarting failed container=api pod=api-5f7c9d"
+    [skip] = parse_log_entry(kubelet_entry(message=message, reason="BackOff")).skipped
+    assert skip == Skip("container_backoff", "", "sample001")
+    [skip] = parse_log_entry(kubelet_entry(message=message, reason="Killing")).skipped
+    assert skip == Skip("not_an_image_event", f"Killing: {message}", "sample001")
+
+
+def test_each_kubelet_skip_names_the_entrys_insert_id() -> None:
+    image = "quay.io/o/" + "A" * 150 + ":1"
+    entry = kubelet_entry()
+    del entry["jsonPayload"]["message"]
+    late = kubelet_entry()
+    late["timestamp"] = "yesterday"
+    assert [parse_log_entry(e).skipped for e in (
+        entry,
+        kubelet_entry(message="Started container api", reason="Started"),
+        late,
+        kubelet_entry(message=f'Pulling image "{image}"'),
+    )] == [
+        [Skip("missing_field", "jsonPayload.message", "sample001")],
+        [Skip("not_an_image_event", "Started: Started container api", "sample001")],
+        [Skip("bad_timestamp", "'yesterday'", "sample001")],
+        [Skip("invalid_reference", f"{image[:120]}: repository name must be lowercase", "sample001")],
+    ]  # fmt: skip
