@@ -387,3 +387,69 @@ def test_each_kubelet_skip_names_the_entrys_insert_id() -> None:
         [Skip("bad_timestamp", "'yesterday'", "sample001")],
         [Skip("invalid_reference", f"{image[:120]}: repository name must be lowercase", "sample001")],
     ]  # fmt: skip
+
+
+# -- timestamps --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [
+        ("2026-10-01T10:00:01+02:00", "2026-10-01T08:00:01+00:00"),  # any offset, as UTC
+        ("2026-10-01T08:00:01Z", "2026-10-01T08:00:01+00:00"),
+        ("2026-10-01T08:00:01", "2026-10-01T08:00:01+00:00"),  # no offset: UTC
+        ("2026-10-01 08:00:05.123456 UTC", "2026-10-01T08:00:05.123456+00:00"),  # BigQuery
+        ("2026-10-01T08:00:01.123456789Z", "2026-10-01T08:00:01.123456+00:00"),
+        (" 2026-10-01T08:00:01Z\n", "2026-10-01T08:00:01+00:00"),
+        (1790841601, "2026-10-01T08:00:01+00:00"),
+        (1790841601.5, "2026-10-01T08:00:01.500000+00:00"),
+        (datetime(2026, 10, 1, 8, 0, 1), "2026-10-01T08:00:01+00:00"),
+    ],
+)
+def test_a_timestamp_in_any_form_reads_as_utc(value: Any, iso: str) -> None:
+    assert events.parse_timestamp(value).isoformat() == iso
+
+
+def test_a_timestamp_of_64_characters_is_read_and_65_is_not() -> None:
+    text = "2026-10-01T08:00:01Z".ljust(64)  # trailing blanks are stripped
+    assert events.parse_timestamp(text).isoformat() == "2026-10-01T08:00:01+00:00"
+    with pytest.raises(ValueError) as info:
+        events.parse_timestamp(text + " ")
+    assert str(info.value) == f"not a timestamp: {text + ' '!r}"
+
+
+@pytest.mark.parametrize("value", [True, None, [1], "yesterday", "2026-10-01T08:00:01.1.2Z"])
+def test_what_is_not_a_timestamp_is_refused(value: Any) -> None:
+    with pytest.raises(ValueError):
+        events.parse_timestamp(value)
+
+
+# -- which parser an entry goes to, and why none ----------------------------------------
+
+
+def test_an_entry_without_a_resource_type_or_of_another_resource_says_which() -> None:
+    entry = kubelet_entry()
+    del entry["resource"]["type"]
+    assert parse_log_entry(entry).skipped == [Skip("missing_field", "resource.type")]
+    entry["resource"]["type"] = "gce_instance_" + "x" * 100
+    [skip] = parse_log_entry(entry).skipped
+    assert skip == Skip("unsupported_resource", "gce_instance_" + "x" * 51)
+
+
+def test_a_cloud_run_entry_is_known_by_its_service_name_or_by_its_resource_type() -> None:
+    by_service = cloud_run()
+    by_service["resource"]["type"] = "audited_resource"
+    by_type = cloud_run()
+    del by_type["protoPayload"]["serviceName"]
+    for raw in (by_service, by_type):
+        assert [e.insert_id for e in parse_log_entry(raw).events] == ["audit001#0", "audit001#1"]
+
+
+@pytest.mark.parametrize("error", [TypeError("odd"), RecursionError("deep")])
+def test_an_entry_that_fails_when_read_is_a_skip_naming_the_error(error: Exception) -> None:
+    class Failing(dict):  # type: ignore[type-arg]
+        def get(self, *args: Any) -> Any:
+            raise error
+
+    skip = Skip("missing_field", f"{type(error).__name__}: {error}")
+    assert parse_log_entry(Failing(KUBELET)).skipped == [skip]

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
-
-_FRACTION_RE = re.compile(r"(\.\d{1,6})\d*")
 
 
 def parse_timestamp(value: Any) -> datetime:
@@ -18,14 +15,9 @@ def parse_timestamp(value: Any) -> datetime:
         return datetime.fromtimestamp(value, UTC)
     if not isinstance(value, str) or len(value) > 64:
         raise ValueError(f"not a timestamp: {value!r}")
-    text = value.strip()
-    if text.endswith(" UTC"):
-        text = text[:-4] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        # Nanoseconds, as Cloud Logging writes them: Python reads six digits at most.
-        parsed = datetime.fromisoformat(_FRACTION_RE.sub(r"\1", text, count=1))
+    # BigQuery writes "… UTC": without it the time has no offset, which reads as UTC.
+    # Nanoseconds, as Cloud Logging writes them, are cut to microseconds (Python 3.11+).
+    parsed = datetime.fromisoformat(value.strip().removesuffix(" UTC"))
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
