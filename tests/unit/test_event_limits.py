@@ -453,3 +453,38 @@ def test_an_entry_that_fails_when_read_is_a_skip_naming_the_error(error: Excepti
 
     skip = Skip("missing_field", f"{type(error).__name__}: {error}")
     assert parse_log_entry(Failing(KUBELET)).skipped == [skip]
+
+
+def test_a_cloud_run_insert_id_of_one_character_identifies_its_events() -> None:
+    raw = cloud_run()
+    raw["insertId"] = "a"
+    assert [e.insert_id for e in parse_log_entry(raw).events] == ["a#0", "a#1"]
+
+
+@pytest.mark.parametrize(
+    ("duration", "seconds"),
+    [("0s", 0.0), ("168h", 604800.0), ("168h0.000001s", None)],  # a week at most
+)
+def test_a_pull_of_no_time_or_of_exactly_a_week_is_stored(
+    duration: str, seconds: float | None
+) -> None:
+    message = f'Successfully pulled image "nginx:1" in {duration}. Image size: 10 bytes.'
+    [event] = parse_log_entry(kubelet_entry(message=message, reason="Pulled")).events
+    assert (event.reason, event.pull_seconds) == ("pulled", seconds)
+
+
+@pytest.mark.parametrize(
+    ("message", "reason", "skip"),
+    [
+        ("Error: ErrImagePull" + " x" * 50, "Failed", Skip("no_image", ("Error: ErrImagePull" + " x" * 50)[:80], "sample001")),
+        ("Back-off restarting failed container api", "", Skip("container_backoff", "", "sample001")),
+        ("Back-off pulling image", "BackOff", Skip("not_an_image_event", "BackOff: Back-off pulling image", "sample001")),
+        # a BackOff that mentions an image is not taken for a crashing container
+        ("Back-off: image policy webhook unavailable", "BackOff", Skip("not_an_image_event", "BackOff: Back-off: image policy webhook unavailable", "sample001")),
+        ("Started " + "c" * 100, "Started", Skip("not_an_image_event", "Started: Started " + "c" * 72, "sample001")),
+    ],
+)  # fmt: skip
+def test_a_kubelet_message_that_is_no_pull_says_what_it_is(
+    message: str, reason: str, skip: Skip
+) -> None:
+    assert parse_log_entry(kubelet_entry(message=message, reason=reason)).skipped == [skip]
