@@ -99,9 +99,10 @@ GROUPS: dict[str, Group] = {
 # package too.  Set from inside the test run: a PYTHONPATH given to mutmut itself stops
 # its stats run from seeing any test reach a mutant.
 #
-# It also caps Hypothesis at MAX_EXAMPLES examples a test (the suite asks for up to 500):
-# a mutant that only the 200th example finds survives, so the kill rate errs low, and a
-# group's run takes minutes instead of hours.
+# It also empties every lru_cache as a mutant's tests start, and caps Hypothesis at
+# MAX_EXAMPLES examples a test (the suite asks for up to 500): a mutant that only the
+# 200th example finds survives, so the kill rate errs low, and a group's run takes
+# minutes instead of hours.
 MAX_EXAMPLES = 25
 _CHILDREN_PLUGIN = f"""\
 import os
@@ -124,6 +125,17 @@ def pytest_configure(config):
     hypothesis.settings.__init__ = _capped
     hypothesis.settings.register_profile("mutate", max_examples={MAX_EXAMPLES})
     hypothesis.settings.load_profile("mutate")
+
+
+def pytest_sessionstart(session):
+    # mutmut forks each mutant's run from a process that already ran the tests: an
+    # lru_cache filled there would hand the mutant the unmutated function's answers.
+    import functools
+    import gc
+
+    for obj in gc.get_objects():
+        if isinstance(obj, functools._lru_cache_wrapper):
+            obj.cache_clear()
 """
 
 _FUNCTION = re.compile(r"\.(?:x_|xǁ)")
