@@ -488,3 +488,26 @@ def test_a_kubelet_message_that_is_no_pull_says_what_it_is(
     message: str, reason: str, skip: Skip
 ) -> None:
     assert parse_log_entry(kubelet_entry(message=message, reason=reason)).skipped == [skip]
+
+
+@pytest.mark.parametrize("payload", ["text", None, [1]])
+def test_a_kubelet_payload_that_is_no_object_is_a_skip_for_its_message(payload: Any) -> None:
+    entry = kubelet_entry()
+    entry["jsonPayload"] = payload
+    assert parse_log_entry(entry).skipped == [
+        Skip("missing_field", "jsonPayload.message", "sample001")
+    ]
+
+
+def test_kubelet_labels_or_an_involved_object_that_are_no_objects_are_ignored() -> None:
+    entry = kubelet_entry()
+    entry["resource"]["labels"] = "text"
+    entry["jsonPayload"]["involvedObject"] = ["text"]
+    entry["jsonPayload"]["source"] = "text"
+    [event] = parse_log_entry(entry).events
+    assert (event.project_id, event.namespace, event.pod, event.node) == (
+        "example-prod",  # from the log name
+        None,
+        None,
+        None,
+    )
