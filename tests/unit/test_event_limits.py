@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -404,6 +404,10 @@ def test_each_kubelet_skip_names_the_entrys_insert_id() -> None:
         (1790841601, "2026-10-01T08:00:01+00:00"),
         (1790841601.5, "2026-10-01T08:00:01.500000+00:00"),
         (datetime(2026, 10, 1, 8, 0, 1), "2026-10-01T08:00:01+00:00"),
+        (
+            datetime(2026, 10, 1, 10, 0, 1, tzinfo=timezone(timedelta(hours=2))),
+            "2026-10-01T08:00:01+00:00",
+        ),
     ],
 )
 def test_a_timestamp_in_any_form_reads_as_utc(value: Any, iso: str) -> None:
@@ -511,3 +515,24 @@ def test_kubelet_labels_or_an_involved_object_that_are_no_objects_are_ignored() 
         None,
         None,
     )
+
+
+@pytest.mark.parametrize("reason", [[1], 5, None])
+def test_a_kubelet_reason_that_is_no_text_is_read_as_none(reason: Any) -> None:
+    entry = kubelet_entry(message="Started container api", reason=reason)
+    assert parse_log_entry(entry).skipped == [
+        Skip("not_an_image_event", ": Started container api", "sample001")
+    ]
+
+
+def test_the_namespace_label_is_preferred_over_the_involved_object() -> None:
+    entry = kubelet_entry()
+    entry["jsonPayload"]["involvedObject"]["namespace"] = "other-namespace"
+    assert parse_log_entry(entry).events[0].namespace == "payments"
+    del entry["resource"]["labels"]["namespace_name"]
+    assert parse_log_entry(entry).events[0].namespace == "other-namespace"
+
+
+def test_each_event_says_which_kind_of_entry_it_came_from() -> None:
+    assert [e.source for e in parse_log_entry(KUBELET).events] == ["kubelet"]
+    assert [e.source for e in parse_log_entry(CLOUD_RUN).events] == ["cloud_run", "cloud_run"]

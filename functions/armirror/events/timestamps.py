@@ -10,7 +10,7 @@ def parse_timestamp(value: Any) -> datetime:
     """An RFC 3339 timestamp (any fraction length), BigQuery's ``… UTC`` form, or epoch
     seconds, as an aware UTC datetime.  Raises ``ValueError`` otherwise."""
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return datetime.fromtimestamp(value, UTC)
     if not isinstance(value, str) or len(value) > 64:
