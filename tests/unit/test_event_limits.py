@@ -536,3 +536,26 @@ def test_the_namespace_label_is_preferred_over_the_involved_object() -> None:
 def test_each_event_says_which_kind_of_entry_it_came_from() -> None:
     assert [e.source for e in parse_log_entry(KUBELET).events] == ["kubelet"]
     assert [e.source for e in parse_log_entry(CLOUD_RUN).events] == ["cloud_run", "cloud_run"]
+
+
+def test_an_entry_without_a_timestamp_takes_its_receive_timestamp() -> None:
+    entry = kubelet_entry()
+    del entry["timestamp"]
+    [event] = parse_log_entry(entry).events
+    assert event.event_time.isoformat() == "2026-10-01T08:00:01.500000+00:00"
+    entry["timestamp"] = "t" * 100
+    [skip] = parse_log_entry(entry).skipped
+    assert skip == Skip("bad_timestamp", repr("t" * 100)[:64], "sample001")
+
+
+def test_a_timestamp_reads_as_utc_whatever_the_hosts_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        stamp = events.parse_timestamp("2026-10-01T10:00:01+02:00")
+        assert stamp.isoformat() == "2026-10-01T08:00:01+00:00"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
