@@ -17,6 +17,7 @@ import pytest
 from armirror import events
 from armirror.events import PullEvent, Skip, parse_log_entry
 from armirror.events.files import decode_line
+from armirror.events.messages import MAX_MESSAGE_CHARS
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CLOUD_RUN = json.loads((FIXTURES / "cloudrun-audit-replace-service.json").read_text())
@@ -325,7 +326,7 @@ def test_a_pulling_message_is_read_in_the_new_and_the_old_kubelet_wording(messag
 
 def test_the_image_size_is_read_after_the_image_not_inside_its_quotes() -> None:
     info = events.parse_message(
-        'Successfully pulled image "Image size: 5 bytes" in 1s. Image size: 10 bytes.'
+        'Successfully pulled image "Image size: 5 bytes" in 1s. Image size: 10 bytes.', "Pulled"
     )
     assert isinstance(info, events.MessageInfo)
     assert (info.image, info.image_bytes) == ("Image size: 5 bytes", 10)
@@ -559,3 +560,22 @@ def test_a_timestamp_reads_as_utc_whatever_the_hosts_zone(monkeypatch: pytest.Mo
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_a_kubelet_message_of_16_kib_is_read_and_one_character_more_is_a_skip() -> None:
+    pulling = 'Pulling image "quay.io/o/a:1"'
+    longest = pulling + " " * (MAX_MESSAGE_CHARS - len(pulling))
+    [event] = parse_log_entry(kubelet_entry(message=longest)).events
+    assert event.reference == "quay.io/o/a:1"
+    too_long = kubelet_entry(message=longest + " ")
+    assert parse_log_entry(too_long).skipped == [
+        Skip("too_large", f"message of {MAX_MESSAGE_CHARS + 1} characters", "sample001")
+    ]
+
+
+def test_a_long_backoff_message_is_still_told_by_the_kubelet_reason() -> None:
+    # Messages over 512 characters are classified without the cache: the reason must
+    # reach that path too.
+    message = "Back-off 5m0s restarting failed container=api pod=" + "p" * 600
+    [skip] = parse_log_entry(kubelet_entry(message=message, reason="BackOff")).skipped
+    assert skip == Skip("container_backoff", "", "sample001")

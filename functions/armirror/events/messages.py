@@ -64,7 +64,7 @@ class MessageInfo:
     pull_seconds: float | None = None
 
 
-def parse_message(message: str, kubelet_reason: str = "") -> MessageInfo | Skip:
+def parse_message(message: str, kubelet_reason: str) -> MessageInfo | Skip:
     """Classify one kubelet event message; a :class:`Skip` when it is not an image pull."""
     if len(message) > MAX_MESSAGE_CHARS:
         return Skip("too_large", f"message of {len(message)} characters")
