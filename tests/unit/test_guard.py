@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from armirror.guard import host_problem
+from armirror.guard import _default_resolver, host_problem, no_resolver
 
 
 def resolver(table: dict[str, list[str]]):  # type: ignore[no-untyped-def]
@@ -97,3 +97,16 @@ def test_ipv6_spellings_of_ipv4_are_judged_by_the_ipv4_address(address: str) -> 
         "registry.example", allow_private=True, resolve=resolver({"registry.example": [address]})
     )
     assert problem is not None and address in problem
+
+
+@pytest.mark.parametrize("registry", ["localhost", "LocalHost:5000", "localhost.", "[localhost]"])
+def test_localhost_is_refused_by_name_whatever_dns_says(registry: str) -> None:
+    # Judged before any lookup: a resolver that knows nothing must not let it through.
+    assert host_problem(registry, resolve=no_resolver) == (
+        f"registry host {registry!r} is a loopback address"
+    )
+
+
+def test_the_default_resolver_gives_the_addresses_of_a_name() -> None:
+    addresses = set(_default_resolver("localhost"))
+    assert addresses and addresses <= {"127.0.0.1", "::1"}
