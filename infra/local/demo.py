@@ -42,8 +42,13 @@ from standins.registry import Registry, free_port, start_registry  # noqa: E402
 
 ARMIRROR = str(ROOT / ".venv" / "bin" / "armirror")
 MANIFESTS = ROOT / "infra" / "local" / "demo" / "manifests"
-REPORT = ROOT / ".demo" / "report.html"
-BOLD, DIM, GREEN, RED, RESET = "\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m"
+# ARMIRROR_DEMO_DIR: where the report goes (tests point it at a temporary directory).
+REPORT = Path(os.environ.get("ARMIRROR_DEMO_DIR") or ROOT / ".demo") / "report.html"
+# Colour only on a terminal, and never with NO_COLOR (https://no-color.org), like armirror.
+_COLOUR = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+BOLD, DIM, GREEN, RED, RESET = (
+    ("\033[1m", "\033[2m", "\033[32m", "\033[31m", "\033[0m") if _COLOUR else ("",) * 5
+)
 
 
 def step(text: str) -> None:
@@ -279,9 +284,8 @@ def main() -> int:
 
         seconds = time.monotonic() - started_at
         verdict = f"{GREEN}{BOLD}demo passed" if ok else f"{RED}{BOLD}demo FAILED"
-        print(
-            f"\n{verdict}{RESET} in {seconds:.0f} s; open {REPORT.relative_to(ROOT)} in a browser"
-        )
+        shown = REPORT.relative_to(ROOT) if REPORT.is_relative_to(ROOT) else REPORT
+        print(f"\n{verdict}{RESET} in {seconds:.0f} s; open {shown} in a browser")
         return 0 if ok else 1
     finally:
         if serve is not None:
