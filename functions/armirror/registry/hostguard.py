@@ -69,9 +69,13 @@ def embedded_ipv4(ip: IPAddress) -> IPAddress:
 
 
 def address_problem(address: str | IPAddress, *, allow_private: bool = False) -> str | None:
-    """Why the copier must not connect to ``address``, or None."""
+    """Why the copier must not connect to ``address``, or None.
+
+    An IPv6 zone id (``fe80::1%eth0``, as getaddrinfo gives it) is read by
+    :mod:`ipaddress` itself and does not change the verdict.
+    """
     try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0] if isinstance(address, str) else address)
+        ip = ipaddress.ip_address(address)
     except ValueError:
         return f"{scrub(str(address), 60)} is not an IP address"
     ip = embedded_ipv4(ip)
