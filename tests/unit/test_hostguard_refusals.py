@@ -211,3 +211,9 @@ def test_the_real_resolver_returns_addresses_as_strings() -> None:
     local = default_resolver("localhost", 443)
     assert local and all(address_problem(a) == "a loopback address" for a in local), local
     assert default_resolver("a" * 300 + ".example", 443) == []  # a label too long for DNS
+
+
+def test_a_name_that_merely_contains_an_address_is_resolved() -> None:
+    resolver = Recorder(["8.8.8.8"])
+    assert HostGuard(resolve=resolver).addresses("X10.0.0.1X", 443) == ["8.8.8.8"]
+    assert resolver.asked == [("X10.0.0.1X", 443)]
