@@ -60,8 +60,11 @@ GROUPS: dict[str, Group] = {
     ),
     "pipeline": Group(
         ("pipeline.py", "refresh.py"),
-        ("tests/unit/test_ingest_path.py", "tests/integration/test_pipeline_decisions.py",
-         "tests/integration/test_refresh.py", "tests/e2e/test_pipeline.py"),
+        ("tests/unit/test_ingest_path.py", "tests/unit/test_request_bodies.py",
+         "tests/unit/test_cloudlog.py", "tests/integration/test_pipeline_decisions.py",
+         "tests/integration/test_refresh.py", "tests/integration/test_mirror_check_refused.py",
+         "tests/integration/test_upstreams.py", "tests/integration/test_resume.py",
+         "tests/e2e/test_pipeline.py"),
         0.90,
     ),
     "registry": Group(
