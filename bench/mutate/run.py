@@ -15,6 +15,13 @@ named as equivalent in bench/RESULTS.md.
 
     .venv/bin/python bench/mutate/run.py                      # every group
     .venv/bin/python bench/mutate/run.py --groups reference guard
+    .venv/bin/python bench/mutate/run.py --groups registry --minutes 120   # stop after 2 h
+    .venv/bin/python bench/mutate/run.py --groups registry --resume        # go on from there
+
+A run stopped by ``--minutes`` (or Ctrl-C) keeps its scratch copy; ``--resume`` goes on
+where it stopped, keeping every verdict mutmut already has for unchanged functions.
+mutmut runs the mutants it expects to be quickest first, so a partial run's rate leans
+towards the easy mutants: the table marks it "partial".
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -43,6 +51,7 @@ class Group:
     files: tuple[str, ...]
     tests: tuple[str, ...]
     target: float  # the kill rate issue 18 asks for
+    exclude: tuple[str, ...] = ()  # files another group already judges
 
 
 GROUPS: dict[str, Group] = {
@@ -76,6 +85,7 @@ GROUPS: dict[str, Group] = {
          "tests/integration/test_upstreams.py", "tests/integration/test_proxy.py",
          "tests/integration/test_hostguard.py"),
         0.80,
+        ("registry/hostguard.py",),  # the guard group's
     ),
     "rewrite": Group(
         ("rewrite.py",),
@@ -141,6 +151,7 @@ def pytest_sessionstart(session):
             obj.cache_clear()
 """
 
+COPIED = ("tests", "infra", "functions", "bench", "terraform")
 _FUNCTION = re.compile(r"\.(?:x_|xǁ)")
 
 
@@ -151,26 +162,39 @@ def _existing(patterns: tuple[str, ...], base: Path) -> list[str]:
     return found
 
 
-def _scratch(name: str, group: Group) -> tuple[Path, list[str], list[str]]:
-    """A copy of the project with the package at src/armirror and a [tool.mutmut] table."""
+def _scratch(name: str, group: Group, *, resume: bool) -> tuple[Path, list[str], list[str]]:
+    """A copy of the project with the package at src/armirror and a [tool.mutmut] table.
+
+    With ``resume`` an earlier scratch copy keeps its ``mutants/`` (mutmut's verdicts)
+    and only has its copies of the project refreshed.
+    """
     scratch = WORK / name
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
-    for folder in ("tests", "infra", "functions", "bench"):  # tests run bench's generators
+    if not resume:
+        shutil.rmtree(scratch, ignore_errors=True)
+    else:
+        for folder in (*COPIED, "src"):  # a file deleted since must not linger
+            shutil.rmtree(scratch / folder, ignore_errors=True)
+    scratch.mkdir(parents=True, exist_ok=True)
+    # tests run bench's generators and read terraform/ (the store's schema is held to it)
+    for folder in COPIED:
         shutil.copytree(
-            ROOT / folder, scratch / folder, ignore=shutil.ignore_patterns("__pycache__", ".work")
+            ROOT / folder,
+            scratch / folder,
+            ignore=shutil.ignore_patterns("__pycache__", ".work", ".terraform"),
+            dirs_exist_ok=True,
         )
-    (scratch / "src").mkdir()
     shutil.copytree(
         ROOT / "functions" / "armirror",
         scratch / "src" / "armirror",
         ignore=shutil.ignore_patterns("__pycache__"),
+        dirs_exist_ok=True,
     )
     package = ROOT / "functions" / "armirror"
     missing = [f for f in group.files if not any(package.glob(f))]
     if missing:  # a module renamed under the group would otherwise drop out silently
         raise SystemExit(f"mutate: group {name!r} names files that do not exist: {missing}")
-    files = [f"src/armirror/{f}" for f in _existing(group.files, package)]
+    excluded = set(group.exclude)
+    files = [f"src/armirror/{f}" for f in _existing(group.files, package) if f not in excluded]
     tests = _existing(group.tests, ROOT)
     if not files or not tests:
         raise SystemExit(f"mutate: group {name!r} has no files or no tests")
@@ -180,7 +204,7 @@ def _scratch(name: str, group: Group) -> tuple[Path, list[str], list[str]]:
         f"only_mutate = {json.dumps(files)}",
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
         'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-p", "_mutate_children"]',
-        'also_copy = ["infra", "functions", "bench"]',
+        f"also_copy = {json.dumps(list(COPIED[1:]))}",
         "",
         "[tool.pytest.ini_options]",
         'testpaths = ["tests"]',
@@ -222,25 +246,35 @@ def kill_rate(counts: Counter[str]) -> tuple[int, int, float]:
     return killed, judged, (killed / judged if judged else 1.0)
 
 
-def run_group(name: str, jobs: int) -> dict[str, Counter[str]]:
+def run_group(
+    name: str, jobs: int, *, resume: bool, minutes: float | None
+) -> dict[str, Counter[str]]:
     group = GROUPS[name]
-    scratch, files, tests = _scratch(name, group)
+    scratch, files, tests = _scratch(name, group, resume=resume)
     print(f"== {name}: {len(files)} file(s), {len(tests)} test file(s)", flush=True)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     # The emulators' virtualenvs are the project's, not installed again in the scratch copy.
     env.setdefault("ARMIRROR_TOOLS_DIR", str((ROOT / ".tools").resolve()))
     started = time.monotonic()
-    with (scratch / "mutmut.log").open("wb") as log:
-        done = subprocess.run(
+    with (scratch / "mutmut.log").open("ab" if resume else "wb") as log:
+        mutmut = subprocess.Popen(
             [str(MUTMUT), "run", "--max-children", str(jobs)],
             cwd=scratch,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its workers are stopped with it
         )
-    if done.returncode != 0:
+        try:
+            returncode = mutmut.wait(timeout=minutes * 60 if minutes else None)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            # mutmut stops its workers on SIGINT and keeps every verdict so far.
+            os.killpg(mutmut.pid, signal.SIGINT)
+            returncode = mutmut.wait()
+            print(f"   stopped after {time.monotonic() - started:.0f} s", flush=True)
+    if returncode not in (0, -signal.SIGINT):
         tail = (scratch / "mutmut.log").read_text(errors="replace")[-3000:]
-        raise SystemExit(f"mutate: mutmut failed for {name} ({done.returncode}):\n{tail}")
+        raise SystemExit(f"mutate: mutmut failed for {name} ({returncode}):\n{tail}")
     per_module = _results(scratch)
     print(f"   {time.monotonic() - started:.0f} s", flush=True)
     return per_module
@@ -250,13 +284,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--groups", nargs="+", choices=sorted(GROUPS), default=list(GROUPS))
     parser.add_argument("--jobs", type=int, default=2, help="mutants run at once (default 2)")
+    parser.add_argument(
+        "--minutes", type=float, help="stop each group after this long; --resume goes on"
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="go on from a group's stopped run, keeping verdicts"
+    )
     args = parser.parse_args(argv)
     if not MUTMUT.exists():
         raise SystemExit("mutate: mutmut is not installed; run `make setup` (dev extras)")
     rows = []
     summary: dict[str, dict[str, int | float]] = {}
     for name in args.groups:
-        per_module = run_group(name, args.jobs)
+        per_module = run_group(name, args.jobs, resume=args.resume, minutes=args.minutes)
         group_counts: Counter[str] = Counter()
         for module, counts in sorted(per_module.items()):
             group_counts.update(counts)
@@ -266,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         target = GROUPS[name].target
         verdict = "met" if rate >= target else "missed"
         note = f"{verdict}, target {target:.0%}"
+        if group_counts["not checked"]:  # stopped by --minutes or Ctrl-C
+            note = f"partial: {group_counts['not checked']} not run yet, target {target:.0%}"
         rows.append(f"| **{name}** | all | {killed}/{judged} | **{rate:.0%}** ({note}) |")
         summary[name] = {"killed": killed, "judged": judged, "rate": round(rate, 4), **group_counts}
     print("\n| group | module | killed | rate |\n|---|---|---:|---:|")
