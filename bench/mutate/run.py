@@ -101,8 +101,13 @@ GROUPS: dict[str, Group] = {
     "store": Group(
         ("store/*.py",),
         ("tests/unit/test_store_schema.py", "tests/unit/test_ingest_path.py",
+         "tests/unit/test_ingest_ranges.py", "tests/unit/test_event_values.py",
+         "tests/unit/test_local_queue.py",
          "tests/integration/test_bigquery_*.py", "tests/integration/test_duckdb_open.py",
-         "tests/integration/test_pulls_cli.py", "tests/integration/test_report_cli.py"),
+         "tests/integration/test_pulls_*.py", "tests/integration/test_report_cli.py",
+         "tests/integration/test_redeploy_*.py", "tests/integration/test_pipeline_decisions.py",
+         "tests/integration/test_refresh.py", "tests/integration/test_resume.py",
+         "tests/integration/test_copy.py"),
         0.80,
     ),
 }  # fmt: skip
@@ -246,6 +251,16 @@ def kill_rate(counts: Counter[str]) -> tuple[int, int, float]:
     return killed, judged, (killed / judged if judged else 1.0)
 
 
+def _stop(mutmut: subprocess.Popen[bytes]) -> int:
+    """Stop a mutmut run and its workers; every verdict so far is already saved."""
+    os.killpg(mutmut.pid, signal.SIGINT)  # mutmut stops its workers on SIGINT
+    try:
+        return mutmut.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(mutmut.pid, signal.SIGKILL)
+        return mutmut.wait()
+
+
 def run_group(
     name: str, jobs: int, *, resume: bool, minutes: float | None
 ) -> dict[str, Counter[str]]:
@@ -264,15 +279,15 @@ def run_group(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its workers are stopped with it
+            # A job started in the background inherits SIGINT ignored; mutmut must see it.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         try:
             returncode = mutmut.wait(timeout=minutes * 60 if minutes else None)
         except (subprocess.TimeoutExpired, KeyboardInterrupt):
-            # mutmut stops its workers on SIGINT and keeps every verdict so far.
-            os.killpg(mutmut.pid, signal.SIGINT)
-            returncode = mutmut.wait()
+            returncode = _stop(mutmut)
             print(f"   stopped after {time.monotonic() - started:.0f} s", flush=True)
-    if returncode not in (0, -signal.SIGINT):
+    if returncode not in (0, -signal.SIGINT, -signal.SIGKILL):
         tail = (scratch / "mutmut.log").read_text(errors="replace")[-3000:]
         raise SystemExit(f"mutate: mutmut failed for {name} ({returncode}):\n{tail}")
     per_module = _results(scratch)
