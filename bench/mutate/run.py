@@ -83,7 +83,9 @@ GROUPS: dict[str, Group] = {
          "tests/integration/test_registry_*.py", "tests/integration/test_verify.py",
          "tests/integration/test_resume.py", "tests/integration/test_credentials.py",
          "tests/integration/test_upstreams.py", "tests/integration/test_proxy.py",
-         "tests/integration/test_hostguard.py"),
+         "tests/integration/test_hostguard.py", "tests/integration/test_refresh.py",
+         "tests/integration/test_pipeline_decisions.py",
+         "tests/integration/test_mirror_check_refused.py"),
         0.80,
         ("registry/hostguard.py",),  # the guard group's
     ),
