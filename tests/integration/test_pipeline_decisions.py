@@ -1,67 +1,15 @@
-"""What on_pull_event decides to queue, against a real registry, DuckDB and the local queue.
-
-The queue is not started, so every job it accepted waits in the store's journal where
-the test can read it, reason included.  The destination is a real docker-registry, so
-"already mirrored" is a real HEAD.
-"""
+"""What on_pull_event decides to queue, against a real registry, DuckDB and the local queue
+(the ``harness`` fixture: tests/pipeline_support.py)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from armirror.config import Settings
-from armirror.pipeline import Pipeline
-from armirror.queue.local import Attempt, LocalQueue
-from armirror.registry import CopyResult
-from armirror.store.duckdb import DuckDBStore
 from faultproxy import FaultProxy
 from standins import images
-from standins.logentries import cloud_event, kubelet_entry
 from standins.registry import Registry
-
-WHEN = datetime(2026, 10, 1, 8, 0, 1, tzinfo=UTC)
-
-
-class Harness:
-    def __init__(self, tmp_path: Path, upstream: str, dest: Registry, threshold: int) -> None:
-        self.prefix = f"{dest.host}/decisions-{uuid.uuid4().hex[:12]}"
-        settings = Settings(
-            destination=self.prefix,
-            upstreams={"docker.io": upstream},
-            mirror_threshold=threshold,
-        )
-        self.store = DuckDBStore(tmp_path / f"armirror-{uuid.uuid4().hex[:8]}.duckdb")
-        self.queue = LocalQueue(lambda job: Attempt(done=True), journal=self.store)  # not started
-        self.pipeline = Pipeline(settings, self.store, self.queue)
-
-    def event(self, insert_id: str, kind: str, image: str) -> Any:
-        return self.pipeline.on_pull_event(cloud_event(kubelet_entry(insert_id, WHEN, kind, image)))
-
-    def jobs(self) -> list[dict[str, Any]]:
-        return self.store.pending_jobs()
-
-    def close(self) -> None:
-        self.queue.close()
-        self.store.close()
-
-
-@pytest.fixture
-def harness(tmp_path: Path, source_registry: Registry, dest_registry: Registry) -> Iterator[Any]:
-    made: list[Harness] = []
-
-    def make(threshold: int = 1, upstream: str | None = None) -> Harness:
-        upstream = upstream or source_registry.url
-        made.append(Harness(tmp_path, upstream, dest_registry, threshold))
-        return made[-1]
-
-    yield make
-    for harness in made:
-        harness.close()
 
 
 @pytest.mark.parametrize("threshold", [1, 5])
@@ -106,12 +54,6 @@ def test_an_image_already_at_the_destination_queues_nothing(
     assert len(h.event("m-2", "Pulling", "team/present:4").enqueued) == 1
 
 
-def _mirrored(h: Harness, source: str, digest: str) -> None:
-    """Record a finished copy, as copy_image does, so refresh has a tag to check."""
-    destination = f"{h.prefix}/{source}"
-    h.store.record_copy(CopyResult(source, destination, "copied", digest=digest))
-
-
 @pytest.mark.parametrize(("remaining", "queued"), [("5;w=21600", 0), ("500;w=21600", 3)])
 def test_refresh_queues_no_recopy_below_the_rate_limit_floor(
     harness: Any, source_registry: Registry, remaining: str, queued: int
@@ -128,7 +70,7 @@ def test_refresh_queues_no_recopy_below_the_rate_limit_floor(
                 headers={"ratelimit-limit": "100;w=21600", "ratelimit-remaining": remaining})  # fmt: skip
         h = harness(upstream=hub.url)
         for source in tags:  # each recorded at an older digest: the upstream "moved"
-            _mirrored(h, source, "sha256:" + "1" * 64)
+            h.mirrored(source, "sha256:" + "1" * 64)
         report = h.pipeline.refresh()
         manifest_gets = hub.count("GET", r"/manifests/")
     assert report["checked"] == 3

@@ -1,25 +1,20 @@
 """Refresh at scale: many upstream checks in flight, and a pull budget per registry.
 
 The pipeline runs in-process over a real DuckDB store and an unstarted local queue (so
-queued jobs stay visible), against a real registry reached through the latency relay or
-the fault proxy.
+queued jobs stay visible: the ``harness`` fixture, tests/pipeline_support.py), against a
+real registry reached through the latency relay or the fault proxy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import httpx
 import pytest
-from armirror.config import ConfigError, Settings, load
-from armirror.pipeline import Pipeline
-from armirror.queue.local import Attempt, LocalQueue
-from armirror.reference import destination_for, parse
-from armirror.registry import CopyResult, RegistryClient
-from armirror.store.duckdb import DuckDBStore
+from armirror.config import ConfigError, load
 from faultproxy import FaultProxy
-from registry_checks import credentials, fast_retry, unique
+from pipeline_support import Harness
+from registry_checks import unique
 from standins import images
 from standins.registry import Registry
 from standins.relay import LatencyRelay
@@ -43,77 +38,38 @@ def _tagged_copies(source: Registry, count: int) -> tuple[str, list[str], str]:
     return image.repository, tags, image.digest
 
 
-@pytest.fixture
-def pipeline_for(tmp_path: Path, dest_registry: Registry) -> Iterator[object]:
-    made: list[Pipeline] = []
-
-    def make(upstream: str, **settings: object) -> Pipeline:
-        store = DuckDBStore(tmp_path / f"store{len(made)}.duckdb")
-        queue = LocalQueue(lambda job: Attempt(done=True))  # never started: jobs stay queued
-        config = Settings(
-            destination=f"{dest_registry.host}/{unique('mirror')}",
-            upstreams={"docker.io": upstream},
-            **settings,  # type: ignore[arg-type]
-        )
-        pipeline = Pipeline(
-            config,
-            store,
-            queue,
-            lambda: RegistryClient(
-                upstreams=config.upstreams,
-                credentials=credentials(),
-                retry=fast_retry(),
-                allow_private_hosts=True,
-            ),
-        )
-        made.append(pipeline)
-        return pipeline
-
-    yield make
-    for pipeline in made:
-        pipeline.store.close()
-
-
-def _record(pipeline: Pipeline, repository: str, tags: list[str], digest_of: dict[str, str]):
+def _record(h: Harness, repository: str, tags: list[str], digest_of: dict[str, str]) -> None:
     for tag in tags:
-        source = parse(f"docker.io/{repository}:{tag}")
-        destination = destination_for(source, pipeline.prefix)
-        pipeline.store.record_copy(
-            CopyResult(str(source), str(destination), "copied", digest=digest_of[tag])
-        )
+        h.mirrored(f"docker.io/{repository}:{tag}", digest_of[tag])
 
 
-def _queued(pipeline: Pipeline) -> list[str]:
-    queue = pipeline.queue
-    assert isinstance(queue, LocalQueue)
-    return sorted(job.source for _, _, job, _ in queue._heap)
+def _queued(h: Harness) -> list[str]:
+    return sorted(job["source"] for job in h.jobs())
 
 
 def test_refresh_keeps_the_configured_number_of_checks_in_flight(
-    source_registry: Registry, pipeline_for: object
+    source_registry: Registry, harness: Callable[..., Harness]
 ) -> None:
     repository, tags, current = _tagged_copies(source_registry, 48)
     with LatencyRelay(source_registry.host, delay=0.05) as relay:
-        pipeline = pipeline_for(  # type: ignore[operator]
-            relay.url_for(source_registry.host), refresh_concurrency=8
-        )
+        h = harness(upstream=relay.url_for(source_registry.host), refresh_concurrency=8)
         moved = set(tags[:5])
-        _record(pipeline, repository, tags, {t: MOVED if t in moved else current for t in tags})
+        _record(h, repository, tags, {t: MOVED if t in moved else current for t in tags})
 
-        report = pipeline.refresh()
+        report = h.pipeline.refresh()
 
         assert report["checked"] == 48 and report["unchanged"] == 43
         assert {row["source"] for row in report["changed"]} == {
             f"docker.io/{repository}:{t}" for t in moved
         }
-        assert _queued(pipeline) == sorted(f"docker.io/{repository}:{t}" for t in moved)
+        assert _queued(h) == sorted(f"docker.io/{repository}:{t}" for t in moved)
         # Each check waits 100 ms at the relay; with eight in flight from the start,
         # eight connections open, and never more.
         assert relay.stats(source_registry.host).connections == 8
 
 
 def test_refresh_queues_no_more_than_the_pull_budget_allows(
-    source_registry: Registry, pipeline_for: object
+    source_registry: Registry, harness: Callable[..., Harness]
 ) -> None:
     repository, tags, _ = _tagged_copies(source_registry, 12)
     with FaultProxy(source_registry.url) as hub:
@@ -125,16 +81,16 @@ def test_refresh_queues_no_more_than_the_pull_budget_allows(
             times=1000,
             headers={"ratelimit-limit": "100;w=21600", "ratelimit-remaining": "13;w=21600"},
         )
-        pipeline = pipeline_for(hub.url, refresh_concurrency=1)  # type: ignore[operator]
-        _record(pipeline, repository, tags, dict.fromkeys(tags, MOVED))
+        h = harness(upstream=hub.url, refresh_concurrency=1)
+        _record(h, repository, tags, dict.fromkeys(tags, MOVED))
 
-        report = pipeline.refresh()
+        report = h.pipeline.refresh()
 
     # Every tag moved; each re-copy needs one manifest GET.  13 remain and the floor is
     # 10, so three re-copies are queued; then the budget is spent, and the registry is
     # not checked any further.
     assert len(report["changed"]) == 3
-    assert len(_queued(pipeline)) == 3
+    assert len(_queued(h)) == 3
     assert report["stopped_early"] is True
     reasons = [row["reason"] for row in report["skipped"]]
     assert len(reasons) == 9 and all(r.startswith("ratelimit") for r in reasons)
