@@ -117,9 +117,8 @@ def test_a_registry_is_checked_no_further_once_queued_recopies_reach_the_floor(
 ) -> None:
     """11 pulls left and a floor of 10: one single-image re-copy (one manifest GET) fits,
     and then the registry is not even HEADed again."""
-    first, digest = upstream_image(source_registry, 5121)
-    second, _ = upstream_image(source_registry, 5122)
-    first, second = sorted([first, second])  # refresh reads the tags in this order
+    digests = dict(upstream_image(source_registry, seed) for seed in (5121, 5122))
+    first, second = sorted(digests)  # refresh reads the tags in this order
     remaining(hub, RATELIMIT_FLOOR + 1)
     h = harness(upstream=hub.url, refresh_concurrency=1)
     h.mirrored(first, OLD)
@@ -129,7 +128,7 @@ def test_a_registry_is_checked_no_further_once_queued_recopies_reach_the_floor(
 
     assert report == {
         "checked": 1,
-        "changed": [{"source": first, "from": OLD, "to": digest}],
+        "changed": [{"source": first, "from": OLD, "to": digests[first]}],
         "unchanged": 0,
         "skipped": [
             {
