@@ -20,9 +20,12 @@ DOCKER_HUB_ENDPOINT = "https://registry-1.docker.io"
 
 
 def is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1 and localhost, with or without a port."""
-    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    name = name.strip("[]").lower()
+    """127.0.0.0/8, ::1 and localhost, with or without a port (``[::1]:5000``)."""
+    name = host.lower()
+    if name.startswith("["):  # [v6] or [v6]:port
+        name = name[1:].partition("]")[0]
+    elif name.count(":") == 1:  # name:port or v4:port; a bare v6 address has more
+        name = name.partition(":")[0]
     if name == "localhost":
         return True
     try:
@@ -68,6 +71,3 @@ class Endpoints:
             return DOCKER_HUB_ENDPOINT
         scheme = "http" if is_loopback(key) or key in self.insecure else "https"
         return f"{scheme}://{registry}"
-
-    def same_endpoint(self, a: str, b: str) -> bool:
-        return self.base_url(a) == self.base_url(b)

@@ -150,14 +150,14 @@ def parse_proxy(value: str, variable: str) -> Proxy:
         )
     if not url.host:
         raise ProxyConfigError(f"{variable}={shown} names no host")
-    if not (_HOST.fullmatch(url.host) or _address(url.host)) or not 0 < (url.port or 1) < 65536:
+    port = DEFAULT_PORTS[url.scheme] if url.port is None else url.port
+    if not (_HOST.fullmatch(url.host) or _address(url.host)) or not 0 < port < 65536:
         raise ProxyConfigError(f"{variable} is not a URL ({shown})")
     auth = None
     if url.username or url.password:
         auth = (url.username, url.password)
         remember_basic(*auth)
         remember(url.userinfo.decode("ascii", "replace"))
-    port = url.port or DEFAULT_PORTS[url.scheme]
     host = f"[{url.host}]" if ":" in url.host else url.host
     return Proxy(url=f"{url.scheme}://{host}:{port}", auth=auth, variable=variable)
 

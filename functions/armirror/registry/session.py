@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
 
 import httpx
 
@@ -99,9 +98,6 @@ class RegistrySession:
 
     def base_url(self, registry: str) -> str:
         return self.endpoints.base_url(registry)
-
-    def same_endpoint(self, a: str, b: str) -> bool:
-        return self.endpoints.same_endpoint(a, b)
 
     def candidates(self, registry: str) -> tuple[str, ...]:
         """The registry's endpoints in the order reads try them."""
@@ -294,6 +290,3 @@ class RegistrySession:
     def ratelimit_remaining(self, registry_or_endpoint: str) -> int | None:
         seen = self.ratelimit(registry_or_endpoint)
         return seen.remaining if seen else None
-
-    def stats(self) -> dict[str, Any]:
-        return {f"{r} {m}": n for (r, m), n in sorted(self.request_counts.items())}
