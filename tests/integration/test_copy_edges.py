@@ -65,10 +65,6 @@ def _client(source_url: str, dest_host: str, dest_url: str, **options: object) -
     )
 
 
-def _repository(destination: Reference) -> str:
-    return destination.repository
-
-
 # -- copy_images keeps its bounds -----------------------------------------------------------
 
 
@@ -111,7 +107,7 @@ def test_copy_images_one_image_and_one_upload_at_a_time(
     blobs = sum(len(image.all_blobs()) for image in batch)
     assert uploads == ["POST", "PUT"] * blobs
     for image, (_, destination) in zip(batch, pairs, strict=True):
-        verify_image(dest_registry.url, _repository(destination), image.digest)
+        verify_image(dest_registry.url, destination.repository, image.digest)
 
 
 # -- resumable uploads ------------------------------------------------------------------------
