@@ -1,0 +1,423 @@
+"""Finding a registry's credentials: credential files read as docker and skopeo read them,
+credential helpers run as real programs, Google application default credentials through
+the real google-auth library, and the "where armirror looked" text a refusal shows.
+
+Helpers here are small executables written into the test's directory, each speaking the
+docker-credential-helpers protocol with one quirk a real helper can have (an answer of
+exactly the size limit, an answer written in pieces, a helper that answers but does not
+exit).  Google's token endpoint is a local HTTP server that service-account credentials
+are pointed at with their own ``token_uri``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import stat
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import pytest
+from armirror.registry.credential_sources import (
+    HELPER_MAX_OUTPUT,
+    AuthFile,
+    Credential,
+    CredentialHelperError,
+    helper_get,
+)
+from armirror.registry.credentials import CredentialStore, DockerConfig, GoogleCredentials
+
+SECRET = "probe-secret-never-shown"
+
+# A helper whose behaviour is read from $ARMIRROR_PROBE_CONFIG: {"mode": ..., ...}.
+PROBE = """\
+import fcntl, json, os, sys, termios, time
+config = json.load(open(os.environ["ARMIRROR_PROBE_CONFIG"]))
+server = sys.stdin.read().strip()
+if "session_file" in config:
+    with open(config["session_file"], "w") as handle:
+        json.dump({"pid": os.getpid(), "sid": os.getsid(0)}, handle)
+if config.get("stderr"):
+    sys.stderr.write("helper says " + config["stderr"] + "\\n")
+    sys.stderr.flush()
+answer = json.dumps({"ServerURL": server, "Username": "probe", "Secret": config["secret"]})
+mode = config.get("mode", "plain")
+out = sys.stdout.buffer
+if mode == "pad":  # exactly config["size"] bytes of valid JSON
+    out.write(answer.encode().ljust(config["size"]))
+elif mode == "split":  # half, then the rest once the reader has taken the first half
+    data = answer.encode()
+    out.write(data[: len(data) // 2])
+    out.flush()
+    for _ in range(2000):
+        if int.from_bytes(fcntl.ioctl(1, termios.FIONREAD, b"\\0\\0\\0\\0"), "little") == 0:
+            break
+        time.sleep(0.005)
+    out.write(data[len(data) // 2 :])
+elif mode == "linger":  # answer, close stdout, exit only later
+    out.write(answer.encode())
+    out.flush()
+    os.close(1)
+    time.sleep(config["linger"])
+    sys.exit(0)
+else:
+    out.write(answer.encode())
+out.flush()
+sys.exit(config.get("exit", 0))
+"""
+
+
+@pytest.fixture
+def probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """docker-credential-probe on PATH; returns its config file (write it per test)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    program = bin_dir / "docker-credential-probe"
+    program.write_text(f"#!{sys.executable}\n{PROBE}")
+    program.chmod(program.stat().st_mode | stat.S_IXUSR)
+    broken = bin_dir / "docker-credential-nointerp"
+    broken.write_text("#!/nonexistent/interpreter\n")
+    broken.chmod(broken.stat().st_mode | stat.S_IXUSR)
+    config = tmp_path / "probe.json"
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("ARMIRROR_PROBE_CONFIG", str(config))
+    return config
+
+
+def _configure(config: Path, **settings: object) -> None:
+    config.write_text(json.dumps({"secret": SECRET, **settings}))
+
+
+# -- helpers as programs ------------------------------------------------------------------
+
+
+def test_an_answer_of_exactly_the_limit_is_read_and_one_byte_more_is_not(probe: Path) -> None:
+    _configure(probe, mode="pad", size=HELPER_MAX_OUTPUT)
+    assert helper_get("probe", "quay.io") == ("probe", SECRET)
+    _configure(probe, mode="pad", size=HELPER_MAX_OUTPUT + 1)
+    with pytest.raises(CredentialHelperError, match="docker-credential-probe get printed more"):
+        helper_get("probe", "quay.io")
+
+
+def test_an_answer_written_in_pieces_is_joined_as_written(probe: Path) -> None:
+    _configure(probe, mode="split")
+    found = helper_get("probe", "quay.io")
+    assert found == ("probe", SECRET)
+    assert found is not None and found.source == "credential helper docker-credential-probe"
+
+
+def test_a_helper_that_answers_but_does_not_exit_is_refused(probe: Path) -> None:
+    """The time limit covers the whole run: closing stdout early buys no extra time."""
+    _configure(probe, mode="linger", linger=20)
+    with pytest.raises(CredentialHelperError) as refused:
+        helper_get("probe", "quay.io", timeout=1)
+    assert str(refused.value) == "docker-credential-probe get did not exit within 1 s"
+    assert SECRET not in str(refused.value)
+
+
+def test_a_short_time_limit_is_not_stretched(probe: Path) -> None:
+    """Half a second means half a second, also for the wait for the exit."""
+    _configure(probe, mode="linger", linger=0.8)
+    with pytest.raises(
+        CredentialHelperError, match=r"docker-credential-probe get did not (exit|answer) within 0 s"
+    ):
+        helper_get("probe", "quay.io", timeout=0.5)
+
+
+def test_a_helper_that_never_answers_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = Path(__file__).resolve().parents[1] / "bin"
+    store = tmp_path / "store.json"
+    store.write_text(json.dumps({"quay.io": {"behaviour": "hang"}}))
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("ARMIRROR_TEST_HELPER_STORE", str(store))
+    with pytest.raises(CredentialHelperError) as refused:
+        helper_get("armirror-test", "quay.io", timeout=1)
+    assert str(refused.value) == "docker-credential-armirror-test get did not answer within 1 s"
+
+
+def test_a_helper_runs_in_its_own_session_and_its_stderr_is_never_shown(
+    probe: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Its own session: no controlling terminal to prompt on, and no share of a Ctrl-C
+    meant for armirror.  Its stderr may hold the secret, so it goes nowhere."""
+    session = tmp_path / "session.json"
+    _configure(probe, session_file=str(session), stderr=f"oops {SECRET}")
+    assert helper_get("probe", "quay.io") == ("probe", SECRET)
+    seen = json.loads(session.read_text())
+    assert seen["sid"] == seen["pid"] != os.getsid(0)
+    captured = capfd.readouterr()
+    assert SECRET not in captured.err and SECRET not in captured.out
+
+
+def test_a_helper_that_cannot_start_is_named_with_the_reason(probe: Path) -> None:
+    with pytest.raises(CredentialHelperError) as refused:
+        helper_get("nointerp", "quay.io")
+    assert str(refused.value) == (
+        "docker-credential-nointerp could not be started: No such file or directory"
+    )
+
+
+# -- credential files ---------------------------------------------------------------------
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _load(tmp_path: Path, auths: dict[str, object], *, docker: bool) -> AuthFile:
+    path = tmp_path / ("config.json" if docker else "auth.json")
+    path.write_text(json.dumps({"auths": auths}))
+    loaded = AuthFile.load(path, namespaces_are_hosts=docker)
+    assert loaded is not None
+    return loaded
+
+
+@pytest.mark.parametrize(
+    ("entry", "found"),
+    [
+        ({"auth": _b64("u:p")}, ("u", "p")),
+        # Go's base64.StdEncoding (the Docker CLI's) refuses characters outside the
+        # alphabet; dropping them would turn a damaged entry into a different password.
+        ({"auth": "dT!pw"}, None),
+        ({"auth": "dTpw\x00"}, None),
+        ({"username": "u", "password": "p"}, ("u", "p")),
+        ({"username": "", "password": "p"}, None),
+        ({"username": "u", "password": ""}, None),
+        ({"username": 5, "password": "p"}, None),
+        ({"username": "u", "password": 5}, None),
+        ({"password": "p"}, None),
+    ],
+)
+def test_an_auths_entry_is_a_credential_only_when_whole(
+    tmp_path: Path, entry: dict[str, object], found: tuple[str, str] | None
+) -> None:
+    config = _load(tmp_path, {"quay.io": entry}, docker=True)
+    assert config.lookup("quay.io", []) == found
+
+
+def test_an_auths_credential_says_which_file_it_came_from(tmp_path: Path) -> None:
+    config = _load(tmp_path, {"quay.io": {"auth": _b64("u:p")}}, docker=True)
+    found = config.lookup("quay.io", [])
+    assert found is not None and found.source == f"auths in {config.path}"
+
+
+@pytest.mark.parametrize(
+    ("key", "registry"),
+    [
+        ("quay.io/org/team", "quay.io"),  # the Docker CLI reads a key's host
+        ("localhost:5000/v2/", "localhost:5000"),
+        ("registry-1.docker.io", "docker.io"),
+        ("registry-1.docker.io", "index.docker.io"),
+    ],
+)
+def test_docker_config_keys_name_hosts(tmp_path: Path, key: str, registry: str) -> None:
+    config = _load(tmp_path, {key: {"auth": _b64("u:p")}}, docker=True)
+    assert config.lookup(registry, []) == ("u", "p")
+
+
+@pytest.mark.parametrize(
+    ("key", "registry", "used"),
+    [
+        ("quay.io", "quay.io", True),
+        ("quay.io/", "quay.io", True),  # a trailing slash still names the host
+        ("https://index.docker.io/v1/", "docker.io", True),  # legacy form of a host
+        ("http://localhost:5000/v2/", "localhost:5000", True),
+        ("quay.io/org", "quay.io", False),  # one namespace: not the whole registry
+        ("quay.io/X", "quay.io", False),
+        ("/quay.io", "quay.io", False),
+    ],
+)
+def test_containers_auth_file_keys(tmp_path: Path, key: str, registry: str, used: bool) -> None:
+    config = _load(tmp_path, {key: {"auth": _b64("u:p")}}, docker=False)
+    assert (config.lookup(registry, []) == ("u", "p")) is used
+
+
+# -- the store: what a refusal says was searched -------------------------------------------
+
+
+class _NoGoogle(GoogleCredentials):
+    def token(self) -> str | None:
+        return None
+
+
+def _config_file(tmp_path: Path, name: str, body: dict[str, object]) -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(body))
+    return path
+
+
+def test_searched_names_every_file_and_what_went_wrong(tmp_path: Path) -> None:
+    first = _config_file(tmp_path, "auth.json", {"credHelpers": {"quay.io": "absent"}})
+    second = _config_file(tmp_path, "config.json", {"auths": {}})
+    store = CredentialStore(
+        files=[DockerConfig(first, hosts_only=False), DockerConfig(second)], google=_NoGoogle()
+    )
+    assert store.lookup("QUAY.IO") is None
+    problem = f"docker-credential-absent is not on PATH (named in {first})"
+    assert store.searched("quay.io") == f"looked in {first}, {second}; {problem}"
+    assert store.searched("Quay.Io") == f"looked in {first}, {second}; {problem}"
+    # An upstream endpoint of quay.io: its problems are recorded under both names.
+    assert store.lookup("127.0.0.1:5000", "quay.io") is None
+    assert store.searched("127.0.0.1:5000", "QUAY.IO") == (
+        f"looked in {first}, {second}; {problem}"
+    )
+    # The endpoint on its own is another question, with nothing wrong.
+    assert store.searched("127.0.0.1:5000") == f"looked in {first}, {second}"
+    # Nothing looked up yet: only the places.
+    assert store.searched("ghcr.io") == f"looked in {first}, {second}"
+
+
+def test_searched_mentions_google_only_where_google_is_asked(tmp_path: Path) -> None:
+    store = CredentialStore(files=[], google=_NoGoogle())
+    assert store.searched("quay.io") == "looked in no credential files"
+    google = "looked in no credential files and Google application default credentials"
+    assert store.searched("us-docker.pkg.dev") == google
+    assert store.searched("127.0.0.1:5000", "us-docker.pkg.dev") == google
+    assert store.searched("127.0.0.1:5000", "quay.io") == "looked in no credential files"
+    assert store.lookup("127.0.0.1:5000", "us-docker.pkg.dev") is None
+
+
+# -- Google application default credentials -------------------------------------------------
+
+CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+
+
+class _TokenEndpoint:
+    """Google's OAuth token endpoint for service accounts (RFC 7523 JWT bearer grant), on
+    127.0.0.1: it records each assertion's claims and hands out numbered tokens."""
+
+    def __init__(self, expires_in: int) -> None:
+        self.expires_in = expires_in
+        self.claims: list[dict[str, object]] = []
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+                assert form["grant_type"] == ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
+                payload = form["assertion"][0].split(".")[1]
+                endpoint.claims.append(json.loads(base64.urlsafe_b64decode(payload + "==")))
+                body = json.dumps(
+                    {
+                        "access_token": f"ya29.local-{len(endpoint.claims)}",
+                        "expires_in": endpoint.expires_in,
+                        "token_type": "Bearer",
+                    }
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/token"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _service_account(tmp_path: Path, token_uri: str) -> Path:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    path = tmp_path / "adc.json"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "armirror-test",
+                "private_key_id": "k1",
+                "private_key": pem,
+                "client_email": "armirror@armirror-test.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": token_uri,
+            }
+        )
+    )
+    return path
+
+
+@pytest.fixture
+def token_endpoint(request: pytest.FixtureRequest) -> Iterator[_TokenEndpoint]:
+    endpoint = _TokenEndpoint(expires_in=getattr(request, "param", 3600))
+    yield endpoint
+    endpoint.close()
+
+
+def test_artifact_registry_gets_a_google_access_token_once_per_lifetime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, token_endpoint: _TokenEndpoint
+) -> None:
+    monkeypatch.setenv(
+        "GOOGLE_APPLICATION_CREDENTIALS", str(_service_account(tmp_path, token_endpoint.url))
+    )
+    store = CredentialStore(files=[])
+    found = store.lookup("us-docker.pkg.dev")
+    assert found == ("oauth2accesstoken", "ya29.local-1")
+    assert found is not None and found.source == "Google application default credentials"
+    google = store.google
+    assert google.token() == "ya29.local-1"  # still valid: not asked again
+    assert len(token_endpoint.claims) == 1
+    assert token_endpoint.claims[0]["scope"] == CLOUD_PLATFORM
+    assert store.lookup("quay.io") is None  # third-party registries never get it
+    assert len(token_endpoint.claims) == 1
+
+
+@pytest.mark.parametrize("token_endpoint", [60], indirect=True)
+def test_an_expiring_google_token_is_refreshed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, token_endpoint: _TokenEndpoint
+) -> None:
+    """google-auth counts a token with less than a few minutes left as expired."""
+    monkeypatch.setenv(
+        "GOOGLE_APPLICATION_CREDENTIALS", str(_service_account(tmp_path, token_endpoint.url))
+    )
+    google = GoogleCredentials()
+    assert google.token() == "ya29.local-1"
+    assert google.token() == "ya29.local-2"
+    assert [claims["scope"] for claims in token_endpoint.claims] == [CLOUD_PLATFORM] * 2
+
+
+def test_without_google_credentials_none_and_not_asked_again(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    token_endpoint: _TokenEndpoint,
+) -> None:
+    """Looking for them can mean probing a metadata server: once per process is enough."""
+    adc = tmp_path / "adc.json"
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
+    caplog.set_level(logging.INFO, logger="armirror.registry.credentials")
+    google = GoogleCredentials()
+    assert google.token() is None
+    assert [
+        r.getMessage() for r in caplog.records if r.name == "armirror.registry.credentials"
+    ] == ["no Google application default credentials: DefaultCredentialsError"]
+    assert _service_account(tmp_path, token_endpoint.url) == adc  # now they exist
+    assert google.token() is None
+    assert token_endpoint.claims == []
+    assert GoogleCredentials().token() == "ya29.local-1"  # a new process would find them
+
+
+def test_credential_repr_never_shows_the_secret() -> None:
+    credential = Credential("u", SECRET, "auths in /x")
+    assert SECRET not in repr(credential) and SECRET not in str(credential)
+    assert credential == ("u", SECRET) and credential.username == "u"
