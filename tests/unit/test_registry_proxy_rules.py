@@ -12,6 +12,9 @@ import os
 
 import httpx
 import pytest
+from armirror.registry.errors import HostRefused
+from armirror.registry.hostguard import HostGuard
+from armirror.registry.proxied import TargetJudge
 from armirror.registry.proxies import (
     Proxy,
     ProxyConfigError,
@@ -102,6 +105,11 @@ def test_no_proxy_from_the_environment_applies(monkeypatch: pytest.MonkeyPatch) 
     assert routes.proxy_for(httpx.URL("http://plain.test/v2/")) == HTTP
 
 
+def test_without_no_proxy_nothing_is_bypassed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.test:3128")
+    assert ProxyRoutes.from_environment().bypass == ()
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "named"),
     [
@@ -170,9 +178,13 @@ def test_two_proxies_are_two_pools_in_order() -> None:
         ("http://[::1%25lo]:5000/v2/", None),
         ("https://[fe80::1%25eth0]/v2/", None),
         ("https://[fe90::1%25eth0]/v2/", HTTPS),
+        # and so is an IPv4 address with one (or two) attached
+        ("http://127.0.0.1%25lo:5000/v2/", None),
+        ("http://127.0.0.1%25a%25b:5000/v2/", None),
+        ("http://10.0.0.1%25lo:5000/v2/", HTTP),
     ],
 )
-def test_scoped_addresses(url: str, proxy: Proxy | None) -> None:
+def test_addresses_with_a_zone(url: str, proxy: Proxy | None) -> None:
     bypass = parse_no_proxy("fe80::/16")
     assert bypass is not None
     routes = ProxyRoutes(http=HTTP, https=HTTPS, bypass=bypass)
@@ -240,3 +252,77 @@ def test_a_proxy_url_armirror_cannot_use_says_why(value: str, message: str) -> N
 )
 def test_proxy_urls_armirror_takes(value: str, url: str) -> None:
     assert parse_proxy(value, "HTTPS_PROXY").url == url
+
+
+class CountingResolver:
+    """This machine's DNS as the host guard sees it (its one seam): a table, counted."""
+
+    def __init__(self, table: dict[str, list[str]]) -> None:
+        self.table = table
+        self.asked: list[tuple[str, int]] = []
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        self.asked.append((host, port))
+        return self.table.get(host, [])
+
+
+def judge_with(table: dict[str, list[str]]) -> tuple[TargetJudge, CountingResolver]:
+    resolver = CountingResolver(table)
+    return TargetJudge(HostGuard(resolve=resolver)), resolver
+
+
+def test_a_target_that_passed_is_not_resolved_again() -> None:
+    judge, resolver = judge_with({"quay.io": ["3.3.3.3"]})
+    url = httpx.URL("https://quay.io/v2/")
+    assert not judge.passed(url)
+    judge.check(url)
+    assert judge.passed(url)
+    judge.check(url)
+    assert resolver.asked == [("quay.io", 443)]
+    # another port is another target
+    judge.check(httpx.URL("http://quay.io/v2/"))
+    assert resolver.asked == [("quay.io", 443), ("quay.io", 80)]
+    assert not judge.passed(httpx.URL("https://quay.io:8443/v2/"))
+
+
+def test_an_exempt_target_passes_without_a_lookup() -> None:
+    judge, resolver = judge_with({})
+    judge.guard.exempt("plain.corp.test", 80)
+    judge.guard.exempt("registry.corp.test", 443)
+    for url in ("http://plain.corp.test/v2/", "https://registry.corp.test/v2/"):
+        assert judge.passed(httpx.URL(url))
+        judge.check(httpx.URL(url))
+    assert not judge.passed(httpx.URL("https://plain.corp.test/v2/"))
+    assert resolver.asked == []
+
+
+def test_a_target_that_does_not_resolve_here_is_refused() -> None:
+    judge, _ = judge_with({})
+    with pytest.raises(HostRefused) as caught:
+        judge.check(httpx.URL("https://internal.corp.test:8443/v2/"))
+    assert str(caught.value) == (
+        "connection to internal.corp.test:8443 refused: it does not resolve here, and behind "
+        "a proxy armirror judges each host by the addresses it resolves to before the proxy "
+        "is asked; name the registry with --upstream (ARMIRROR_UPSTREAMS) or as the "
+        "destination to trust it, or let this machine resolve it"
+    )
+    assert not judge.passed(httpx.URL("https://internal.corp.test:8443/v2/"))
+
+
+def test_a_target_that_resolves_here_to_a_private_address_is_refused() -> None:
+    judge, resolver = judge_with({"rebind.corp.test": ["3.3.3.3", "10.1.2.3"]})
+    with pytest.raises(HostRefused) as caught:
+        judge.check(httpx.URL("http://rebind.corp.test/v2/"))
+    assert str(caught.value).startswith(
+        "connection to rebind.corp.test:80 refused: it resolves to a private address (10.1.2.3)"
+    )
+    assert resolver.asked == [("rebind.corp.test", 80)]
+    assert not judge.passed(httpx.URL("http://rebind.corp.test/v2/"))
+
+
+def test_a_long_target_name_is_cut_in_the_message() -> None:
+    judge, _ = judge_with({})
+    host = "a" * 150 + ".test"
+    with pytest.raises(HostRefused) as caught:
+        judge.check(httpx.URL(f"https://{host}/v2/"))
+    assert str(caught.value).startswith(f"connection to {'a' * 99}…:443 refused")

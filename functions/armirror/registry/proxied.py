@@ -49,7 +49,8 @@ def proxy_tls_context() -> ssl.SSLContext:
 
 
 def _target(url: httpx.URL) -> tuple[str, int]:
-    return url.raw_host.decode("ascii"), url.port or DEFAULT_PORTS.get(url.scheme, 443)
+    """The host and port a proxy is asked to reach (proxied URLs are http or https)."""
+    return url.raw_host.decode("ascii"), url.port or DEFAULT_PORTS[url.scheme]
 
 
 class TargetJudge:
