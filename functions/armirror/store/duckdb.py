@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 
 #: Batches up to this many rows go in one INSERT; larger ones through a CSV file.
 SMALL_BATCH = 256
-_NULL = "\\N"
 _CSV_TYPES = {
     "STRING": "VARCHAR",
     "INTEGER": "BIGINT",
@@ -226,14 +225,19 @@ class DuckDBStore(ViewReads):
         fd, name = tempfile.mkstemp(prefix="armirror-", suffix=".csv")
         try:
             with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-                writer = csv.writer(handle)
-                for row in rows:
-                    writer.writerow([_csv_value(row[n]) for n in names])
+                # Every value quoted, None an unquoted empty field: no text (not "", not
+                # \N) can be read back as NULL.  One line ending, "\n", which DuckDB
+                # is told: left to guess, it may take "\n" inside a quoted value for the
+                # line ending and then refuse the file's "\r\n".  Datetimes and booleans
+                # go as Python writes them, which DuckDB reads as TIMESTAMPTZ and BOOLEAN.
+                writer = csv.writer(handle, quoting=csv.QUOTE_NOTNULL, lineterminator="\n")
+                writer.writerows([row[n] for n in names] for row in rows)
             spec = ", ".join(f"'{n}': '{types[n]}'" for n in names)
             return self._con.execute(
                 f'INSERT OR IGNORE INTO "{table}" ({quoted}) SELECT {quoted} FROM read_csv(?, '
-                f"header = false, delim = ',', quote = '\"', escape = '\"', "
-                f"nullstr = '{_NULL}', auto_detect = false, columns = {{{spec}}})",
+                f"header = false, delim = ',', quote = '\"', escape = '\"', new_line = '\\n', "
+                "nullstr = '', allow_quoted_nulls = false, auto_detect = false, "
+                f"columns = {{{spec}}})",
                 [name],
             ).fetchone()
         finally:
@@ -426,12 +430,3 @@ class _Ticket:
         self.done = False
         self.error: Exception | None = None
 
-
-def _csv_value(value: Any) -> Any:
-    if value is None:
-        return _NULL
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value

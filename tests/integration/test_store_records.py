@@ -1,0 +1,402 @@
+"""What the pull store keeps, row by row: the bulk CSV path of the DuckDB store, the
+default DuckDB path, a log sink's tables read on the BigQuery emulator, and the errors
+each adapter gives when a table is not there.
+
+Large batches of copies and redeploys (more than ``SMALL_BATCH`` rows, a CLI run's worth)
+travel through a temporary CSV file; every value must come back exactly as it went in,
+whatever it holds: commas, quotes, newlines, unicode, an empty string, ``\\N``, or None.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from armirror.registry.copy import CopyResult
+from armirror.store import RedeployRecord, StoreError, open_store
+from armirror.store.duckdb import SMALL_BATCH, DuckDBStore
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "infra" / "local"))
+
+from standins.bigquery import BigQueryEmulator, EmulatorUnavailable, start_bigquery  # noqa: E402
+
+T0 = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
+_datasets = itertools.count()
+
+#: Error texts a registry may send back (hostile input), each needing care in a CSV file.
+AWKWARD = [
+    'manifest unknown: "nginx:1.25", tag not found',
+    "line one\nline two\r\nline three",
+    "\\N",  # the bulk path's old NULL marker, as text
+    "",
+    None,
+    "naïve café — 镜像 🚀",
+    '""',
+    ",",
+    " padded ",
+]
+
+
+def copy_result(n: int) -> CopyResult:
+    """Copy attempt ``n``: a failure with an awkward error, or a success."""
+    error = AWKWARD[n % len(AWKWARD)]
+    failed = n % 2 == 0
+    return CopyResult(
+        source=f"docker.io/library/app{n}:1" if n % 5 else f"not a reference, {n}",
+        destination=f"europe-docker.pkg.dev/p/mirror/app{n}:1",
+        status="failed" if failed else "copied",
+        digest=None if failed else f"sha256:{n:064x}",
+        bytes_copied=n * 1000,
+        error=error if failed else None,
+        started_at=T0 + timedelta(seconds=n),
+        finished_at=None if n % 3 == 0 else T0 + timedelta(seconds=n, microseconds=250_000),
+    )
+
+
+def stored_copies(path: Path) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        return con.execute(
+            "SELECT source, destination, registry, repository, status, digest, bytes_copied,"
+            " error, requested_at, finished_at FROM copies ORDER BY requested_at"
+        ).fetchall()
+
+
+def expected_copy(n: int) -> tuple[Any, ...]:
+    result = copy_result(n)
+    parsed = n % 5 != 0
+    return (
+        f"docker.io/library/app{n}:1" if parsed else f"not a reference, {n}",
+        result.destination,
+        "docker.io" if parsed else "",
+        f"library/app{n}" if parsed else "",
+        result.status,
+        result.digest,
+        n * 1000,
+        result.error,
+        T0 + timedelta(seconds=n),
+        result.finished_at,
+    )
+
+
+@pytest.mark.parametrize("batch", [SMALL_BATCH * 2, 50], ids=["csv-file", "insert"])
+def test_copies_are_stored_exactly_whatever_the_batch_size(tmp_path: Path, batch: int) -> None:
+    total = SMALL_BATCH * 2
+    path = tmp_path / "armirror.duckdb"
+    with DuckDBStore(path) as store:
+        for start in range(0, total, batch):
+            store.record_copies([copy_result(n) for n in range(start, min(start + batch, total))])
+        # The same results again (in one large batch) are the same rows.
+        store.record_copies([copy_result(n) for n in range(total)])
+        assert store.count_rows("copies") == total
+        counts = store.copy_counts()
+    assert counts == {"failed": total // 2, "copied": total // 2}
+    rows = stored_copies(path)
+    assert rows == [expected_copy(n) for n in range(total)]
+    # Spelled out, in case expected_copy and copy_result agree on a mistake:
+    assert rows[2][7] == "\\N" and rows[12][7] == "" and rows[4][7] is None
+    assert rows[10][7] == "line one\nline two\r\nline three"
+    assert rows[0][:4] == ("not a reference, 0", rows[0][1], "", "")
+    assert rows[0][9] is None and rows[1][9] == T0 + timedelta(seconds=1, microseconds=250_000)
+
+
+def redeploy(n: int) -> RedeployRecord:
+    return RedeployRecord(
+        run_id=f"run-{n // 100}",
+        platform="gke" if n % 2 else "cloudrun",
+        target=f"https://cluster.example/{n}",
+        namespace=f'ns, "quoted" {n}',
+        kind="Deployment",
+        name=f"web-{n}",
+        container=f"app\n{n} ✓",
+        old_image=f"nginx:{n}",
+        new_image=f"europe-docker.pkg.dev/p/mirror/docker.io/library/nginx:{n}",
+        action="moved" if n % 3 else "restored",
+        changed_at=T0 + timedelta(minutes=n, microseconds=n),
+    )
+
+
+def test_many_redeploys_round_trip_through_the_csv_file(tmp_path: Path) -> None:
+    records = [redeploy(n) for n in range(SMALL_BATCH + 44)]
+    with DuckDBStore(tmp_path / "armirror.duckdb") as store:
+        store.record_redeploys(reversed(records))
+        store.record_redeploys(records)  # the same records twice: one row each
+        assert store.count_rows("redeploys") == len(records)
+        assert store.redeploys() == records
+        window = store.redeploys(T0 + timedelta(minutes=10), T0 + timedelta(minutes=12))
+    assert [r.name for r in window] == ["web-10", "web-11"]
+
+
+# -- the default DuckDB file ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", [None, "", "duckdb://", "duckdb:///"])
+def test_a_url_without_a_path_opens_the_default_file(
+    url: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with open_store(url) as store:  # type: ignore[attr-defined]
+        store.record_copy(copy_result(1))
+    default = tmp_path / ".local" / "share" / "armirror" / "armirror.duckdb"
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["armirror.duckdb"]
+    assert stored_copies(default) == [expected_copy(1)]
+
+
+# -- BigQuery: errors that name what is missing --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bigquery_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BigQueryEmulator]:
+    try:
+        emulator = start_bigquery(tmp_path_factory.mktemp("bigquery-emulator-records"))
+    except EmulatorUnavailable as exc:
+        pytest.fail(f"the BigQuery emulator is needed and could not start: {exc}")
+    with emulator:
+        yield emulator
+
+
+@pytest.fixture
+def emulated(bigquery_emulator: BigQueryEmulator, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", bigquery_emulator.url)
+    return bigquery_emulator.url
+
+
+def test_a_table_dropped_under_an_open_store_is_named_in_the_error(emulated: str) -> None:
+    from armirror.store.bigquery import BigQueryStore
+
+    with BigQueryStore("test-project", f"dropped_{next(_datasets)}") as store:
+        store.client.delete_table(f"test-project.{store.dataset}.copies")
+        with pytest.raises(StoreError) as raised:
+            store.record_copy(copy_result(1))
+    message = str(raised.value)
+    assert message.startswith("inserting into copies: ")
+    assert "copies" in message.removeprefix("inserting into copies: ")
+    assert "Terraform" not in message  # the CLI's store creates; that hint is the cloud's
+
+
+# -- a log sink's own tables ---------------------------------------------------------------
+
+SINK = "sink-project"
+
+
+def sink_row(
+    insert_id: str, at: str, message: str = 'Pulling image "nginx:1.27"'
+) -> dict[str, Any]:
+    """A kubelet event as a log sink stores it (payload fields lower-cased)."""
+    return {
+        "insertId": insert_id,
+        "logName": f"projects/{SINK}/logs/events",
+        "timestamp": at,
+        "resource": {"type": "k8s_pod", "labels": {"cluster_name": "blue", "location": "eu"}},
+        "jsonPayload": {"reason": "Pulling", "message": message},
+    }
+
+
+#: Shard suffix -> rows.  The sink files an entry under its own UTC day; the two
+#: misfiled rows show whether a shard outside the window is read at all.
+SHARDS: dict[str, list[dict[str, Any]]] = {
+    "20260901": [sink_row("misfiled-early", "2026-10-01T21:30:00Z")],
+    "20261001": [
+        sink_row("oct1-morning", "2026-10-01T08:00:00Z"),
+        sink_row("oct1-late", "2026-10-01T21:00:00Z"),
+        sink_row("oct1-started", "2026-10-01T21:10:00Z", "Started container nginx"),
+    ],
+    "20261002": [
+        sink_row("oct2-night", "2026-10-02T01:00:00Z"),
+        sink_row("oct2-noon", "2026-10-02T12:00:00Z"),
+    ],
+    "20261103": [sink_row("misfiled-late", "2026-10-01T22:00:00Z")],
+}
+
+
+@pytest.fixture(scope="module")
+def sink_dataset(bigquery_emulator: BigQueryEmulator) -> str:
+    """Date-sharded ``events_YYYYMMDD`` tables and one partitioned table, ``kubelet``."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import bigquery
+
+    client = bigquery.Client(
+        project=SINK,
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        client_options={"api_endpoint": bigquery_emulator.url},
+    )
+    field = bigquery.SchemaField
+    schema = [
+        field("insertId", "STRING"),
+        field("logName", "STRING"),
+        field("timestamp", "TIMESTAMP"),
+        field(
+            "resource",
+            "RECORD",
+            fields=[
+                field("type", "STRING"),
+                field(
+                    "labels",
+                    "RECORD",
+                    fields=[field("cluster_name", "STRING"), field("location", "STRING")],
+                ),
+            ],
+        ),
+        field(
+            "jsonPayload",
+            "RECORD",
+            fields=[field("reason", "STRING"), field("message", "STRING")],
+        ),
+    ]
+    dataset = f"{SINK}.logs"
+    client.create_dataset(dataset, exists_ok=True)
+    tables = {f"events_{suffix}": rows for suffix, rows in SHARDS.items()}
+    tables["kubelet"] = [row for rows in SHARDS.values() for row in rows]
+    for name, rows in tables.items():
+        client.create_table(bigquery.Table(f"{dataset}.{name}", schema=schema), exists_ok=True)
+        assert not client.insert_rows_json(f"{dataset}.{name}", rows)
+    client.close()
+    return dataset
+
+
+def read_ids(table: str, since: datetime | None = None, until: datetime | None = None) -> set[str]:
+    from armirror.store.bigquery import read_sink_entries
+
+    return {entry["insertId"] for entry in read_sink_entries(table, since=since, until=until)}
+
+
+def test_sink_entries_come_back_as_log_entries(sink_dataset: str, emulated: str) -> None:
+    from armirror.events import parse_log_entry
+    from armirror.store.bigquery import read_sink_entries
+
+    entries = sorted(read_sink_entries(f"{sink_dataset}.events_*"), key=lambda e: e["insertId"])
+    assert [e["insertId"] for e in entries] == [
+        "misfiled-early",
+        "misfiled-late",
+        "oct1-late",
+        "oct1-morning",
+        "oct2-night",
+        "oct2-noon",
+    ]  # "Started container" never mentions an image: not read
+    morning = entries[3]
+    assert morning == {
+        "insertId": "oct1-morning",
+        "logName": f"projects/{SINK}/logs/events",
+        "timestamp": "2026-10-01T08:00:00+00:00",  # text, as in a LogEntry
+        "resource": {"type": "k8s_pod", "labels": {"cluster_name": "blue", "location": "eu"}},
+        "jsonPayload": {"reason": "Pulling", "message": 'Pulling image "nginx:1.27"'},
+    }
+    (event,) = parse_log_entry(morning).events
+    assert (event.insert_id, event.event_time, event.reference) == (
+        "oct1-morning",
+        datetime(2026, 10, 1, 8, 0, tzinfo=UTC),
+        "docker.io/library/nginx:1.27",
+    )
+
+
+@pytest.fixture(params=["Pacific/Kiritimati", "Etc/GMT+12", "UTC"])
+def local_zone(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The machine's time zone (UTC+14, UTC-12, UTC): windows are UTC whatever it is."""
+    previous = os.environ.get("TZ")
+    os.environ["TZ"] = request.param
+    time.tzset()
+    try:
+        yield request.param
+    finally:
+        if previous is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = previous
+        time.tzset()
+
+
+@pytest.mark.usefixtures("local_zone")
+def test_a_window_reads_its_shards_only_and_its_instants_only(
+    sink_dataset: str, emulated: str
+) -> None:
+    since = datetime(2026, 10, 1, 21, 0, tzinfo=UTC)
+    until = datetime(2026, 10, 2, 2, 0, tzinfo=UTC)
+    sharded = f"{sink_dataset}.events_*"
+    assert read_ids(sharded, since, until) == {"oct1-late", "oct2-night"}
+    # One bound: the shards on the other side are all read.
+    assert read_ids(sharded, since=since) == {
+        "oct1-late",
+        "oct2-night",
+        "oct2-noon",
+        "misfiled-late",
+    }
+    assert read_ids(sharded, until=until) == {
+        "misfiled-early",
+        "oct1-morning",
+        "oct1-late",
+        "oct2-night",
+    }
+    # Given in another zone, the same instants.
+    tokyo = timezone(timedelta(hours=9))
+    assert read_ids(sharded, since.astimezone(tokyo), until.astimezone(tokyo)) == {
+        "oct1-late",
+        "oct2-night",
+    }
+    # until is exclusive: an entry at exactly that instant is not read.
+    noon = datetime(2026, 10, 2, 12, 0, tzinfo=UTC)
+    assert read_ids(sharded, since, noon) == {"oct1-late", "oct2-night"}
+    # One partitioned table: every row is in it, the window is by timestamp only.
+    assert read_ids(f"{sink_dataset}.kubelet", since, until) == {
+        "oct1-late",
+        "oct2-night",
+        "misfiled-early",
+        "misfiled-late",
+    }
+
+
+@pytest.mark.parametrize(
+    ("table", "complaint"),
+    [
+        ("events_*", "expected PROJECT.DATASET.TABLE or PROJECT.DATASET.PREFIX_*, got 'events_*'"),
+        ("p.d.t-x", "expected PROJECT.DATASET.TABLE or PROJECT.DATASET.PREFIX_*, got 'p.d.t-x'"),
+        ("p.d.ev*ents_*", "a wildcard may only end the table name: 'p.d.ev*ents_*'"),
+        ("p.d.events**", "a wildcard may only end the table name: 'p.d.events**'"),
+        ("p.d.*_x", "a wildcard may only end the table name: 'p.d.*_x'"),
+    ],
+)
+def test_sink_table_names_are_checked_before_any_query(table: str, complaint: str) -> None:
+    from armirror.store.bigquery import read_sink_entries
+
+    with pytest.raises(ValueError) as raised:
+        next(read_sink_entries(table))
+    assert str(raised.value) == complaint
+
+
+def test_a_missing_sink_table_is_named(sink_dataset: str, emulated: str) -> None:
+    from armirror.store.bigquery import read_sink_entries
+
+    with pytest.raises(StoreError) as raised:
+        next(read_sink_entries(f"{sink_dataset}.nosuch"))
+    assert str(raised.value).startswith(f"reading {sink_dataset}.nosuch: ")
+    assert "nosuch" in str(raised.value).removeprefix(f"reading {sink_dataset}.nosuch: ")
+
+
+def test_the_csv_file_carries_booleans_and_nulls_of_every_table(tmp_path: Path) -> None:
+    """upload_sessions has the schemas' one BOOLEAN beside a NULLable location; no caller
+    writes it in bulk today, but the bulk path serves every table."""
+    from armirror.store.tables import upload_session_row
+
+    destination = "https://us-docker.pkg.dev/p/r/docker.io/library/nginx"
+    rows = [
+        upload_session_row(
+            destination, f"sha256:{n:064x}", None if n % 2 else f"/u/{n}", n, n % 2 == 1
+        )
+        for n in range(SMALL_BATCH + 1)
+    ]
+    with DuckDBStore(tmp_path / "armirror.duckdb") as store:
+        store._insert_rows("upload_sessions", rows)
+        assert store.count_rows("upload_sessions") == SMALL_BATCH + 1
+        assert store.upload_session(destination, f"sha256:{4:064x}") == ("/u/4", 4)
+        assert store.upload_session(destination, f"sha256:{5:064x}") is None
+        (done,) = store._rows("SELECT COUNT(*) AS n FROM upload_sessions WHERE done")
+    assert done["n"] == (SMALL_BATCH + 1) // 2
