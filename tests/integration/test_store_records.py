@@ -10,6 +10,7 @@ whatever it holds: commas, quotes, newlines, unicode, an empty string, ``\\N``, 
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import sys
 import time
@@ -20,13 +21,15 @@ from typing import Any
 
 import duckdb
 import pytest
+from armirror.events import PullEvent, parse_log_entry
 from armirror.registry.copy import CopyResult
-from armirror.store import RedeployRecord, StoreError, open_store
+from armirror.store import PullStore, RedeployRecord, StoreError, open_store
 from armirror.store.duckdb import SMALL_BATCH, DuckDBStore
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "infra" / "local"))
 
+from faultproxy import FaultProxy  # noqa: E402
 from standins.bigquery import BigQueryEmulator, EmulatorUnavailable, start_bigquery  # noqa: E402
 
 T0 = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
@@ -169,19 +172,6 @@ def bigquery_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BigQ
 def emulated(bigquery_emulator: BigQueryEmulator, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", bigquery_emulator.url)
     return bigquery_emulator.url
-
-
-def test_a_table_dropped_under_an_open_store_is_named_in_the_error(emulated: str) -> None:
-    from armirror.store.bigquery import BigQueryStore
-
-    with BigQueryStore("test-project", f"dropped_{next(_datasets)}") as store:
-        store.client.delete_table(f"test-project.{store.dataset}.copies")
-        with pytest.raises(StoreError) as raised:
-            store.record_copy(copy_result(1))
-    message = str(raised.value)
-    assert message.startswith("inserting into copies: ")
-    assert "copies" in message.removeprefix("inserting into copies: ")
-    assert "Terraform" not in message  # the CLI's store creates; that hint is the cloud's
 
 
 # -- a log sink's own tables ---------------------------------------------------------------
@@ -400,3 +390,212 @@ def test_the_csv_file_carries_booleans_and_nulls_of_every_table(tmp_path: Path) 
         assert store.upload_session(destination, f"sha256:{5:064x}") is None
         (done,) = store._rows("SELECT COUNT(*) AS n FROM upload_sessions WHERE done")
     assert done["n"] == (SMALL_BATCH + 1) // 2
+
+
+# -- reads in order, on both adapters ------------------------------------------------------
+
+
+@pytest.fixture(params=["duckdb", "bigquery"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PullStore]:
+    if request.param == "duckdb":
+        opened = open_store(f"duckdb://{tmp_path}/armirror.duckdb")
+    else:
+        request.getfixturevalue("emulated")
+        opened = open_store(f"bigquery://test-project/records_{next(_datasets)}")
+    yield opened
+    opened.close()
+
+
+def pull(
+    n: int, image: str, cluster: str, namespace: str, reason: str = "pulling", at: datetime = T0
+) -> PullEvent:
+    entry = {
+        "insertId": f"id-{n}",
+        "timestamp": at.isoformat(),
+        "resource": {
+            "type": "k8s_pod",
+            "labels": {"cluster_name": cluster, "namespace_name": namespace, "pod_name": "p"},
+        },
+        "jsonPayload": {"message": f'Pulling image "{image}"'},
+    }
+    return parse_log_entry(entry).events[0]._replace(reason=reason)
+
+
+def test_third_party_pulls_per_workload_in_order(store: PullStore) -> None:
+    """Most pulls first, then most rate-limited, then by cluster and namespace; only
+    third-party pulls and rate-limited pulls in [since, until) count."""
+    ids = itertools.count()
+    events: list[PullEvent] = []
+
+    def pulls(cluster: str, namespace: str, pulled: int, limited: int, **kw: Any) -> None:
+        for i in range(pulled):
+            events.append(pull(next(ids), f"app{i}:1", cluster, namespace, **kw))
+        for _ in range(limited):
+            events.append(pull(next(ids), "app0:1", cluster, namespace, "rate_limited", **kw))
+
+    pulls("a", "few", 1, 0)  # sorts first by name, last by pulls
+    pulls("z", "most", 4, 0)
+    pulls("b", "limited", 2, 2)  # ties on pulls with z/busy, more rate-limited
+    pulls("z", "busy", 2, 0)
+    for namespace in ("ns-f", "ns-d", "ns-b", "ns-e", "ns-a", "ns-c"):
+        pulls("m", namespace, 3, 1)  # ties on both counts: by namespace
+    for cluster in ("y", "w", "x"):
+        pulls(cluster, "same", 3, 1)  # ties on both counts: by cluster
+    # What never counts: other reasons, first-party images, outside the window.
+    events.append(pull(next(ids), "other:1", "a", "few", "present"))
+    events.append(pull(next(ids), "other:2", "a", "few", "failed"))
+    events.append(pull(next(ids), "other:3", "q", "quiet", "present"))
+    events.append(pull(next(ids), "europe-docker.pkg.dev/p/r/app:1", "q", "first-party"))
+    pulls("a", "few", 5, 5, at=T0 - timedelta(seconds=1))
+    pulls("a", "few", 5, 5, at=T0 + timedelta(days=1))
+    store.record(events)
+
+    rows = store.third_party_by_workload(T0, T0 + timedelta(days=1))
+    assert [
+        (r["cluster"], r["namespace"], r["pulls"], r["rate_limited"], r["images"]) for r in rows
+    ] == [
+        ("z", "most", 4, 0, 4),
+        ("m", "ns-a", 3, 1, 3),
+        ("m", "ns-b", 3, 1, 3),
+        ("m", "ns-c", 3, 1, 3),
+        ("m", "ns-d", 3, 1, 3),
+        ("m", "ns-e", 3, 1, 3),
+        ("m", "ns-f", 3, 1, 3),
+        ("w", "same", 3, 1, 3),
+        ("x", "same", 3, 1, 3),
+        ("y", "same", 3, 1, 3),
+        ("b", "limited", 2, 2, 2),
+        ("z", "busy", 2, 0, 2),
+        ("a", "few", 1, 0, 1),
+    ]
+    assert rows[0] == {
+        "cluster": "z",
+        "namespace": "most",
+        "pulls": 4,
+        "rate_limited": 0,
+        "images": 4,
+    }
+    assert len(store.third_party_by_workload(T0, T0 + timedelta(days=1), limit=3)) == 3
+    # Twenty rows unless told: 22 namespaces pulled on a later day.
+    later = T0 + timedelta(days=7)
+    store.record([pull(1000 + n, "nginx:1", "c", f"ns-{n:02}", at=later) for n in range(22)])
+    rows = store.third_party_by_workload(since=later)
+    assert [r["namespace"] for r in rows] == [f"ns-{n:02}" for n in range(20)]
+    everything = store.third_party_by_workload(limit=100)  # no window: all of them count
+    assert everything[0] == {
+        "cluster": "a",
+        "namespace": "few",
+        "pulls": 11,
+        "rate_limited": 10,
+        "images": 5,
+    }
+
+
+def test_redeploys_at_one_moment_come_by_namespace_name_and_container(store: PullStore) -> None:
+    names = ("b", "c", "a")
+    records = [
+        RedeployRecord(
+            "run-1",
+            "gke",
+            "https://c",
+            namespace,
+            "Deployment",
+            name,
+            container,
+            f"{container}:1",
+            f"m/{container}:1",
+            "moved",
+            T0,
+        )
+        for namespace in names
+        for name in names
+        for container in names
+    ]
+    store.record_redeploys(records)
+    got = [(r.namespace, r.name, r.container) for r in store.redeploys()]
+    assert got == sorted(got) and len(got) == 27
+
+
+# -- errors name what failed ---------------------------------------------------------------
+
+
+def test_writes_to_a_closed_duckdb_store_fail_with_what_was_being_written(tmp_path: Path) -> None:
+    store = DuckDBStore(tmp_path / "armirror.duckdb")
+    store.close()
+    writes = [
+        ("recording pull events: ", lambda: store.record([pull(1, "nginx:1", "c", "n")])),
+        ("recording copies: ", lambda: store.record_copies([copy_result(1)])),
+        ("recording redeploys: ", lambda: store.record_redeploys([redeploy(1)])),
+        (
+            "recording upload_sessions: ",
+            lambda: store.save_upload_session("d", "sha256:a", "/u", 1),
+        ),
+    ]
+    for prefix, write in writes:
+        with pytest.raises(StoreError) as raised:
+            write()
+        assert str(raised.value).startswith(prefix)
+        assert "closed" in str(raised.value).removeprefix(prefix)
+
+
+def test_tables_dropped_under_an_open_store_are_named(emulated: str) -> None:
+    from armirror.store.bigquery import BigQueryStore
+
+    with BigQueryStore("test-project", f"dropped_{next(_datasets)}") as store:
+        for name in ("redeploys", "upload_sessions"):  # no view reads them
+            store.client.delete_table(f"test-project.{store.dataset}.{name}")
+        with pytest.raises(StoreError) as checked:
+            store.check()
+        with pytest.raises(StoreError) as written:
+            store.record_redeploys([redeploy(1)])
+    assert str(checked.value).startswith(
+        f"test-project.{store.dataset} lacks redeploys, upload_sessions: "
+    )
+    message = str(written.value)
+    assert message.startswith("inserting into redeploys: ")
+    assert "redeploys" in message.removeprefix("inserting into redeploys: ")
+    assert "Terraform" not in message  # the CLI's store creates; that hint is the cloud's
+
+
+DENIED = json.dumps(
+    {
+        "error": {
+            "code": 403,
+            "message": "Access Denied: Permission denied for this account",
+            "errors": [{"reason": "accessDenied", "message": "Access Denied"}],
+        }
+    }
+).encode()
+
+
+def test_a_refusal_from_bigquery_is_one_error_naming_the_step(
+    bigquery_emulator: BigQueryEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not "not found": a 403 on each kind of call, through a proxy in front of the
+    emulator, becomes a StoreError that says what the store was doing."""
+    from armirror.store.bigquery import BigQueryStore
+
+    with FaultProxy(bigquery_emulator.url) as proxy:
+        monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", proxy.url)
+        with BigQueryStore("test-project", f"denied_{next(_datasets)}") as store:
+            place = f"test-project.{store.dataset}"
+            calls = [
+                ("GET", "/tables/", f"checking {place}: ", store.check),
+                (
+                    "POST",
+                    "/insertAll",
+                    "inserting into copies: ",
+                    lambda: store.record_copy(copy_result(1)),
+                ),
+                ("POST", "/queries", "query failed: ", lambda: store.pull_count("nginx")),
+            ]
+            for method, path, prefix, call in calls:
+                proxy.add(
+                    method, path, "serve", status=403, body=DENIED,
+                    headers={"Content-Type": "application/json"},
+                )  # fmt: skip
+                with pytest.raises(StoreError) as raised:
+                    call()
+                assert str(raised.value).startswith(prefix), str(raised.value)
+                assert "Access Denied" in str(raised.value)
+                proxy.clear()
