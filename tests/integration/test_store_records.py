@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import locale
 import os
 import sys
 import time
@@ -435,8 +436,8 @@ def test_third_party_pulls_per_workload_in_order(store: PullStore) -> None:
 
     pulls("a", "few", 1, 0)  # sorts first by name, last by pulls
     pulls("z", "most", 4, 0)
-    pulls("b", "limited", 2, 2)  # ties on pulls with z/busy, more rate-limited
-    pulls("z", "busy", 2, 0)
+    pulls("z", "limited", 2, 2)  # ties on pulls with b/busy, more rate-limited
+    pulls("b", "busy", 2, 0)
     for namespace in ("ns-f", "ns-d", "ns-b", "ns-e", "ns-a", "ns-c"):
         pulls("m", namespace, 3, 1)  # ties on both counts: by namespace
     for cluster in ("y", "w", "x"):
@@ -464,8 +465,8 @@ def test_third_party_pulls_per_workload_in_order(store: PullStore) -> None:
         ("w", "same", 3, 1, 3),
         ("x", "same", 3, 1, 3),
         ("y", "same", 3, 1, 3),
-        ("b", "limited", 2, 2, 2),
-        ("z", "busy", 2, 0, 2),
+        ("z", "limited", 2, 2, 2),
+        ("b", "busy", 2, 0, 2),
         ("a", "few", 1, 0, 1),
     ]
     assert rows[0] == {
@@ -599,3 +600,28 @@ def test_a_refusal_from_bigquery_is_one_error_naming_the_step(
                 assert str(raised.value).startswith(prefix), str(raised.value)
                 assert "Access Denied" in str(raised.value)
                 proxy.clear()
+
+
+@pytest.fixture
+def ascii_locale() -> Iterator[None]:
+    """A process whose locale encodes text as ASCII (LC_CTYPE=C without UTF-8 mode): the
+    default encoding of files opened without one."""
+    previous = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    try:
+        yield
+    finally:
+        locale.setlocale(locale.LC_CTYPE, previous)
+
+
+@pytest.mark.usefixtures("ascii_locale")
+def test_bulk_files_are_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    """Pod, namespace and error texts are unicode; the CSV files DuckDB reads are UTF-8."""
+    events = [pull(n, "nginx:1", "blue", f"espace-{n}-é") for n in range(SMALL_BATCH + 1)]
+    results = [copy_result(n) for n in range(SMALL_BATCH + 1)]
+    with DuckDBStore(tmp_path / "armirror.duckdb") as store:
+        assert store.record(events) == SMALL_BATCH + 1
+        store.record_copies(results)
+        workloads = store.third_party_by_workload(limit=1)
+    assert workloads[0]["namespace"] == "espace-0-é"
+    assert stored_copies(tmp_path / "armirror.duckdb")[14][7] == "naïve café — 镜像 🚀"
