@@ -429,4 +429,3 @@ class _Ticket:
         self.added = 0
         self.done = False
         self.error: Exception | None = None
-
