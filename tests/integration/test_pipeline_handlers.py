@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from armirror.config import Settings
@@ -28,16 +29,22 @@ from faultproxy import FaultProxy
 from registry_checks import head_manifest, unique
 from standins import images
 from standins.registry import Registry
+from waiting import wait_for
 
 EXPECTED_IMAGES = 'expected {"images": ["REF", ...]}'
 MAPPING = "a source is only ever copied to its own mapping, tag and digest included"
 LOOPBACK_127_1 = "registry host '127.1:5000' resolves to a loopback address (127.0.0.1)"
 
 
+class Destination(NamedTuple):
+    url: str
+    host: str
+
+
 class Handlers:
     """A pipeline over a fresh store and an unstarted local queue, with its own prefix."""
 
-    def __init__(self, tmp_path: Path, upstream: str, dest: Registry, **settings: Any) -> None:
+    def __init__(self, tmp_path: Path, upstream: str, dest: Destination, **settings: Any) -> None:
         self.dest = dest
         self.prefix = f"{dest.host}/{unique('handlers')}"
         self.settings = Settings(
@@ -97,7 +104,8 @@ def handlers(
     made: list[Handlers] = []
 
     def make(upstream: str | None = None, **settings: Any) -> Handlers:
-        made.append(Handlers(tmp_path, upstream or source_registry.url, dest_registry, **settings))
+        dest = Destination(dest_registry.url, dest_registry.host)
+        made.append(Handlers(tmp_path, upstream or source_registry.url, dest, **settings))
         return made[-1]
 
     yield make
@@ -432,3 +440,52 @@ def test_proxy_variables_are_read_once_when_the_pipeline_starts(
     monkeypatch.setenv("HTTPS_PROXY", "socks5://proxy.example:1080")
     status, answer, _ = h.copy({"source": source})
     assert (status, answer["status"], answer["digest"]) == (200, "copied", digest)
+
+
+class UploadGate(FaultProxy):
+    """A registry behind a gate that holds every blob upload start until the test opens
+    it, counting how many wait at once: a copy's transfers in flight."""
+
+    def __init__(self, upstream: str) -> None:
+        super().__init__(upstream, rewrite_location=True)  # uploads continue through it
+        self.opened = threading.Event()
+        self.waiting = self.peak = 0
+        self._count = threading.Lock()
+
+    def _take(self, method: str, path: str) -> Any:
+        if method == "POST" and "/blobs/uploads/" in path:
+            with self._count:
+                self.waiting += 1
+                self.peak = max(self.peak, self.waiting)
+            self.opened.wait(60)
+            with self._count:
+                self.waiting -= 1
+        return super()._take(method, path)
+
+
+def test_a_copy_moves_at_most_four_blobs_at_once(
+    tmp_path: Path, source_registry: Registry, dest_registry: Registry
+) -> None:
+    """One copy_image keeps four transfers in flight, however many layers the image has:
+    the bound on a function instance's connections and memory.  The gate holds the
+    uploads until four wait; a fifth would have to start beside them."""
+    image = images.single_image(unique("team/wide"), "1", seed=5109, layer_sizes=(256,) * 7)
+    images.push(source_registry.url, image)
+    source = f"docker.io/{image.repository}:1"
+    answers: list[tuple[int, dict[str, Any], dict[str, str]]] = []
+    with UploadGate(dest_registry.url) as gate:
+        dest = Destination(gate.url, gate.url.removeprefix("http://"))
+        h = Handlers(tmp_path, source_registry.url, dest)
+        copying = threading.Thread(target=lambda: answers.append(h.copy({"source": source})))
+        copying.start()
+        try:
+            wait_for(lambda: gate.waiting >= 4, "four blob uploads waiting at the gate")
+        finally:
+            gate.opened.set()
+            copying.join(120)
+            h.close()
+        ((status, answer, _),) = answers
+        assert answer["error"] is None
+        assert (status, answer["status"], answer["digest"]) == (200, "copied", image.digest)
+        assert gate.count("POST", r"/blobs/uploads/") == 8  # every blob was uploaded
+        assert gate.peak == 4
