@@ -73,7 +73,9 @@ GROUPS: dict[str, Group] = {
          "tests/unit/test_cloudlog.py", "tests/integration/test_pipeline_decisions.py",
          "tests/integration/test_refresh.py", "tests/integration/test_mirror_check_refused.py",
          "tests/integration/test_upstreams.py", "tests/integration/test_resume.py",
-         "tests/e2e/test_pipeline.py"),
+         "tests/integration/test_pipeline_handlers.py", "tests/unit/test_pipeline_policy.py",
+         "tests/integration/test_pipeline_pull_events.py",
+         "tests/integration/test_refresh_moved.py", "tests/e2e/test_pipeline.py"),
         0.90,
     ),
     "registry": Group(

@@ -32,7 +32,7 @@ from armirror.refresh import RATELIMIT_FLOOR, RefreshReport, find_moved
 from armirror.registry import Copier, CopyResult, RegistryClient, RegistryError
 from armirror.registry.factory import client_from_settings
 from armirror.registry.proxies import ProxyRoutes
-from armirror.registry.resumable import Deadline, UploadSessions
+from armirror.registry.resumable import Deadline
 from armirror.registry.retry import Backoffs
 from armirror.store import PullStore
 from armirror.store.queries import DEMAND_REASONS as COUNTED_REASONS
@@ -265,11 +265,11 @@ class Pipeline:
 
     def copy(self, source: Reference, destination: Reference) -> CopyResult:
         deadline = Deadline.within(self.settings.copy_deadline)
-        sessions = self.store if isinstance(self.store, UploadSessions) else None
 
         async def run() -> CopyResult:
             async with self.client_factory() as client:
-                copier = Copier(client, jobs=4, deadline=deadline, sessions=sessions)
+                # Every store keeps upload sessions: a copy cut off by the deadline resumes.
+                copier = Copier(client, jobs=4, deadline=deadline, sessions=self.store)
                 return await copier.copy(source, destination)
 
         result = asyncio.run(run())
@@ -302,7 +302,7 @@ class Pipeline:
             error = f"invalid request: {_bounded(exc)}"
             log.error("copy_image: refused task %s: %s", task, error)
             return _json_response({"status": "failed", "error": error}, 200)
-        problem = None
+        problem: str | None
         if str(destination) != str(expected):
             problem = (
                 f"destination {destination} is not {expected}: a source is only ever "
