@@ -267,8 +267,7 @@ class RegistrySession:
         if credential is None:
             searched = self.credentials.searched(host, registry)
             return NoCredentials(error.what, registry=registry, searched=searched, **answer)
-        source = getattr(credential, "source", "explicit credentials")
-        return CredentialsRefused(error.what, registry=registry, source=source, **answer)
+        return CredentialsRefused(error.what, registry=registry, source=credential.source, **answer)
 
     def _hold_for_long_wait(
         self, registry: str, error: RegistryError, endpoint: str | None = None

@@ -1,0 +1,278 @@
+"""RegistrySession, the one layer that retries, against a real registry behind the fault
+proxy: what it counts and records, how a wait a registry asked for holds back the
+other requests to that endpoint, and what a client is built from.
+
+Every wait here is bounded by an outer timeout so that a broken one fails instead of
+hanging; arrival times are compared only as lower bounds (a retry never comes before
+the registry said it may).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import httpx
+import pytest
+from armirror.registry import RegistryClient, RetryPolicy
+from armirror.registry.credentials import CredentialStore
+from armirror.registry.errors import (
+    CredentialsRefused,
+    NoCredentials,
+    RateLimited,
+    TransientError,
+    Unauthorized,
+)
+from armirror.registry.hostguard import HostGuard
+from armirror.registry.proxies import ProxyRoutes
+from armirror.registry.retry import Backoffs
+from faultproxy import FaultProxy
+from registry_checks import credentials
+from standins.registry import Registry
+
+PATIENT = RetryPolicy(attempts=3, base_delay=0, max_delay=0, max_retry_after=10)
+RATE_HEADERS = {"ratelimit-limit": "100;w=21600", "ratelimit-remaining": "42;w=21600"}
+
+
+def client_for(hub: FaultProxy, **kwargs: object) -> RegistryClient:
+    options: dict[str, object] = {
+        "upstreams": {"docker.io": hub.url},
+        "credentials": credentials(),
+        "retry": PATIENT,
+        "allow_private_hosts": True,
+    }
+    options.update(kwargs)
+    return RegistryClient(**options)  # type: ignore[arg-type]
+
+
+def run[T](coroutine: asyncio.Future[T] | object) -> T:
+    return asyncio.run(asyncio.wait_for(coroutine, timeout=60))  # type: ignore[arg-type]
+
+
+def test_requests_are_counted_by_registry_and_method(hub: FaultProxy) -> None:
+    async def main() -> dict[tuple[str, str], int]:
+        async with client_for(hub) as client:
+            for _ in range(3):
+                await client.request("docker.io", "GET", "/v2/", what="ping")
+            await client.request("docker.io", "HEAD", "/v2/", what="ping")
+            return dict(client.request_counts)
+
+    assert run(main()) == {("docker.io", "GET"): 3, ("docker.io", "HEAD"): 1}
+
+
+def test_the_rate_limit_an_endpoint_reports_is_kept_by_endpoint(hub: FaultProxy) -> None:
+    hub.add("GET", r"^/v2/$", "headers", headers=RATE_HEADERS)
+
+    async def main() -> None:
+        async with client_for(hub) as client:
+            assert client.ratelimit("docker.io") is None
+            assert client.ratelimit_remaining("docker.io") is None
+            await client.request("docker.io", "GET", "/v2/", what="ping")
+            seen = client.ratelimit("docker.io")
+            assert seen is not None and (seen.limit, seen.remaining) == (100, 42)
+            assert client.ratelimit(hub.url) == seen  # by endpoint URL as well
+            assert client.ratelimit_remaining("docker.io") == 42
+            assert client.ratelimit_remaining(hub.url) == 42
+            assert client.ratelimit("quay.io") is None
+            # an answer that reports nothing leaves the last report in place
+            await client.request("docker.io", "GET", "/v2/", what="ping")
+            assert client.ratelimit_remaining("docker.io") == 42
+
+    run(main())
+
+
+def test_a_retry_after_holds_back_the_next_request_to_that_endpoint(hub: FaultProxy) -> None:
+    """While the request that got 429 waits out its Retry-After, the endpoint is held:
+    the client says so, and the retry arrives no sooner than the registry allowed."""
+    hub.add("GET", r"^/v2/$", "429", retry_after="1", times=1)
+
+    async def main() -> float:
+        async with client_for(hub) as client:
+            request = asyncio.create_task(client.request("docker.io", "GET", "/v2/", what="ping"))
+            while not hub.count("GET", r"^/v2/$"):
+                await asyncio.sleep(0.01)
+            while not client.backoff_for("docker.io").remaining():
+                assert not request.done()
+                await asyncio.sleep(0.01)
+            held = client.backoff_for("docker.io", hub.url).remaining()
+            other = client.backoff_for("quay.io").remaining()
+            await request
+            assert other == 0
+            return held
+
+    held = run(main())
+    assert 0 < held <= 1.1
+    first, retry = hub.arrived("GET", r"^/v2/$")
+    assert retry - first >= 1.0
+
+
+def test_a_wait_too_long_to_sit_out_is_reported_and_held(hub: FaultProxy) -> None:
+    """Retry-After 30 with a policy that waits at most 10: RateLimited at once, and the
+    next request to the endpoint is refused without asking the registry again."""
+    hub.add("GET", r"^/v2/$", "503", retry_after="30", times=1)
+
+    async def main() -> None:
+        async with client_for(hub) as client:
+            with pytest.raises(TransientError) as first:
+                await client.request("docker.io", "GET", "/v2/", what="ping")
+            assert first.value.status == 503
+            assert 25 < client.backoff_for("docker.io").remaining() <= 30
+            with pytest.raises(RateLimited) as second:
+                await client.request("docker.io", "HEAD", "/v2/", what="the second ping")
+            host = httpx.URL(hub.url).netloc.decode()
+            left = second.value.retry_after
+            assert left is not None and 25 < left <= 30
+            assert second.value.status is None
+            assert str(second.value) == (
+                f"the second ping: {host} asked armirror to wait; {left:.0f} s left"
+            )
+
+    run(main())
+    assert hub.count("GET", r"^/v2/$") == 1
+    assert hub.count("HEAD") == 0
+
+
+def test_a_hold_shorter_than_the_policy_allows_is_waited_out(hub: FaultProxy) -> None:
+    async def main() -> None:
+        async with client_for(hub) as client:
+            client.backoff_for("docker.io").hold(0.3)
+            await client.request("docker.io", "GET", "/v2/", what="ping")
+            assert client.backoff_for("docker.io").remaining() == 0
+
+    run(main())
+    assert hub.count("GET", r"^/v2/$") == 1
+
+
+def test_clients_given_one_backoffs_hold_each_other_back(hub: FaultProxy) -> None:
+    shared = Backoffs()
+    one, two = client_for(hub, backoffs=shared), client_for(hub, backoffs=shared)
+    one.backoff_for("docker.io").hold(30)
+    assert two.backoff_for("docker.io").remaining() > 25
+    assert client_for(hub).backoff_for("docker.io").remaining() == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_connections": 0}, "max_connections must be at least 1, got 0"),
+        ({"timeout": 0}, "timeout must be positive, got 0"),
+        ({"timeout": -1.5}, "timeout must be positive, got -1.5"),
+    ],
+)
+def test_a_client_refuses_settings_that_cannot_work(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        RegistryClient(proxies=ProxyRoutes(), **kwargs)  # type: ignore[arg-type]
+    assert str(caught.value) == message
+
+
+def test_a_client_at_the_smallest_settings_works(hub: FaultProxy) -> None:
+    async def main() -> int:
+        async with client_for(hub, max_connections=1, timeout=0.5) as client:
+            answer = await client.request("docker.io", "GET", "/v2/", what="ping")
+            return answer.status_code
+
+    assert run(main()) == 200
+
+
+def test_a_registry_that_does_not_answer_in_time_is_a_transient_error(
+    hub: FaultProxy,
+) -> None:
+    hub.add("GET", r"^/v2/$", "hang", times=1)
+
+    async def main() -> None:
+        async with client_for(hub, timeout=0.3, retry=RetryPolicy(attempts=1)) as client:
+            await client.request("docker.io", "GET", "/v2/", what="ping")
+
+    with pytest.raises(TransientError) as caught:
+        run(main())
+    assert "ReadTimeout" in str(caught.value)
+
+
+def test_what_a_client_is_built_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard exempts every upstream endpoint and trusted registry (by host and
+    port); given parts are used, not replaced."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.test:3128")
+    for name in ("https_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    store, policy, routes = credentials(), RetryPolicy(attempts=2), ProxyRoutes()
+    client = RegistryClient(
+        upstreams={"docker.io": ["https://mirror.corp.test:5000/", "http://hub.corp.test"]},
+        insecure={"registry.corp.test:5000"},
+        credentials=store,
+        retry=policy,
+        trusted_registries=["europe-docker.pkg.dev", "registry.corp.test:5000"],
+        proxies=routes,
+        allow_private_hosts=True,
+    )
+    exempt = [
+        ("mirror.corp.test", 5000),
+        ("hub.corp.test", 80),
+        ("europe-docker.pkg.dev", 443),
+        ("registry.corp.test", 5000),
+    ]
+    assert all(client.guard.is_exempt(*e) for e in exempt)
+    assert not client.guard.is_exempt("hub.corp.test", 443)
+    assert not client.guard.is_exempt("registry.corp.test", 443)
+    assert client.guard.allow_private
+    assert client.credentials is store and client.retry is policy and client.proxies is routes
+    assert client.base_url("registry.corp.test:5000") == "http://registry.corp.test:5000"
+    assert client.candidates("docker.io") == (
+        "https://mirror.corp.test:5000",
+        "http://hub.corp.test",
+    )
+
+    default = RegistryClient()
+    assert default.retry == RetryPolicy()
+    assert not default.guard.allow_private
+    assert default.proxies.https is not None  # read from the environment
+    assert os.environ["HTTPS_PROXY"] in default.proxies.https.url
+
+    guard = HostGuard()
+    assert RegistryClient(guard=guard, proxies=routes).guard is guard
+
+
+def denial(registry: Registry, store: CredentialStore) -> Exception:
+    async def main() -> None:
+        async with RegistryClient(
+            credentials=store, retry=PATIENT, allow_private_hosts=True
+        ) as client:
+            await client.request(registry.host, "GET", "/v2/", what="ping")
+
+    with pytest.raises(Unauthorized) as caught:
+        run(main())
+    return caught.value
+
+
+def test_a_401_without_credentials_says_none_were_found(htpasswd_registry: Registry) -> None:
+    error = denial(htpasswd_registry, credentials())
+    assert isinstance(error, NoCredentials)
+    host = htpasswd_registry.host
+    assert (error.registry, error.status, error.method, error.path, error.host) == (
+        host,
+        401,
+        "GET",
+        "/v2/",
+        host,
+    )
+    assert error.searched == "looked in /nonexistent/config.json"
+    assert str(error).startswith(
+        f"ping: no credentials for {host} (looked in /nonexistent/config.json); "
+        f"{host} answered 401 to GET /v2/"
+    )
+
+
+def test_a_401_with_credentials_says_they_were_refused(htpasswd_registry: Registry) -> None:
+    host = htpasswd_registry.host
+    error = denial(htpasswd_registry, credentials({host: ("armirror", "not-the-password")}))
+    assert isinstance(error, CredentialsRefused)
+    assert (error.registry, error.source, error.status, error.method, error.path) == (
+        host,
+        "explicit credentials",
+        401,
+        "GET",
+        "/v2/",
+    )
+    assert str(error).startswith(
+        f"ping: {host} refused the credentials given (explicit credentials): "
+        f"{host} answered 401 to GET /v2/"
+    )
