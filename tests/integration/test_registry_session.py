@@ -14,6 +14,7 @@ import os
 
 import httpx
 import pytest
+from armirror.config import Settings
 from armirror.registry import RegistryClient, RetryPolicy
 from armirror.registry.credentials import CredentialStore
 from armirror.registry.errors import (
@@ -23,6 +24,7 @@ from armirror.registry.errors import (
     TransientError,
     Unauthorized,
 )
+from armirror.registry.factory import client_from_settings
 from armirror.registry.hostguard import HostGuard
 from armirror.registry.proxies import ProxyRoutes
 from armirror.registry.retry import Backoffs
@@ -89,7 +91,7 @@ def test_a_retry_after_holds_back_the_next_request_to_that_endpoint(hub: FaultPr
     async def main() -> float:
         async with client_for(hub) as client:
             request = asyncio.create_task(client.request("docker.io", "GET", "/v2/", what="ping"))
-            while not hub.count("GET", r"^/v2/$"):
+            while not hub.count("GET", r"^/v2/$", outcome="429"):
                 await asyncio.sleep(0.01)
             while not client.backoff_for("docker.io").remaining():
                 assert not request.done()
@@ -128,8 +130,8 @@ def test_a_wait_too_long_to_sit_out_is_reported_and_held(hub: FaultProxy) -> Non
             )
 
     run(main())
-    assert hub.count("GET", r"^/v2/$") == 1
-    assert hub.count("HEAD") == 0
+    assert len(hub.arrived("GET", r"^/v2/$")) == 1
+    assert hub.arrived("HEAD") == []
 
 
 def test_a_hold_shorter_than_the_policy_allows_is_waited_out(hub: FaultProxy) -> None:
@@ -140,7 +142,7 @@ def test_a_hold_shorter_than_the_policy_allows_is_waited_out(hub: FaultProxy) ->
             assert client.backoff_for("docker.io").remaining() == 0
 
     run(main())
-    assert hub.count("GET", r"^/v2/$") == 1
+    assert len(hub.arrived("GET", r"^/v2/$")) == 1
 
 
 def test_clients_given_one_backoffs_hold_each_other_back(hub: FaultProxy) -> None:
@@ -276,3 +278,69 @@ def test_a_401_with_credentials_says_they_were_refused(htpasswd_registry: Regist
         f"ping: {host} refused the credentials given (explicit credentials): "
         f"{host} answered 401 to GET /v2/"
     )
+
+
+def test_a_client_from_settings_takes_every_part_it_is_given(hub: FaultProxy) -> None:
+    """The settings' upstreams and destination, and every part passed in, reach the
+    client: a request goes through the given transport, the destination and trusted
+    registries are exempt from the guard, a shared Backoffs is shared."""
+    settings = Settings(
+        upstreams={"docker.io": ("https://mirror.corp.test", "https://registry-1.docker.io")},
+        destination="europe-docker.pkg.dev/project/mirror",
+        allow_private_hosts=True,
+    )
+    seen: list[str] = []
+
+    def registry(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200)
+
+    store, policy, shared, routes = (
+        credentials(),
+        RetryPolicy(attempts=2),
+        Backoffs(),
+        ProxyRoutes(),
+    )
+    client = client_from_settings(
+        settings,
+        insecure=["registry.corp.test:5000"],
+        jobs=1,
+        credentials=store,
+        retry=policy,
+        transport=httpx.MockTransport(registry),
+        backoffs=shared,
+        trusted=["trusted.corp.test"],
+        proxies=routes,
+    )
+    assert client.candidates("docker.io") == (
+        "https://mirror.corp.test",
+        "https://registry-1.docker.io",
+    )
+    assert client.base_url("registry.corp.test:5000") == "http://registry.corp.test:5000"
+    assert client.credentials is store and client.retry is policy and client.proxies is routes
+    assert client.guard.allow_private
+    for exempt in [("europe-docker.pkg.dev", 443), ("trusted.corp.test", 443)]:
+        assert client.guard.is_exempt(*exempt)
+    assert not client.guard.is_exempt("docker.io", 443)
+    shared.for_endpoint("https://quay.io").hold(30)
+    assert client.backoff_for("quay.io").remaining() > 25
+
+    async def ping() -> int:
+        async with client:
+            answer = await client.request("docker.io", "GET", "/v2/", what="ping")
+            return answer.status_code
+
+    assert run(ping()) == 200
+    assert seen == ["https://mirror.corp.test/v2/"]
+
+    bare = client_from_settings(Settings(), proxies=routes)
+    assert not bare.guard.allow_private
+    assert not bare.guard.is_exempt("europe-docker.pkg.dev", 443)
+    assert bare.retry == RetryPolicy()
+
+
+@pytest.mark.parametrize("jobs", [0, -3])
+def test_a_client_from_settings_needs_a_job(jobs: int) -> None:
+    with pytest.raises(ValueError) as caught:
+        client_from_settings(Settings(), jobs=jobs, proxies=ProxyRoutes())
+    assert str(caught.value) == f"jobs must be at least 1, got {jobs}"
