@@ -24,7 +24,7 @@ import duckdb
 import pytest
 from armirror.events import PullEvent, parse_log_entry
 from armirror.registry.copy import CopyResult
-from armirror.store import PullStore, RedeployRecord, StoreError, open_store
+from armirror.store import CopyRecord, PullStore, RedeployRecord, StoreError, open_store
 from armirror.store.duckdb import SMALL_BATCH, DuckDBStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -625,3 +625,93 @@ def test_bulk_files_are_utf8_whatever_the_locale(tmp_path: Path) -> None:
         workloads = store.third_party_by_workload(limit=1)
     assert workloads[0]["namespace"] == "espace-0-é"
     assert stored_copies(tmp_path / "armirror.duckdb")[14][7] == "naïve café — 镜像 🚀"
+
+
+# -- what the pipeline and the report ask --------------------------------------------------
+
+
+def test_demand_is_counted_per_reference_and_since(store: PullStore) -> None:
+    """The mirror threshold's question.  References no other test asks about: the built
+    query is cached per reference for the life of the process."""
+    wanted, sibling = "registry.example/records/count:1", "registry.example/records/count:2"
+    ids = itertools.count()
+    store.record(
+        [
+            pull(next(ids), wanted, "c", "n", at=T0),
+            pull(next(ids), wanted, "c", "n", at=T0 + timedelta(hours=1)),
+            pull(next(ids), wanted, "c", "n", at=T0 + timedelta(days=2)),
+            pull(next(ids), wanted, "c", "n", "deployed", at=T0),  # Cloud Run deployed it
+            pull(next(ids), wanted, "c", "n", "present", at=T0),  # not demand
+            pull(next(ids), wanted, "c", "n", "failed", at=T0),
+            pull(next(ids), sibling, "c", "n", at=T0),  # same repository, another tag
+            pull(next(ids), sibling, "c", "n", at=T0),
+        ]
+    )
+    assert store.pull_count(wanted) == 4
+    assert store.pull_count(wanted, since=T0 + timedelta(hours=1)) == 2
+    assert store.pull_count(sibling) == 2
+    assert store.pull_count("registry.example/records/count") == 0  # :latest
+    assert store.pull_count("not a reference, at all") == 0
+
+
+def test_copies_counted_in_a_window(store: PullStore) -> None:
+    results = [
+        copy_result(0),  # failed, requested at T0
+        copy_result(61),  # copied, T0 + 61 s
+        copy_result(62),  # failed, T0 + 62 s
+        copy_result(120),  # failed, T0 + 2 min: the end, not in it
+    ]
+    store.record_copies(results)
+    window = store.copy_counts(T0 + timedelta(seconds=1), T0 + timedelta(minutes=2))
+    assert window == {"copied": 1, "failed": 1}
+    assert store.copy_counts(until=T0 + timedelta(seconds=61)) == {"failed": 1}
+    assert store.copy_counts(since=T0 + timedelta(seconds=62)) == {"failed": 2}
+
+
+def test_mirrored_answers_with_the_whole_record_of_that_source(store: PullStore) -> None:
+    mirrored = copy_result(13)  # copied, docker.io/library/app13:1
+    unparsed = copy_result(25)  # copied, a source that is no reference
+    store.record_copies([copy_result(11), mirrored, unparsed])
+    assert store.mirrored("app13:1") == CopyRecord(
+        source="docker.io/library/app13:1",
+        destination="europe-docker.pkg.dev/p/mirror/app13:1",
+        status="copied",
+        digest=f"sha256:{13:064x}",
+        requested_at=T0 + timedelta(seconds=13),
+        finished_at=T0 + timedelta(seconds=13, microseconds=250_000),
+    )
+    found = store.mirrored("not a reference, 25")
+    assert found is not None and found.source == "not a reference, 25"
+    assert store.mirrored("app12:1") is None
+
+
+def test_ids_stay_what_earlier_versions_stored(tmp_path: Path) -> None:
+    """A record's id is a hash of what identifies it.  Stores written by earlier versions
+    hold ids made this way: the same record recorded again by this version must get the
+    same id, or the views and counts, which deduplicate by id, would count it twice."""
+    moved = RedeployRecord(
+        "run-1", "gke", "https://c", "shop", "Deployment", "web", "app", "nginx:1", "m/nginx:1",
+        "moved", T0,
+    )  # fmt: skip
+    copied = CopyResult(
+        source="nginx:1.27",
+        destination="europe-docker.pkg.dev/p/mirror/docker.io/library/nginx:1.27",
+        status="copied",
+        digest="sha256:" + "a" * 64,
+        bytes_copied=5,
+        started_at=T0,
+        finished_at=T0,
+    )
+    path = tmp_path / "armirror.duckdb"
+    with DuckDBStore(path) as store:
+        store.record_redeploys([moved])
+        store.record_copy(copied)
+        with pytest.raises(ValueError, match="nope"):
+            store.count_rows("nope")
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT redeploy_id FROM redeploys").fetchall() == [
+            ("bb12a57e275662bee814aecd3d19de21c6d0a658",)
+        ]
+        assert con.execute("SELECT copy_id FROM copies").fetchall() == [
+            ("e90464647d9af9c9f0646876efd39f54af4e3836",)
+        ]

@@ -3,12 +3,14 @@ the schema files the package ships, and which query sets are the same."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlglot
 from armirror.store import (
     CopyRecord,
     DailyPulls,
@@ -150,3 +152,40 @@ def test_query_sets_are_equal_only_for_the_same_dialect_and_place() -> None:
     assert Queries("bigquery", "p", "d") != Queries("bigquery", "p", "other")
     assert Queries("bigquery", "p", "d") != Queries("bigquery", "q", "d")
     assert duck != "duckdb" and duck != ("duckdb", None, None)
+
+
+@pytest.mark.parametrize("queries", [Queries("bigquery", "p", "d"), Queries("duckdb")], ids=str)
+def test_queries_spell_their_columns_as_the_readers_read_them(queries: Queries) -> None:
+    """Real BigQuery names a result column as the query spells it (``SELECT CLUSTER``
+    gives ``CLUSTER``); DuckDB and the emulator name it as the table does, so the suite's
+    stores cannot see a misspelt one.  Each reader's keys, spelt out."""
+
+    def names(sql: str) -> list[str]:
+        return sqlglot.parse_one(sql, read=queries.dialect).named_selects
+
+    ranking = [f.name for f in dataclasses.fields(ImageRanking)]
+    assert names(queries.top_images(None, None, False, 20)) == ranking
+    assert names(queries.third_party_by_workload(None, None, 20)) == [
+        "cluster",
+        "namespace",
+        "pulls",
+        "rate_limited",
+        "images",
+    ]
+    assert names(queries.copy_counts(None, None)) == ["status", "copies"]
+    assert names(queries.upload_session("id")) == ["location", "bytes_sent", "done"]
+    assert names(queries.pull_count("registry.example/names/spelt:1", None)) == ["pulls"]
+
+
+def test_the_sink_query_spells_its_columns_as_a_log_entry_does() -> None:
+    from armirror.store.bigquery import sink_query
+
+    project, sql = sink_query("my-project.logs.events_*")
+    assert project == "my-project"
+    assert sqlglot.parse_one(sql, read="bigquery").named_selects == [
+        "insertId",
+        "logName",
+        "timestamp",
+        "resource",
+        "jsonPayload",
+    ]

@@ -239,6 +239,25 @@ def read_sink_entries(
     sink's layout (lower-cased payload fields), which
     :func:`armirror.events.parse_log_entry` reads as it reads a LogEntry.
     """
+    project, sql = sink_query(table, since=since, until=until)
+    client = make_client(project)
+    try:
+        for row in client.query_and_wait(sql):
+            entry = dict(row.items())
+            entry["timestamp"] = _json_value(entry.get("timestamp"))
+            yield entry
+    except api_exceptions.GoogleAPICallError as exc:
+        raise StoreError(f"reading {table}: {exc}") from exc
+    finally:
+        client.close()
+
+
+def sink_query(
+    table: str, *, since: datetime | None = None, until: datetime | None = None
+) -> tuple[str, str]:
+    """(project, GoogleSQL) reading :func:`read_sink_entries`'s rows; ``ValueError`` for
+    a table name that is not one.  BigQuery names each result column as the query spells
+    it, so the select list spells them as a LogEntry does."""
     match = _SINK_TABLE_RE.match(table)
     if not match:
         raise ValueError(
@@ -261,13 +280,4 @@ def read_sink_entries(
         "SELECT insertId, logName, timestamp, resource, jsonPayload "
         f"FROM `{project}.{dataset}.{name}` WHERE {' AND '.join(conditions)}"
     )
-    client = make_client(project)
-    try:
-        for row in client.query_and_wait(sql):
-            entry = dict(row.items())
-            entry["timestamp"] = _json_value(entry.get("timestamp"))
-            yield entry
-    except api_exceptions.GoogleAPICallError as exc:
-        raise StoreError(f"reading {table}: {exc}") from exc
-    finally:
-        client.close()
+    return project, sql
