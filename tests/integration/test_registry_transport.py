@@ -12,9 +12,11 @@ DNS), and the proxy resolves ``*.corp.test`` names from its own table.
 from __future__ import annotations
 
 import asyncio
+import base64
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpcore
 import httpx
@@ -29,12 +31,14 @@ from armirror.registry.pinned import (
     sync_transport,
     tls_context,
 )
+from armirror.registry.proxied import proxy_tls_context
 from armirror.registry.proxied import sync_transport as routed_sync_transport
 from armirror.registry.proxies import ProxyRoutes, parse_proxy
 from registry_checks import credentials, fast_retry, head_manifest, unique, verify_image
 from standins import images
 from standins.forward_proxy import ForwardProxy
 from standins.registry import Registry
+from standins.tls import make_certificates
 
 PLAIN = "plain.corp.test"  # the proxy's name for the plain-HTTP source registry
 TLS_NAME = "registry.corp.test"  # a name only an exemption lets through unresolved
@@ -292,3 +296,51 @@ def test_the_backends_open_no_unix_sockets_and_sleep_as_asked() -> None:
     with pytest.raises(httpcore.ConnectError) as caught_async:
         asyncio.run(unix())
     assert str(caught_async.value) == "the registry client does not use unix sockets"
+
+
+@pytest.fixture
+def proxy_ca(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Path, Path, Path]]:
+    """A CA only SSL_CERT_FILE names, as a corporate proxy's often is.  The proxies' TLS
+    context is built once per process; it is rebuilt here to read this file, and again
+    after, so no other test sees this CA."""
+    certificates = make_certificates(tmp_path_factory.mktemp("proxy-tls"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificates[0]))
+    proxy_tls_context.cache_clear()
+    yield certificates
+    proxy_tls_context.cache_clear()
+
+
+def test_an_https_proxy_with_credentials_trusted_through_ssl_cert_file(
+    source_registry: Registry, proxy_ca: tuple[Path, Path, Path]
+) -> None:
+    """HTTP_PROXY=https://USER:PASSWORD@…: the proxy's certificate is checked against
+    SSL_CERT_FILE (not only certifi's bundle) and the credentials reach it, from the
+    async client and the blob threads' blocking one alike."""
+    url = f"http://{PLAIN}:{port_of(source_registry)}"
+    with ForwardProxy(
+        hosts={PLAIN: "127.0.0.1"}, credentials=(USER, PASSWORD), tls=proxy_ca[1:]
+    ) as proxy:
+        assert proxy.url.startswith("https://")
+        routes = ProxyRoutes(http=parse_proxy(proxy.url_with(USER, PASSWORD), "HTTP_PROXY"))
+
+        async def ping() -> int:
+            async with RegistryClient(
+                upstreams={"docker.io": url},
+                credentials=credentials(),
+                retry=fast_retry(2),
+                proxies=routes,
+            ) as client:
+                answer = await client.request("docker.io", "GET", "/v2/", what="ping")
+                return answer.status_code
+
+        assert asyncio.run(ping()) == 200
+        guard = HostGuard(exempt=[(PLAIN, port_of(source_registry))])
+        with blocking_client(guard, routes) as client:
+            assert client.get(f"{url}/v2/").status_code == 200
+        asked = list(proxy.asked)
+    basic = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    assert [(a.method, a.target, a.proxy_authorization) for a in asked] == [
+        ("GET", f"{url}/v2/", f"Basic {basic}")
+    ] * 2

@@ -42,9 +42,10 @@ VERDICT_SECONDS = 60.0
 
 @functools.cache
 def proxy_tls_context() -> ssl.SSLContext:
-    """The TLS context for https:// proxies: the system CAs and SSL_CERT_FILE, as for
-    registries (httpcore's default would read only certifi's bundle).  Apart from the
-    registries' context, whose ALPN protocols httpcore sets per connection."""
+    """The TLS context for https:// proxies, built once: the CAs httpx trusts for
+    registries (SSL_CERT_FILE or SSL_CERT_DIR when set, else certifi's bundle), where
+    httpcore would build a context per transport.  Apart from the registries' context,
+    whose ALPN protocols httpcore sets per connection."""
     return httpx.create_ssl_context()
 
 
