@@ -55,7 +55,9 @@ def dest_proxy(dest_registry: Registry) -> Iterator[FaultProxy]:
         yield proxy
 
 
-def _client(source_url: str, dest_host: str, dest_url: str, **options: object) -> RegistryClient:
+def _client(
+    source_url: str | tuple[str, ...], dest_host: str, dest_url: str, **options: object
+) -> RegistryClient:
     return RegistryClient(
         upstreams={"docker.io": source_url, dest_host: dest_url},
         credentials=credentials(),
@@ -238,3 +240,147 @@ def test_refused_chunks_go_whole_even_when_cancelling_the_upload_fails(
     assert result.status == "copied", result.error
     assert dest_proxy.count("DELETE", UPLOADS) >= 1  # it was tried
     verify_image(dest_registry.url, destination.repository, image.digest)
+
+
+# -- what a copy reports ----------------------------------------------------------------------
+
+
+def _copy_one(
+    source_url: str | tuple[str, ...], dest_registry: Registry, source: Reference, destination: Reference,
+    **copier: object,
+) -> CopyResult:  # fmt: skip
+    async def main() -> CopyResult:
+        async with _client(source_url, dest_registry.host, dest_registry.url) as client:
+            return await Copier(client, **copier).copy(source, destination)  # type: ignore[arg-type]
+
+    return asyncio.run(asyncio.wait_for(main(), timeout=60))
+
+
+def test_a_missing_image_is_reported_not_raised(
+    source_registry: Registry, dest_registry: Registry
+) -> None:
+    source = parse(f"docker.io/{unique('library/missing')}:1")
+    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    result = _copy_one(source_registry.url, dest_registry, source, destination)
+    assert result.error == f"{source}: not found at {source_registry.url}"
+    assert result.status == "failed" and result.digest is None and result.endpoint is None
+    assert (result.retryable, result.rate_limited, result.retry_after) == (False, False, None)
+    assert result.started_at is not None and result.finished_at is not None
+    assert result.started_at <= result.finished_at and result.started_at.tzinfo is not None
+    shown = result.to_json()
+    assert shown["status"] == "failed" and shown["error"] == result.error
+    assert shown["started_at"] == result.started_at.isoformat()
+    assert shown["finished_at"] == result.finished_at.isoformat()
+    assert shown["manifest_gets"] == {} and shown["bytes_copied"] == 0
+
+
+def test_a_copied_image_reports_what_it_moved_and_cost(
+    source_registry: Registry, dest_registry: Registry, hub: FaultProxy
+) -> None:
+    image = images.single_image(unique("library/reported"), "1", seed=18740)
+    images.push(source_registry.url, image)
+    source = parse(f"docker.io/{image.repository}:1")
+    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    result = _copy_one(hub.url, dest_registry, source, destination)
+    assert result.status == "copied", result.error
+    shown = result.to_json()
+    assert shown["digest"] == image.digest and shown["endpoint"] == hub.url
+    assert shown["bytes_copied"] == sum(b.size for b in image.all_blobs())
+    assert shown["manifest_gets"] == {hub.url.split("://", 1)[1]: 1}
+    assert shown["error"] is None and shown["retryable"] is False
+    assert isinstance(shown["started_at"], str) and isinstance(shown["finished_at"], str)
+
+
+def test_a_head_without_a_digest_is_answered_by_the_get(
+    source_registry: Registry, dest_registry: Registry, hub: FaultProxy
+) -> None:
+    image = images.multi_arch_image(unique("library/nodigest"), "1", seed=18750)
+    images.push(source_registry.url, image)
+    # The source's HEAD of the tag leaves Docker-Content-Digest out.
+    hub.add("HEAD", rf"/{image.repository}/manifests/1$", "headers",
+            headers={"Docker-Content-Digest": ""}, times=10)  # fmt: skip
+    source = parse(f"docker.io/{image.repository}:1")
+    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    # The registry's first endpoint lacks the image: the GET goes where the HEAD found it.
+    endpoints = (dest_registry.url, hub.url)
+    result = _copy_one(endpoints, dest_registry, source, destination)
+    assert result.status == "copied", result.error
+    assert result.digest == image.digest and result.endpoint == hub.url
+    verify_image(dest_registry.url, destination.repository, image.digest)
+    # A second run finds it up to date: the destination's HEAD names the digest.
+    hub.clear()
+    hub.add("HEAD", rf"/{image.repository}/manifests/1$", "headers",
+            headers={"Docker-Content-Digest": ""}, times=10)  # fmt: skip
+    again = _copy_one(hub.url, dest_registry, source, destination)
+    assert again.status == "up-to-date", again.error
+    assert again.digest == image.digest
+
+
+# -- signatures ---------------------------------------------------------------------------------
+
+
+def test_without_signatures_no_tag_list_and_no_signature_tags(
+    source_registry: Registry, dest_registry: Registry, hub: FaultProxy
+) -> None:
+    image = images.sign(
+        images.single_image(unique("library/unsigned-copy"), "1", seed=18760),
+        seed=18761,
+        kinds=("sig",),
+    )
+    images.push(source_registry.url, image)
+    source = parse(f"docker.io/{image.repository}:1")
+    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    result = _copy_one(hub.url, dest_registry, source, destination, signatures=False)
+    assert result.status == "copied", result.error
+    assert hub.count("GET", "/tags/list") == 0
+    assert hub.count("HEAD", r"\.(sig|att|sbom)$") == 0
+    stem = image.digest.replace(":", "-")
+    sig = httpx.head(f"{dest_registry.url}/v2/{destination.repository}/manifests/{stem}.sig")
+    assert sig.status_code == 404
+
+
+def test_signatures_found_without_a_tag_list(
+    source_registry: Registry, dest_registry: Registry, hub: FaultProxy
+) -> None:
+    image = images.sign(
+        images.multi_arch_image(unique("library/no-tag-list"), "1", seed=18770),
+        seed=18771,
+        kinds=("sig",),
+    )
+    images.push(source_registry.url, image)
+    hub.add("GET", "/tags/list", "serve", status=404, times=10)  # a registry without it
+    source = parse(f"docker.io/{image.repository}:1")
+    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    result = _copy_one(hub.url, dest_registry, source, destination)
+    assert result.status == "copied", result.error
+    stem = image.digest.replace(":", "-")
+    # Each of the image's three candidate tags is asked about; the platforms' are not.
+    for kind in ("sig", "att", "sbom"):
+        assert hub.count("HEAD", rf"/manifests/{stem}\.{kind}$") == 1
+    assert hub.count("HEAD", r"\.(sig|att|sbom)$") == 3
+    signature = image.tagged[f"{stem}.sig"]
+    copied = httpx.head(
+        f"{dest_registry.url}/v2/{destination.repository}/manifests/{stem}.sig",
+        headers={"Accept": signature.media_type},
+    )
+    assert copied.headers.get("Docker-Content-Digest") == signature.digest
+
+
+def test_one_tag_list_per_source_repository(
+    source_registry: Registry, dest_registry: Registry, hub: FaultProxy
+) -> None:
+    repository = unique("library/shared-list")
+    batch = [images.single_image(repository, tag, seed=18780 + n) for n, tag in enumerate("12")]
+    for image in batch:
+        images.push(source_registry.url, image)
+    prefix = f"{dest_registry.host}/{unique('mirror')}"
+    sources = [parse(f"docker.io/{repository}:{tag}") for tag in "12"]
+
+    async def main() -> list[CopyResult]:
+        async with _client(hub.url, dest_registry.host, dest_registry.url) as client:
+            pairs = [(s, destination_for(s, prefix)) for s in sources]
+            return await Copier(client).copy_many(pairs)
+
+    results = asyncio.run(asyncio.wait_for(main(), timeout=60))
+    assert [r.status for r in results] == ["copied", "copied"], [r.error for r in results]
+    assert hub.count("GET", "/tags/list") == 1
