@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -20,7 +21,7 @@ from armirror.reference import Reference, destination_for, parse
 from armirror.registry import CopyResult, RegistryClient
 from armirror.registry.copy import Copier, copy_images
 from armirror.registry.errors import TransientError
-from armirror.registry.resumable import ChunkedUpload, MemoryUploadSessions
+from armirror.registry.resumable import ChunkedUpload, Deadline, MemoryUploadSessions
 from faultproxy import FaultProxy
 from registry_checks import credentials, fast_retry, unique, verify_image
 from standins import images
@@ -384,3 +385,106 @@ def test_one_tag_list_per_source_repository(
     results = asyncio.run(asyncio.wait_for(main(), timeout=60))
     assert [r.status for r in results] == ["copied", "copied"], [r.error for r in results]
     assert hub.count("GET", "/tags/list") == 1
+
+
+# -- the destination's answers ----------------------------------------------------------------
+
+
+def _image_and_refs(
+    source_registry: Registry, dest_registry: Registry, stem: str, seed: int
+) -> tuple[images.Image, Reference, Reference]:
+    image = images.single_image(unique(f"library/{stem}"), "1", seed=seed)
+    images.push(source_registry.url, image)
+    source = parse(f"docker.io/{image.repository}:1")
+    return image, source, destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+
+
+def _copy_through(
+    source_url: str, dest_registry: Registry, dest_url: str, source: Reference,
+    destination: Reference, **options: object,
+) -> CopyResult:  # fmt: skip
+    copier = {k: options.pop(k) for k in ("sessions", "deadline") if k in options}
+
+    async def main() -> CopyResult:
+        async with _client(source_url, dest_registry.host, dest_url, **options) as client:
+            return await Copier(client, **copier).copy(source, destination)  # type: ignore[arg-type]
+
+    return asyncio.run(asyncio.wait_for(main(), timeout=60))
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_an_upload_start_without_a_location_fails_the_copy(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy, chunked: bool
+) -> None:
+    _, source, destination = _image_and_refs(source_registry, dest_registry, "noloc", 18800)
+    dest_proxy.add("POST", rf"{UPLOADS}$", "serve", status=202, times=100)
+    options: dict[str, object] = {"resumable_min_size": 1, "sessions": MemoryUploadSessions()}
+    result = _copy_through(
+        source_registry.url, dest_registry, dest_proxy.url, source, destination,
+        **(options if chunked else {}),
+    )  # fmt: skip
+    assert result.status == "failed" and not result.retryable
+    assert result.error is not None
+    assert result.error.startswith("blob sha256:")
+    assert result.error.endswith(
+        f"from {source.name} to {destination.name}: registry gave no upload location"
+    )
+    assert _tag_absent(dest_registry.url, destination)
+
+
+def test_an_upload_refused_401_mid_copy_is_tried_again(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
+) -> None:
+    """A token that expired between the upload start and the PUT: the transfer is
+    tried again, not failed for want of credentials."""
+    image, source, destination = _image_and_refs(source_registry, dest_registry, "expired", 18810)
+    dest_proxy.add("PUT", UPLOADS, "serve", status=401, times=1)
+    result = _copy_through(source_registry.url, dest_registry, dest_proxy.url, source, destination)
+    assert result.status == "copied", result.error
+    assert dest_proxy.count("PUT", UPLOADS, "serve") == 1
+    assert dest_proxy.count("PUT", UPLOADS, "ok") == len(image.all_blobs())
+    verify_image(dest_registry.url, destination.repository, image.digest)
+
+
+def test_an_upload_refused_otherwise_fails_the_copy(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
+) -> None:
+    _, source, destination = _image_and_refs(source_registry, dest_registry, "denied", 18820)
+    denied = b'{"errors":[{"code":"DENIED","message":"quota exceeded"}]}'
+    dest_proxy.add("PUT", UPLOADS, "serve", status=403, body=denied, times=100,
+                   headers={"Content-Type": "application/json"})  # fmt: skip
+    result = _copy_through(source_registry.url, dest_registry, dest_proxy.url, source, destination)
+    assert result.status == "failed" and not result.retryable
+    assert result.error is not None and result.error.startswith("upload blob sha256:")
+    assert f" from {source.name} to {destination.name}: " in result.error
+    assert "refused access (403)" in result.error and "(DENIED: quota exceeded)" in result.error
+    assert "_state" not in result.error  # the upload's state stays out of messages
+    assert _tag_absent(dest_registry.url, destination)
+
+
+@pytest.mark.parametrize("kind", ["503", "429"])
+def test_a_manifest_push_answered_busy_is_tried_again(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy, kind: str
+) -> None:
+    image, source, destination = _image_and_refs(source_registry, dest_registry, "busy-push", 18830)
+    dest_proxy.add("PUT", "/manifests/", kind, times=1, retry_after="0")
+    result = _copy_through(source_registry.url, dest_registry, dest_proxy.url, source, destination)
+    assert result.status == "copied", result.error
+    assert dest_proxy.count("PUT", "/manifests/") == 2
+    verify_image(dest_registry.url, destination.repository, image.digest)
+
+
+def test_a_copy_past_its_deadline_starts_no_transfer(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
+) -> None:
+    _, source, destination = _image_and_refs(source_registry, dest_registry, "late", 18840)
+    result = _copy_through(
+        source_registry.url, dest_registry, dest_proxy.url, source, destination,
+        deadline=Deadline(at=time.monotonic() - 1),
+    )  # fmt: skip
+    assert result.status == "failed" and result.retryable  # the next attempt goes on
+    assert result.error is not None
+    assert result.error.startswith("blob sha256:")
+    assert "not started, the copy's deadline is near" in result.error
+    assert dest_proxy.count("POST", UPLOADS) == 0
+    assert _tag_absent(dest_registry.url, destination)
