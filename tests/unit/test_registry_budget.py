@@ -8,8 +8,19 @@ when a job runs again.
 
 from __future__ import annotations
 
+import contextvars
+import time
+
 import pytest
-from armirror.registry.budget import RateLimit, check, observed
+from armirror.registry.budget import (
+    RateLimit,
+    check,
+    count_manifest_get,
+    manifest_gets,
+    observed,
+    parse_value,
+    parse_window,
+)
 from armirror.registry.errors import RateLimited, is_retryable
 
 HUB_WINDOW = 21600.0  # Docker Hub's six hours
@@ -122,3 +133,61 @@ def test_a_refusal_names_the_budget_and_the_window(
 )
 def test_what_fits_or_is_unknown_is_never_refused(seen: RateLimit | None, needed: int) -> None:
     check(seen, needed, "quay.io/a/b:1", "quay.io")
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "window"),
+    [
+        ("100;w=21600", 100, 21600.0),
+        ("76;w=21600", 76, 21600.0),
+        ("  76 ;w=21600", 76, 21600.0),
+        ("0", 0, None),
+        ("5; w = 60", 5, 60.0),
+        ("5;comment;w=60", 5, 60.0),
+        ("", None, None),
+        (None, None, None),
+        ("many", None, None),
+        ("-1;w=60", None, 60.0),
+        ("7 8", None, None),
+        ("w=60", None, None),
+        ("3;window=60", 3, None),
+    ],
+)
+def test_parse_rate_limit_headers(
+    header: str | None, value: int | None, window: float | None
+) -> None:
+    assert parse_value(header) == value
+    assert parse_window(header) == window
+
+
+def test_observed_reads_the_window_from_either_header() -> None:
+    assert observed("100;w=21600", "76;w=21600") == RateLimit(
+        100, 76, 21600.0, observed_at=pytest.approx(time.time(), abs=60)
+    )
+    seen = observed("100;w=3600", "9")
+    assert seen is not None and (seen.limit, seen.remaining, seen.window) == (100, 9, 3600.0)
+    seen = observed("100;w=3600", "9;w=60")  # the remaining count's own window first
+    assert seen is not None and seen.window == 60.0
+    seen = observed(None, "9")
+    assert seen is not None and (seen.limit, seen.remaining, seen.window) == (None, 9, None)
+    # Without a remaining count there is no budget to keep, whatever the limit says.
+    assert observed("100;w=21600", None) is None
+    assert observed("100;w=21600", "unknown") is None
+
+
+def test_manifest_gets_are_counted_per_endpoint_only_inside_a_copy() -> None:
+    count_manifest_get("registry-1.docker.io")  # outside a copy: nowhere to count, no error
+    assert manifest_gets.get() is None
+
+    def one_copy() -> dict[str, int] | None:
+        manifest_gets.set({})
+        count_manifest_get("registry-1.docker.io")
+        count_manifest_get("registry-1.docker.io")
+        count_manifest_get("mirror.gcr.io")
+        return manifest_gets.get()
+
+    assert contextvars.copy_context().run(one_copy) == {
+        "registry-1.docker.io": 2,
+        "mirror.gcr.io": 1,
+    }
+    assert manifest_gets.get() is None

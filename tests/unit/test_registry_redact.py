@@ -11,7 +11,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-from armirror.registry.redact import configure_request_logs
+from armirror.registry import redact
+from armirror.registry.redact import (
+    configure_request_logs,
+    remember,
+    remember_basic,
+    scrub,
+    url_for_log,
+)
 
 LOGGERS = ("httpx", "httpcore", "armirror.registry")
 STATE = "_state=UPLOADSTATE-must-not-be-logged"
@@ -114,3 +121,115 @@ def test_log_lines_without_a_url_pass_unchanged(caplog: pytest.LogCaptureFixture
         "mapping x?y",
         "no arguments at all?really",
     ]
+
+
+# -- scrub: what of a registry's text may reach a message -----------------------------------
+
+
+@pytest.fixture
+def known_secrets() -> Iterator[None]:
+    """The process-wide list of sent secrets, emptied for the test and put back after."""
+    saved = list(redact._known)
+    redact._known.clear()
+    yield
+    redact._known.clear()
+    for secret in saved:
+        redact._known[secret] = None
+
+
+@pytest.mark.parametrize(
+    ("text", "scrubbed"),
+    [
+        ("Authorization: Basic dXNlcjpwYXNz", "Authorization: Basic REDACTED"),
+        ("authorization: bearer abc.DEF_ghi-~+/=", "authorization: bearer REDACTED"),
+        ("Basic Bearer abc", "Basic Bearer REDACTED"),
+        ("Bearer  two-spaces", "Bearer  REDACTED"),  # the text around is kept as it was
+        ("token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.sig and more", "token REDACTED and more"),
+        ("id eyJabcd.efgh end", "id REDACTED end"),
+        ('{"password": "pw-123456", "user": "u"}', '{"password": "REDACTED", "user": "u"}'),
+        ("passwd=abc;next", "passwd=REDACTED;next"),
+        ("refresh_token=r1&scope=x", "refresh_token=REDACTED&scope=x"),
+        ("API-KEY=k1 apikey=k2 api_key=k3", "API-KEY=REDACTED apikey=REDACTED api_key=REDACTED"),
+        ("credential='c1' credentials=c2", "credential='REDACTED' credentials=REDACTED"),
+        ("auth: Basic dXNlcjpwYXNz", "auth: Basic REDACTED"),
+        ("token=REDACTED stays", "token=REDACTED stays"),
+        (
+            "see https://user:pw@h.test/x and ftp://a@b/",
+            "see https://REDACTED@h.test/x and ftp://REDACTED@b/",
+        ),
+        (
+            "PUT https://r.test/v2/x/blobs/uploads/1?_state=abc&digest=sha256:1 done",
+            "PUT https://r.test/v2/x/blobs/uploads/1?REDACTED done",
+        ),
+        ("http://r.test/p?q#frag", "http://r.test/p?REDACTED#frag"),
+        ("  padded\ttext\r\n\x00\x1f\x7fend  ", "padded text end"),
+        ("manifest unknown to registry", "manifest unknown to registry"),
+    ],
+)
+def test_scrub_exact(text: str, scrubbed: str) -> None:
+    assert scrub(text) == scrubbed
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "scrubbed"),
+    [
+        ("a" * 200, 200, "a" * 200),
+        ("a" * 201, 200, "a" * 199 + "…"),
+        ("abcdefghij", 10, "abcdefghij"),
+        ("abcdefghijk", 10, "abcdefghi…"),
+        ("abcdefgh   xyz", 10, "abcdefgh…"),  # no dangling space before the ellipsis
+        ("  abcdefghij  ", 10, "abcdefghij"),  # cut after trimming
+    ],
+)
+def test_scrub_cuts_to_the_limit(text: str, limit: int, scrubbed: str) -> None:
+    assert scrub(text, limit) == scrubbed
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://user:pw@host:5000/v2/x?y=1#z", "https://host:5000/v2/x"),
+        ("HTTP://u@h/p", "HTTP://h/p"),
+        ("https://h/p#f", "https://h/p"),
+        ("https://h/p@x", "https://h/p@x"),
+        ("h/p?q", "h/p"),
+    ],
+)
+def test_url_for_log(url: str, shown: str) -> None:
+    assert url_for_log(url) == shown
+    assert url_for_log(httpx.URL(url)) == url_for_log(str(httpx.URL(url)))
+
+
+def test_secrets_sent_are_redacted_from_six_characters(known_secrets: None) -> None:
+    remember("qwert")  # five: too short, it would hide ordinary words
+    remember("zxcvbn")
+    remember(None)
+    remember("")
+    assert scrub("said qwert and zxcvbn here") == "said qwert and REDACTED here"
+
+
+def test_the_longest_sent_secret_is_redacted_first(known_secrets: None) -> None:
+    remember("plainsecret")
+    remember("plainsecretword")
+    assert scrub("x plainsecretword y plainsecret z") == "x REDACTED y REDACTED z"
+
+
+def test_basic_credentials_are_redacted_as_sent(known_secrets: None) -> None:
+    remember_basic("robot", "opensesame")
+    assert scrub("got cm9ib3Q6b3BlbnNlc2FtZQ== and opensesame") == "got REDACTED and REDACTED"
+
+
+def test_the_oldest_sent_secrets_are_forgotten_after_512(known_secrets: None) -> None:
+    first = "firstsecret-0"
+    remember(first)
+    for n in range(511):
+        remember(f"filler-secret-{n:04d}")
+    assert scrub(f"a {first}") == "a REDACTED"  # 512 kept
+    remember(first)  # sent again: now the newest
+    remember("one-more-secret")
+    assert scrub(f"a {first} b filler-secret-0000") == "a REDACTED b filler-secret-0000"
+    assert scrub("c filler-secret-0001 one-more-secret") == "c REDACTED REDACTED"
+    for n in range(512):
+        remember(f"later-secret-{n:04d}")
+    assert scrub(f"a {first}") == f"a {first}"
+    assert scrub("later-secret-0000 later-secret-0511") == "REDACTED REDACTED"
