@@ -5,12 +5,17 @@
 - A resumable upload goes on from what the destination already holds, moving only the
   rest; a blob the source lacks fails the copy at once (no retries, not "try again").
 - A registry that refuses chunks gets the blob whole even when cancelling its abandoned
-  upload fails.
+  upload fails; the destination's other refusals fail the copy clearly or are tried again.
+- What a copy reports, signatures with and without a tag list, and the tags/list and
+  referrers answers registries give.
+
+Requests are counted by their arrival at the fault proxy (recorded before it answers).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -184,7 +189,7 @@ def test_a_blob_the_source_lacks_fails_the_chunked_copy_at_once(
     assert result.error is not None
     assert result.error.startswith(f"download blob {layer.digest}: not found at {hub.url}")
     assert not result.retryable  # not found is not "try again"
-    assert hub.count("GET", f"/blobs/{layer.digest}") == 1  # and not asked again
+    assert len(hub.arrived("GET", f"/blobs/{layer.digest}")) == 1  # and not asked again
     assert _tag_absent(dest_registry.url, destination)
 
 
@@ -239,7 +244,7 @@ def test_refused_chunks_go_whole_even_when_cancelling_the_upload_fails(
 
     result = asyncio.run(asyncio.wait_for(main(), timeout=60))
     assert result.status == "copied", result.error
-    assert dest_proxy.count("DELETE", UPLOADS) >= 1  # it was tried
+    assert len(dest_proxy.arrived("DELETE", UPLOADS)) >= 1  # it was tried
     verify_image(dest_registry.url, destination.repository, image.digest)
 
 
@@ -333,8 +338,8 @@ def test_without_signatures_no_tag_list_and_no_signature_tags(
     destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
     result = _copy_one(hub.url, dest_registry, source, destination, signatures=False)
     assert result.status == "copied", result.error
-    assert hub.count("GET", "/tags/list") == 0
-    assert hub.count("HEAD", r"\.(sig|att|sbom)$") == 0
+    assert len(hub.arrived("GET", "/tags/list")) == 0
+    assert len(hub.arrived("HEAD", r"\.(sig|att|sbom)$")) == 0
     stem = image.digest.replace(":", "-")
     sig = httpx.head(f"{dest_registry.url}/v2/{destination.repository}/manifests/{stem}.sig")
     assert sig.status_code == 404
@@ -357,8 +362,8 @@ def test_signatures_found_without_a_tag_list(
     stem = image.digest.replace(":", "-")
     # Each of the image's three candidate tags is asked about; the platforms' are not.
     for kind in ("sig", "att", "sbom"):
-        assert hub.count("HEAD", rf"/manifests/{stem}\.{kind}$") == 1
-    assert hub.count("HEAD", r"\.(sig|att|sbom)$") == 3
+        assert len(hub.arrived("HEAD", rf"/manifests/{stem}\.{kind}$")) == 1
+    assert len(hub.arrived("HEAD", r"\.(sig|att|sbom)$")) == 3
     signature = image.tagged[f"{stem}.sig"]
     copied = httpx.head(
         f"{dest_registry.url}/v2/{destination.repository}/manifests/{stem}.sig",
@@ -384,7 +389,7 @@ def test_one_tag_list_per_source_repository(
 
     results = asyncio.run(asyncio.wait_for(main(), timeout=60))
     assert [r.status for r in results] == ["copied", "copied"], [r.error for r in results]
-    assert hub.count("GET", "/tags/list") == 1
+    assert len(hub.arrived("GET", "/tags/list")) == 1
 
 
 # -- the destination's answers ----------------------------------------------------------------
@@ -441,8 +446,8 @@ def test_an_upload_refused_401_mid_copy_is_tried_again(
     dest_proxy.add("PUT", UPLOADS, "serve", status=401, times=1)
     result = _copy_through(source_registry.url, dest_registry, dest_proxy.url, source, destination)
     assert result.status == "copied", result.error
-    assert dest_proxy.count("PUT", UPLOADS, "serve") == 1
-    assert dest_proxy.count("PUT", UPLOADS, "ok") == len(image.all_blobs())
+    assert dest_proxy.count("PUT", UPLOADS, "serve") == 1  # recorded before it answers
+    assert len(dest_proxy.arrived("PUT", UPLOADS)) == len(image.all_blobs()) + 1
     verify_image(dest_registry.url, destination.repository, image.digest)
 
 
@@ -470,7 +475,7 @@ def test_a_manifest_push_answered_busy_is_tried_again(
     dest_proxy.add("PUT", "/manifests/", kind, times=1, retry_after="0")
     result = _copy_through(source_registry.url, dest_registry, dest_proxy.url, source, destination)
     assert result.status == "copied", result.error
-    assert dest_proxy.count("PUT", "/manifests/") == 2
+    assert len(dest_proxy.arrived("PUT", "/manifests/")) == 2
     verify_image(dest_registry.url, destination.repository, image.digest)
 
 
@@ -486,5 +491,95 @@ def test_a_copy_past_its_deadline_starts_no_transfer(
     assert result.error is not None
     assert result.error.startswith("blob sha256:")
     assert "not started, the copy's deadline is near" in result.error
-    assert dest_proxy.count("POST", UPLOADS) == 0
+    assert len(dest_proxy.arrived("POST", UPLOADS)) == 0
     assert _tag_absent(dest_registry.url, destination)
+
+
+# -- tags/list and referrers as registries answer them ----------------------------------------
+
+INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
+
+
+def _ask(url: str, call: str, *args: object) -> object:
+    """One client call against ``url`` as docker.io."""
+
+    async def main() -> object:
+        async with RegistryClient(
+            upstreams={"docker.io": url},
+            credentials=credentials(),
+            retry=fast_retry(attempts=2),
+            allow_private_hosts=True,
+        ) as client:
+            return await getattr(client, call)(*args)
+
+    return asyncio.run(asyncio.wait_for(main(), timeout=60))
+
+
+def test_tag_list_one_page_of_a_thousand(source_registry: Registry, hub: FaultProxy) -> None:
+    repository = unique("library/tagged")
+    for tag in ("1", "2"):
+        images.push(source_registry.url, images.single_image(repository, tag, seed=18900))
+    tags = _ask(hub.url, "list_tags", parse(f"docker.io/{repository}:1"))
+    assert sorted(tags) == ["1", "2"]  # type: ignore[call-overload]
+    (path,) = [p for _, m, p in hub.arrivals if m == "GET" and "/tags/list" in p]
+    assert path == f"/v2/{repository}/tags/list?n=1000"
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "tags"),
+    [
+        (200, {}, b'{"name": "x", "tags": ["a", 7]}', ["a", "7"]),
+        (200, {}, b'{"name": "x", "tags": null}', []),
+        (200, {}, b'{"name": "x"}', []),
+        # More than one page: the caller asks tag by tag instead.
+        (200, {"Link": '</v2/x/tags/list?n=1000&last=a>; rel="next"'}, b'{"tags": ["a"]}', None),
+        (200, {}, b'{"tags": "a"}', None),
+        (200, {}, b'["a"]', None),
+        (200, {}, b"<html>", None),
+        (200, {}, b"[" * 100_000, None),
+        (404, {}, b'{"errors": [{"code": "NAME_UNKNOWN"}]}', None),
+    ],
+)
+def test_tag_list_answers(
+    hub: FaultProxy, status: int, headers: dict[str, str], body: bytes, tags: list[str] | None
+) -> None:
+    hub.add("GET", "/tags/list", "serve", status=status, body=body, times=5,
+            headers={"Content-Type": "application/json", **headers})  # fmt: skip
+    assert _ask(hub.url, "list_tags", parse("docker.io/library/x:1")) == tags
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "body", "found"),
+    [
+        (
+            200,
+            INDEX_TYPE,
+            {"manifests": [
+                {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:1",
+                 "size": 9, "artifactType": "application/spdx+json"},
+                {"digest": "sha256:2"},
+                {"mediaType": "x", "size": 3},
+                "sha256:3",
+            ]},
+            [("application/vnd.oci.image.manifest.v1+json", "sha256:1", 9), ("", "sha256:2", 0)],
+        ),
+        (200, f"{INDEX_TYPE}; charset=utf-8", {"manifests": None}, []),
+        (200, INDEX_TYPE, {}, []),
+        (200, "application/json", {"manifests": [{"digest": "sha256:1"}]}, None),
+        (404, "application/json", {"errors": [{"code": "NOT_FOUND"}]}, None),
+        (400, "application/json", {"errors": [{"code": "UNSUPPORTED"}]}, None),
+        (405, "text/plain", "method not allowed", None),
+    ],
+)  # fmt: skip
+def test_referrers_answers(
+    hub: FaultProxy, status: int, content_type: str, body: object, found: list[object] | None
+) -> None:
+    hub.add("GET", "/referrers/", "serve", status=status, body=json.dumps(body).encode(), times=5,
+            headers={"Content-Type": content_type})  # fmt: skip
+    answer = _ask(hub.url, "referrers", parse("docker.io/library/x:1"), "sha256:" + "a" * 64)
+    if found is None:
+        assert answer is None
+    else:
+        assert [(d.media_type, d.digest, d.size) for d in answer] == found  # type: ignore[attr-defined]
+    (path,) = [p for _, m, p in hub.arrivals if m == "GET"]
+    assert path == "/v2/library/x/referrers/sha256:" + "a" * 64
