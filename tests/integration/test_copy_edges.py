@@ -583,3 +583,115 @@ def test_referrers_answers(
         assert [(d.media_type, d.digest, d.size) for d in answer] == found  # type: ignore[attr-defined]
     (path,) = [p for _, m, p in hub.arrivals if m == "GET"]
     assert path == "/v2/library/x/referrers/sha256:" + "a" * 64
+
+
+# -- recorded uploads that cannot simply go on ------------------------------------------------
+
+
+def _partial_upload(url: str, repository: str, sent: bytes) -> str:
+    """Start an upload at ``url`` holding ``sent``, as an interrupted attempt leaves it;
+    returns its location."""
+    with httpx.Client(base_url=url) as http:
+        started = http.post(f"/v2/{repository}/blobs/uploads/")
+        assert started.status_code == 202
+        patched = http.patch(
+            started.headers["Location"],
+            content=sent,
+            headers={"Content-Type": "application/octet-stream",
+                     "Content-Range": f"0-{len(sent) - 1}"},
+        )  # fmt: skip
+        assert patched.status_code == 202, patched.text
+        return str(patched.headers["Location"])
+
+
+@pytest.mark.parametrize(
+    ("held", "recorded", "wrong"),
+    [
+        (100_000, 150_000, False),  # the registry holds less than was recorded
+        (600_000, 600_000, False),  # more than the blob: another blob's bytes
+        (100_000, 100_000, True),  # what it holds is not the blob's beginning
+    ],
+)
+def test_a_recorded_upload_that_cannot_go_on_is_started_over(
+    source_registry: Registry, dest_registry: Registry, held: int, recorded: int, wrong: bool
+) -> None:
+    image = images.single_image(unique("library/restart"), "1", seed=18950, layer_sizes=(500_000,))
+    images.push(source_registry.url, image)
+    layer = next(b for b in image.blobs if b.size == 500_000)
+    content = b"".join(layer.chunks())
+    source = parse(f"docker.io/{image.repository}:1")
+    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    sent = bytes(held) if wrong or held > len(content) else content[:held]
+    location = _partial_upload(dest_registry.url, destination.repository, sent)
+    sessions = MemoryUploadSessions()
+    key = f"{dest_registry.url}/{destination.repository}"
+    sessions.save_upload_session(key, layer.digest, location, recorded)
+    result = _copy_through(
+        source_registry.url, dest_registry, dest_registry.url, source, destination,
+        sessions=sessions, resumable_min_size=layer.size,
+    )  # fmt: skip
+    assert result.status == "copied", result.error
+    config_size = sum(b.size for b in image.all_blobs()) - layer.size
+    # The whole layer went up (wrong bytes are found out when the registry checks the
+    # digest at the end; that attempt is then tried again from the start).
+    assert result.bytes_copied == config_size + layer.size
+    assert sessions.upload_session(key, layer.digest) is None
+    verify_image(dest_registry.url, destination.repository, image.digest)
+
+
+def test_after_a_refusal_the_registry_gets_every_blob_whole(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
+) -> None:
+    batch = [
+        images.single_image(unique("library/whole"), "1", seed=18960 + n, layer_sizes=(50_000,))
+        for n in range(2)
+    ]
+    for image in batch:
+        images.push(source_registry.url, image)
+    dest_proxy.add("PATCH", UPLOADS, "serve", status=405, times=100)
+    prefix = f"{dest_registry.host}/{unique('mirror')}"
+    pairs = [(s, destination_for(s, prefix)) for s in
+             (parse(f"docker.io/{image.repository}:1") for image in batch)]  # fmt: skip
+    sessions = MemoryUploadSessions()
+
+    async def main() -> list[CopyResult]:
+        async with _client(
+            source_registry.url, dest_registry.host, dest_proxy.url, resumable_min_size=1
+        ) as client:
+            copier = Copier(client, jobs=1, checks=1, sessions=sessions)
+            return await copier.copy_many(pairs)
+
+    results = asyncio.run(asyncio.wait_for(main(), timeout=60))
+    assert [r.status for r in results] == ["copied", "copied"], [r.error for r in results]
+    assert len(dest_proxy.arrived("PATCH", UPLOADS)) == 1  # asked once, remembered
+    for image, (_, destination) in zip(batch, pairs, strict=True):
+        verify_image(dest_registry.url, destination.repository, image.digest)
+
+
+def test_a_mount_the_registry_declines_falls_back_to_an_upload(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
+) -> None:
+    image = images.single_image(unique("library/declined"), "1", seed=18970)
+    images.push(source_registry.url, image)
+    prefix_one = f"{dest_registry.host}/{unique('mirror')}"
+    prefix_two = f"{dest_registry.host}/{unique('mirror')}"
+    source = parse(f"docker.io/{image.repository}:1")
+    pairs = [(source, destination_for(source, prefix_one)),
+             (source, destination_for(source, prefix_two))]  # fmt: skip
+    # The second repository's mounts are answered "upload instead" (202 with a session).
+    abandoned = f"/v2/{pairs[1][1].repository}/blobs/uploads/declined-mount"
+    dest_proxy.add("POST", r"\?mount=", "serve", status=202, times=100,
+                   headers={"Location": abandoned})  # fmt: skip
+    dest_proxy.add("DELETE", "/declined-mount", "serve", status=204, times=100)
+
+    async def main() -> list[CopyResult]:
+        async with _client(source_registry.url, dest_registry.host, dest_proxy.url) as client:
+            return await Copier(client, checks=1).copy_many(pairs)
+
+    results = asyncio.run(asyncio.wait_for(main(), timeout=60))
+    assert [r.status for r in results] == ["copied", "copied"], [r.error for r in results]
+    blobs = len(image.all_blobs())
+    assert len(dest_proxy.arrived("POST", r"\?mount=")) == blobs
+    assert len(dest_proxy.arrived("DELETE", "/declined-mount$")) == blobs  # each cancelled
+    assert results[1].bytes_copied == sum(b.size for b in image.all_blobs())
+    verify_image(dest_registry.url, pairs[1][1].repository, image.digest)
