@@ -83,15 +83,18 @@ def test_the_rate_limit_an_endpoint_reports_is_kept_by_endpoint(hub: FaultProxy)
     run(main())
 
 
-def test_a_retry_after_holds_back_the_next_request_to_that_endpoint(hub: FaultProxy) -> None:
-    """While the request that got 429 waits out its Retry-After, the endpoint is held:
-    the client says so, and the retry arrives no sooner than the registry allowed."""
-    hub.add("GET", r"^/v2/$", "429", retry_after="1", times=1)
+@pytest.mark.parametrize("status", ["429", "503"])
+def test_a_retry_after_holds_back_the_next_request_to_that_endpoint(
+    hub: FaultProxy, status: str
+) -> None:
+    """While the request that got 429 (or any answer with Retry-After) waits it out, the
+    endpoint is held: the client says so, and the retry arrives no sooner than allowed."""
+    hub.add("GET", r"^/v2/$", status, retry_after="1", times=1)
 
     async def main() -> float:
         async with client_for(hub) as client:
             request = asyncio.create_task(client.request("docker.io", "GET", "/v2/", what="ping"))
-            while not hub.count("GET", r"^/v2/$", outcome="429"):
+            while not hub.count("GET", r"^/v2/$", outcome=status):
                 await asyncio.sleep(0.01)
             while not client.backoff_for("docker.io").remaining():
                 assert not request.done()
@@ -132,6 +135,22 @@ def test_a_wait_too_long_to_sit_out_is_reported_and_held(hub: FaultProxy) -> Non
     run(main())
     assert len(hub.arrived("GET", r"^/v2/$")) == 1
     assert hub.arrived("HEAD") == []
+
+
+def test_a_hold_on_a_later_endpoint_names_that_endpoint(hub: FaultProxy) -> None:
+    later = "http://127.0.0.1:9"  # never asked: the hold answers first
+
+    async def main() -> None:
+        async with client_for(hub, upstreams={"docker.io": [hub.url, later]}) as client:
+            client.backoff_for("docker.io", later).hold(120)
+            assert client.backoff_for("docker.io").remaining() == 0
+            with pytest.raises(RateLimited) as caught:
+                await client.request("docker.io", "GET", "/v2/", what="ping", endpoint=later)
+            assert str(caught.value).startswith("ping: 127.0.0.1:9 asked armirror to wait; ")
+            answer = await client.request("docker.io", "GET", "/v2/", what="ping")
+            assert answer.status_code == 200
+
+    run(main())
 
 
 def test_a_hold_shorter_than_the_policy_allows_is_waited_out(hub: FaultProxy) -> None:
@@ -233,12 +252,19 @@ def test_what_a_client_is_built_from(monkeypatch: pytest.MonkeyPatch) -> None:
     assert RegistryClient(guard=guard, proxies=routes).guard is guard
 
 
-def denial(registry: Registry, store: CredentialStore) -> Exception:
+def denial(registry: Registry, store: CredentialStore, name: str | None = None) -> Exception:
+    """The error a GET /v2/ meets at ``registry``, asked for as ``name`` (default: its
+    own host) mapped to it."""
+    name = name or registry.host
+
     async def main() -> None:
         async with RegistryClient(
-            credentials=store, retry=PATIENT, allow_private_hosts=True
+            upstreams={name: registry.url},
+            credentials=store,
+            retry=PATIENT,
+            allow_private_hosts=True,
         ) as client:
-            await client.request(registry.host, "GET", "/v2/", what="ping")
+            await client.request(name, "GET", "/v2/", what="ping")
 
     with pytest.raises(Unauthorized) as caught:
         run(main())
@@ -344,3 +370,35 @@ def test_a_client_from_settings_needs_a_job(jobs: int) -> None:
     with pytest.raises(ValueError) as caught:
         client_from_settings(Settings(), jobs=jobs, proxies=ProxyRoutes())
     assert str(caught.value) == f"jobs must be at least 1, got {jobs}"
+
+
+def test_credentials_kept_under_the_registry_name_are_the_ones_refused(
+    htpasswd_registry: Registry,
+) -> None:
+    """docker.io mapped to a (loopback) endpoint: the credentials stored for docker.io
+    were sent, so the answer is that they were refused, not that there were none."""
+    store = credentials({"docker.io": ("armirror", "not-the-password")})
+    error = denial(htpasswd_registry, store, "docker.io")
+    assert isinstance(error, CredentialsRefused)
+    assert (error.registry, error.source) == ("docker.io", "explicit credentials")
+
+
+@pytest.mark.parametrize(
+    ("name", "searched"),
+    [
+        ("docker.io", "looked in /nonexistent/config.json"),
+        (
+            "europe-docker.pkg.dev",
+            "looked in /nonexistent/config.json and Google application default credentials",
+        ),
+    ],
+)
+def test_no_credentials_says_where_it_looked_for_the_registry_named(
+    htpasswd_registry: Registry, name: str, searched: str
+) -> None:
+    """Google application default credentials are looked up for Google's registries
+    only; the message follows the registry asked for, not the (loopback) endpoint."""
+    error = denial(htpasswd_registry, credentials(), name)
+    assert isinstance(error, NoCredentials)
+    assert error.searched == searched
+    assert str(error).startswith(f"ping: no credentials for {name} ({searched}); ")
