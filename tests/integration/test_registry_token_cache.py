@@ -1,0 +1,317 @@
+"""Tokens earned ahead of a request, headers for the blob transfer threads, and what the
+auth flow does with a token server's answer.
+
+The transfer threads send PATCH and PUT requests outside httpx's auth flow, with the
+header :meth:`RegistryAuth.header_for` gives after :meth:`RegistryAuth.earn` fetched it.
+Those run against the real docker-registry behind the real token server, and against the
+htpasswd registry, each seen through the fault proxy.  A token server that answers
+nonsense cannot be made from the real one (it always issues a good token), so those cases
+use a small registry on 127.0.0.1 whose token endpoint answers what the test says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from armirror.registry.auth import RegistryAuth
+from armirror.registry.errors import HostRefused, MalformedAnswer
+from faultproxy import FaultProxy
+from registry_checks import unique
+from standins.registry import Registry
+from standins.token_server import TokenServer
+
+CREDENTIAL = ("armirror", "s3cret")
+
+
+@pytest.fixture
+def token_proxy(token_registry: Registry) -> Iterator[FaultProxy]:
+    with FaultProxy(token_registry.url, rewrite_location=True) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def htpasswd_proxy(htpasswd_registry: Registry) -> Iterator[FaultProxy]:
+    with FaultProxy(htpasswd_registry.url, rewrite_location=True) as proxy:
+        yield proxy
+
+
+def test_a_token_is_earned_for_the_transfer_threads_once_the_registry_challenged(
+    token_registry: Registry, token_proxy: FaultProxy
+) -> None:
+    server: TokenServer = token_registry.extras[0]  # type: ignore[assignment]
+    repository = unique("library/earn")
+    other = unique("library/other")
+
+    async def main() -> None:
+        auth = RegistryAuth(lambda: CREDENTIAL)
+        async with httpx.AsyncClient(base_url=token_proxy.url, auth=auth) as client:
+            started = await client.post(f"/v2/{repository}/blobs/uploads/", auth=None)
+            assert started.status_code == 401  # no auth flow: the bare challenge
+            location = httpx.URL(f"{token_proxy.url}/v2/{repository}/blobs/uploads/x")
+            # Nothing challenged this auth yet: nothing to earn, no header to give.
+            await auth.earn(client, "PATCH", location)
+            assert auth.token_requests == 0 and not auth.challenged
+            assert auth.header_for("PATCH", location) is None
+
+            head = await client.head(f"/v2/{repository}/manifests/1")
+            assert head.status_code == 404 and auth.challenged
+            assert auth.token_requests == 1
+            before = len(server.requests)
+            started = await client.post(f"/v2/{repository}/blobs/uploads/")
+            assert started.status_code == 202
+            assert auth.token_requests == 2  # pull,push, fetched before the POST went out
+            upload = httpx.URL(started.headers["Location"])
+            await auth.earn(client, "PATCH", upload)
+            assert auth.token_requests == 2  # that token serves the PATCH too
+            header = auth.header_for("PATCH", upload)
+            assert header is not None and header.startswith("Bearer ")
+            assert server.requests[before:] == [
+                {
+                    "service": [server.service],
+                    "scope": [f"repository:{repository}:pull,push"],
+                }
+            ]
+            # The header is what the registry wants for the upload, sent outside the flow.
+            patched = await client.patch(
+                upload, content=b"abc", headers={"Authorization": header}, auth=None
+            )
+            assert patched.status_code == 202
+
+            # Another repository's upload has no token yet; earning one asks once.
+            elsewhere = httpx.URL(f"{token_proxy.url}/v2/{other}/blobs/uploads/y")
+            assert auth.header_for("PATCH", elsewhere) is None
+            await auth.earn(client, "PATCH", elsewhere)
+            await auth.earn(client, "PATCH", elsewhere)
+            assert auth.token_requests == 3
+            assert server.requests[-1]["scope"] == [f"repository:{other}:pull,push"]
+            assert auth.header_for("PATCH", elsewhere) not in (None, header)
+            # A pull for it is another scope set.
+            assert (
+                auth.header_for("GET", httpx.URL(f"{token_proxy.url}/v2/{other}/blobs/d")) is None
+            )
+            # Requests outside a repository need no token.
+            await auth.earn(client, "GET", httpx.URL(f"{token_proxy.url}/v2/"))
+            assert auth.token_requests == 3
+            assert auth.header_for("GET", httpx.URL(f"{token_proxy.url}/v2/")) is None
+
+    asyncio.run(main())
+
+
+def test_a_mount_asks_for_both_repositories_in_one_token(
+    token_registry: Registry, token_proxy: FaultProxy
+) -> None:
+    server: TokenServer = token_registry.extras[0]  # type: ignore[assignment]
+    source, target = unique("library/from"), unique("library/to")
+
+    async def main() -> None:
+        auth = RegistryAuth(lambda: CREDENTIAL)
+        async with httpx.AsyncClient(base_url=token_proxy.url, auth=auth) as client:
+            before = len(server.requests)
+            digest = "sha256:" + "0" * 64
+            mounted = await client.post(
+                f"/v2/{target}/blobs/uploads/", params={"mount": digest, "from": source}
+            )
+            assert mounted.status_code == 202  # nothing to mount: an upload starts instead
+            # The registry's challenge names the target scope again: asked for once.
+            assert [r["scope"] for r in server.requests[before:]] == [
+                [f"repository:{target}:pull,push", f"repository:{source}:pull"]
+            ]
+
+    asyncio.run(main())
+
+
+def test_basic_credentials_are_the_header_once_the_registry_asked_for_them(
+    htpasswd_proxy: FaultProxy,
+) -> None:
+    repository = unique("library/basic")
+    expected = "Basic " + base64.b64encode(b"armirror:s3cret").decode()
+
+    async def main() -> None:
+        auth = RegistryAuth(lambda: CREDENTIAL)
+        async with httpx.AsyncClient(base_url=htpasswd_proxy.url, auth=auth) as client:
+            location = httpx.URL(f"{htpasswd_proxy.url}/v2/{repository}/blobs/uploads/x")
+            assert auth.header_for("PATCH", location) is None
+            assert (await client.head(f"/v2/{repository}/manifests/1")).status_code == 404
+            assert auth.challenged
+            await auth.earn(client, "PATCH", location)  # nothing to earn with Basic
+            assert auth.token_requests == 0
+            assert auth.header_for("PATCH", location) == expected
+            assert auth.header_for("GET", httpx.URL(f"{htpasswd_proxy.url}/v2/")) == expected
+            started = await client.post(f"/v2/{repository}/blobs/uploads/")
+            assert started.status_code == 202
+        assert [a for _, _, a in htpasswd_proxy.authorizations] == [None, expected, expected]
+
+    asyncio.run(main())
+
+
+def test_refused_basic_credentials_are_sent_once_per_request(htpasswd_proxy: FaultProxy) -> None:
+    repository = unique("library/refused")
+    wrong = "Basic " + base64.b64encode(b"armirror:wrong").decode()
+
+    async def main() -> list[int]:
+        auth = RegistryAuth(lambda: ("armirror", "wrong"))
+        async with httpx.AsyncClient(base_url=htpasswd_proxy.url, auth=auth) as client:
+            first = await client.head(f"/v2/{repository}/manifests/1")
+            second = await client.head(f"/v2/{repository}/manifests/1")
+        return [first.status_code, second.status_code]
+
+    assert asyncio.run(main()) == [401, 401]
+    assert [a for _, _, a in htpasswd_proxy.authorizations] == [None, wrong, wrong]
+
+
+def test_no_credential_means_no_basic_header() -> None:
+    auth = RegistryAuth(lambda: None)
+    assert auth.header_for("GET", httpx.URL("http://127.0.0.1:1/v2/x/blobs/d")) is None
+
+
+# -- a token endpoint that answers what the test says --------------------------------------
+
+
+class _Realm:
+    """A registry on 127.0.0.1 with a Bearer realm on itself: ``/v2/…`` wants
+    ``Bearer good-token`` and challenges otherwise; ``/token`` answers ``answer``."""
+
+    GOOD = "good-token"
+
+    def __init__(self) -> None:
+        self.answer: tuple[int, bytes] = (200, json.dumps({"token": self.GOOD}).encode())
+        self.token_requests: list[dict[str, list[str]]] = []
+        self.realm_suffix = ""
+        realm = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                url = urlsplit(self.path)
+                if url.path == "/token":
+                    realm.token_requests.append(parse_qs(url.query))
+                    status, body = realm.answer
+                    self._send(status, body, {"Content-Type": "application/json"})
+                elif self.headers.get("Authorization") == f"Bearer {realm.GOOD}":
+                    self._send(404, b"", {})
+                else:
+                    challenge = (
+                        f'Bearer realm="{realm.url}/token{realm.realm_suffix}",service="svc"'
+                    )
+                    self._send(401, b"", {"WWW-Authenticate": challenge})
+
+            do_HEAD = do_GET
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def realm() -> Iterator[_Realm]:
+    server = _Realm()
+    yield server
+    server.stop()
+
+
+def _head(url: str, auth: RegistryAuth) -> int:
+    async def main() -> int:
+        async with httpx.AsyncClient(base_url=url, auth=auth) as client:
+            return (await client.head("/v2/team/app/manifests/1")).status_code
+
+    return asyncio.run(main())
+
+
+def test_an_access_token_answer_is_used(realm: _Realm) -> None:
+    realm.answer = (200, json.dumps({"access_token": realm.GOOD, "expires_in": 300}).encode())
+    auth = RegistryAuth(lambda: None)
+    assert _head(realm.url, auth) == 404
+    assert realm.token_requests == [{"service": ["svc"], "scope": ["repository:team/app:pull"]}]
+    assert auth.header_for("HEAD", httpx.URL(f"{realm.url}/v2/team/app/manifests/2")) == (
+        f"Bearer {realm.GOOD}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        ((200, b"<html>token: leaked-value</html>"), "answered something that is not JSON"),
+        ((200, b'["leaked-value"]'), "answered JSON that is not an object"),
+        ((200, b'{"token": "two words"}'), "answered no usable token"),
+        ((200, b'{"token": "ctl\\u0001char"}'), "answered no usable token"),
+        ((200, b'{"token": 12345678}'), "answered no usable token"),
+        ((200, b'{"token": ""}'), "answered no usable token"),
+        ((200, json.dumps({"token": "x" * 65537}).encode()), "answered no usable token"),
+    ],
+)
+def test_a_token_answer_that_is_no_token_is_refused_without_quoting_it(
+    realm: _Realm, answer: tuple[int, bytes], problem: str
+) -> None:
+    realm.answer = answer
+    host = realm.url.removeprefix("http://")
+    with pytest.raises(MalformedAnswer) as refused:
+        _head(realm.url, RegistryAuth(lambda: None))
+    assert str(refused.value) == f"token server {host} {problem}"
+    assert "leaked" not in str(refused.value)
+
+
+def test_the_longest_token_is_accepted(realm: _Realm) -> None:
+    long_token = "t" * 65536
+    realm.answer = (200, json.dumps({"token": long_token}).encode())
+    auth = RegistryAuth(lambda: None)
+    # http.server refuses a 64 KiB header line (431); what matters is the token was kept.
+    assert _head(realm.url, auth) == 431
+    assert auth.header_for("HEAD", httpx.URL(f"{realm.url}/v2/team/app/manifests/1")) == (
+        f"Bearer {long_token}"
+    )
+
+
+@pytest.mark.parametrize("status", [401, 403, 503, 201])
+def test_a_refusing_token_server_is_an_http_error_naming_it(realm: _Realm, status: int) -> None:
+    """The session maps it (error_for) to NoCredentials, CredentialsRefused or a retry."""
+    realm.answer = (status, json.dumps({"token": "leaked-value", "details": "no"}).encode())
+    host = realm.url.removeprefix("http://")
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        _head(realm.url, RegistryAuth(lambda: CREDENTIAL))
+    assert str(refused.value) == f"token server {host} answered {status}"
+    assert refused.value.response.status_code == status
+
+
+def test_a_realm_the_guard_refuses_is_never_asked(realm: _Realm) -> None:
+    realm.realm_suffix = "?session=hidden-value"
+    asked: list[str] = []
+
+    def problem(url: str) -> str | None:
+        asked.append(url)
+        return "it is a private address"
+
+    with pytest.raises(HostRefused) as refused:
+        _head(realm.url, RegistryAuth(lambda: CREDENTIAL, realm_problem=problem))
+    assert str(refused.value) == (f"token realm {realm.url}/token refused: it is a private address")
+    assert asked == [f"{realm.url}/token?session=hidden-value"]
+    assert realm.token_requests == []
+
+
+def test_a_realm_the_guard_allows_is_asked(realm: _Realm) -> None:
+    auth = RegistryAuth(lambda: None, realm_problem=lambda url: None)
+    assert _head(realm.url, auth) == 404
+    assert len(realm.token_requests) == 1 and auth.token_requests == 1
