@@ -156,6 +156,70 @@ def test_a_url_without_a_path_opens_the_default_file(
     assert stored_copies(default) == [expected_copy(1)]
 
 
+def test_duckdb_urls_name_files_as_a_shell_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(cwd)
+    opened = {
+        "duckdb://relative/dir/a.duckdb": cwd / "relative" / "dir" / "a.duckdb",
+        "duckdb://~/stores/b.duckdb": home / "stores" / "b.duckdb",
+        f"duckdb://{tmp_path}/with%20space/c.duckdb": tmp_path / "with space" / "c.duckdb",
+    }
+    for url, path in opened.items():
+        with open_store(url) as store:  # type: ignore[attr-defined]
+            store.record_copy(copy_result(1))
+        assert stored_copies(path) == [expected_copy(1)], url
+    files = {p for p in tmp_path.rglob("*") if p.is_file()}
+    assert files == set(opened.values())
+    for url in ("duckdb:///:memory:", "duckdb://:memory:"):
+        with open_store(url) as store:  # type: ignore[attr-defined]
+            assert store.path == ":memory:"
+            store.record_copy(copy_result(1))
+            assert store.count_rows("copies") == 1
+    assert {p for p in tmp_path.rglob("*") if p.is_file()} == files  # nothing written
+
+
+def test_bigquery_urls_name_project_dataset_and_location(monkeypatch: pytest.MonkeyPatch) -> None:
+    from armirror.store.bigquery import BigQueryStore
+
+    monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", "http://127.0.0.1:9")  # never called
+    store = open_store("bigquery://my-project/my_dataset/?location=EU", create=False)
+    assert isinstance(store, BigQueryStore)
+    assert (store.project, store.dataset, store.location, store.create) == (
+        "my-project",
+        "my_dataset",
+        "EU",
+        False,
+    )
+    assert (store.client.project, store.client.location) == ("my-project", "EU")
+    store.close()
+    store = open_store("bigquery://my-project/XYZ_1X", create=False)  # only slashes trimmed
+    assert isinstance(store, BigQueryStore) and store.location is None
+    assert store.dataset == "XYZ_1X"
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "complaint"),
+    [
+        ("bigquery://p", "expected bigquery://PROJECT/DATASET, got 'bigquery://p'"),
+        ("bigquery:///d", "expected bigquery://PROJECT/DATASET, got 'bigquery:///d'"),
+        ("bigquery://p/d/e", "expected bigquery://PROJECT/DATASET, got 'bigquery://p/d/e'"),
+        (
+            "sqlite:///x",
+            "unknown store 'sqlite:///x': expected duckdb:///PATH or bigquery://PROJECT/DATASET",
+        ),
+    ],
+)
+def test_store_urls_that_name_nothing_are_refused(url: str, complaint: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        open_store(url)
+    assert str(raised.value) == complaint
+
+
 # -- BigQuery: errors that name what is missing --------------------------------------------
 
 
@@ -173,6 +237,66 @@ def bigquery_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BigQ
 def emulated(bigquery_emulator: BigQueryEmulator, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", bigquery_emulator.url)
     return bigquery_emulator.url
+
+
+def test_opening_makes_what_is_missing_and_keeps_the_rest(emulated: str) -> None:
+    """What ``create=True`` (the CLI) makes: the dataset in its location, each table with
+    its schema and layout, the views; opening again restores a dropped view or table."""
+    from armirror.store.bigquery import BigQueryStore, make_client
+    from armirror.store.tables import table_schemas
+
+    dataset = f"made_{next(_datasets)}"
+    nowhere = make_client("test-project")  # a client of no location: the store's counts
+    with BigQueryStore("test-project", dataset, location="EU", client=nowhere) as store:
+        client = store.client
+        assert client.get_dataset(f"test-project.{dataset}").location == "EU"
+        for name, fields in table_schemas().items():
+            table = client.get_table(f"test-project.{dataset}.{name}")
+            assert [(f.name, f.field_type, f.mode) for f in table.schema] == [
+                (f["name"], f["type"], f.get("mode", "NULLABLE")) for f in fields
+            ], name
+        copies = client.get_table(f"test-project.{dataset}.copies")
+        assert copies.time_partitioning.field == "requested_at"
+        assert copies.clustering_fields == ["registry", "repository"]
+        redeploys = client.get_table(f"test-project.{dataset}.redeploys")
+        assert redeploys.time_partitioning is None and not redeploys.clustering_fields
+        store.record_copy(copy_result(13))
+        client.delete_table(f"test-project.{dataset}.mirrors")
+        client.delete_table(f"test-project.{dataset}.redeploys")
+    with BigQueryStore("test-project", dataset, location="EU") as again:
+        assert again.mirrored("app13:1") is not None  # the view is back, the rows kept
+        again.record_redeploys([redeploy(1)])
+        assert again.redeploys() == [redeploy(1)]
+        again.check()
+
+
+def test_the_client_outside_the_emulator_is_for_the_project_and_location(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No emulator: Application Default Credentials (a user's, here made up: nothing is
+    called) and the project and location the URL names."""
+    from armirror.store.bigquery import make_client
+
+    adc = tmp_path / "adc.json"
+    adc.write_text(
+        json.dumps(
+            {
+                "type": "authorized_user",
+                "client_id": "made-up.apps.googleusercontent.com",
+                "client_secret": "made-up",
+                "refresh_token": "made-up",
+            }
+        )
+    )
+    monkeypatch.delenv("BIGQUERY_EMULATOR_HOST", raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
+    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
+    client = make_client("my-project", "EU")
+    try:
+        assert (client.project, client.location) == ("my-project", "EU")
+        assert client._connection.API_BASE_URL == "https://bigquery.googleapis.com"
+    finally:
+        client.close()
 
 
 # -- a log sink's own tables ---------------------------------------------------------------
@@ -600,6 +724,16 @@ def test_a_refusal_from_bigquery_is_one_error_naming_the_step(
                 assert str(raised.value).startswith(prefix), str(raised.value)
                 assert "Access Denied" in str(raised.value)
                 proxy.clear()
+        # Opening a new store: its dataset cannot be made.
+        proxy.add(
+            "POST", r"/projects/test-project/datasets(\?|$)", "serve", status=403, body=DENIED,
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        dataset = f"denied_{next(_datasets)}"
+        with pytest.raises(StoreError) as raised:
+            BigQueryStore("test-project", dataset)
+        assert str(raised.value).startswith(f"creating test-project.{dataset}: ")
+        assert "Access Denied" in str(raised.value)
 
 
 @pytest.fixture
