@@ -695,3 +695,62 @@ def test_a_mount_the_registry_declines_falls_back_to_an_upload(
     assert len(dest_proxy.arrived("DELETE", "/declined-mount$")) == blobs  # each cancelled
     assert results[1].bytes_copied == sum(b.size for b in image.all_blobs())
     verify_image(dest_registry.url, pairs[1][1].repository, image.digest)
+
+
+# -- what the source's rate limit allows --------------------------------------------------------
+
+
+def _remaining(hub: FaultProxy, remaining: int) -> None:
+    """Docker Hub's rate-limit headers on every manifest answer of the source."""
+    for method in ("HEAD", "GET"):
+        hub.add(method, "/manifests/", "headers", times=1000, headers={
+            "ratelimit-limit": "100;w=21600", "ratelimit-remaining": f"{remaining};w=21600"})  # fmt: skip
+
+
+def _source_gets(hub: FaultProxy) -> int:
+    return len(hub.arrived("GET", "/manifests/"))
+
+
+def test_a_single_image_fits_in_one_remaining_pull(
+    source_registry: Registry, dest_registry: Registry, hub: FaultProxy
+) -> None:
+    image = images.single_image(unique("library/last-pull"), "1", seed=18980)
+    images.push(source_registry.url, image)
+    _remaining(hub, 1)
+    source = parse(f"docker.io/{image.repository}:1")
+    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    result = _copy_one(hub.url, dest_registry, source, destination)
+    assert result.status == "copied", result.error
+    assert _source_gets(hub) == 1
+
+
+def test_platforms_and_signatures_that_do_not_fit_are_not_fetched(
+    source_registry: Registry, dest_registry: Registry, hub: FaultProxy
+) -> None:
+    image = images.sign(
+        images.multi_arch_image(unique("library/over"), "1", seed=18990, attestations=False),
+        seed=18991,
+    )
+    images.push(source_registry.url, image)
+    _remaining(hub, 2)  # the index and a platform fit; two platforms and a signature do not
+    source = parse(f"docker.io/{image.repository}:1")
+    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    result = _copy_one(hub.url, dest_registry, source, destination)
+    host = hub.url.split("://", 1)[1]
+    assert result.status == "failed" and result.rate_limited and result.retryable
+    assert result.error is not None and result.error.startswith(
+        f"copy {source}: needs 3 manifest GET(s) at {host}, which allows 2 more in its "
+        "6-hour window; not spending them"
+    )
+    assert result.retry_after is not None and result.retry_after > 0
+    assert _source_gets(hub) == 1  # the index only
+    assert result.manifest_gets == {host: 1}
+    assert _tag_absent(dest_registry.url, destination)
+
+    # With three left it all fits: the index again, two platforms and the signature.
+    hub.clear()
+    _remaining(hub, 3)
+    again = _copy_one(hub.url, dest_registry, source, destination)
+    assert again.status == "copied", again.error
+    assert _source_gets(hub) == 4
+    verify_image(dest_registry.url, destination.repository, image.digest)
