@@ -48,6 +48,10 @@ if config.get("stderr"):
     sys.stderr.flush()
 answer = json.dumps({"ServerURL": server, "Username": "probe", "Secret": config["secret"]})
 mode = config.get("mode", "plain")
+if mode == "raw":  # whatever JSON the test gives
+    answer = json.dumps(config["answer"])
+if mode == "text":  # whatever text the test gives
+    answer = config["text"]
 out = sys.stdout.buffer
 if mode == "pad":  # exactly config["size"] bytes of valid JSON
     out.write(answer.encode().ljust(config["size"]))
@@ -159,6 +163,88 @@ def test_a_helper_runs_in_its_own_session_and_its_stderr_is_never_shown(
     assert seen["sid"] == seen["pid"] != os.getsid(0)
     captured = capfd.readouterr()
     assert SECRET not in captured.err and SECRET not in captured.out
+
+
+@pytest.mark.parametrize(
+    ("answer", "found"),
+    [
+        ({"Username": "robot", "Secret": "s"}, ("robot", "s")),
+        ({"Username": "", "Secret": "an-access-token"}, ("", "an-access-token")),
+        ({"Username": "robot", "Secret": ""}, ("robot", "")),
+        ({"Username": "", "Secret": ""}, None),  # some helpers' way of saying "none"
+    ],
+)
+def test_what_a_helper_answer_means(
+    probe: Path, answer: dict[str, object], found: tuple[str, str] | None
+) -> None:
+    _configure(probe, mode="raw", answer=answer)
+    assert helper_get("probe", "quay.io") == found
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"Username": 5, "Secret": "s"},
+        {"Username": "robot", "Secret": None},
+        {"Username": ["robot"], "Secret": {"a": 1}},
+        {"Secret": "s"},
+        ["robot", "s"],
+    ],
+)
+def test_an_answer_that_is_not_a_credential_is_refused(probe: Path, answer: object) -> None:
+    _configure(probe, mode="raw", answer=answer)
+    with pytest.raises(CredentialHelperError) as refused:
+        helper_get("probe", "quay.io")
+    assert str(refused.value) == (
+        "docker-credential-probe get printed something that is not a credential"
+    )
+
+
+def test_an_identity_token_is_refused_with_what_to_do(probe: Path) -> None:
+    _configure(probe, mode="raw", answer={"Username": "<token>", "Secret": SECRET})
+    with pytest.raises(CredentialHelperError) as refused:
+        helper_get("probe", "https://index.docker.io/v1/")
+    assert str(refused.value) == (
+        "docker-credential-probe holds an identity token for https://index.docker.io/v1/, "
+        "which armirror cannot use; log in with a user name and password or access token "
+        "instead"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "status", "outcome"),
+    [
+        ("Credentials Not Found in keychain", 1, None),
+        ("credentials not found", 4, None),
+        ("keychain locked", 1, "docker-credential-probe get failed (exit status 1)"),
+        ("", 2, "docker-credential-probe get failed (exit status 2)"),
+        ("credentials not found", 0, "docker-credential-probe get printed something that is not a credential"),
+    ],
+)  # fmt: skip
+def test_a_helper_that_fails_or_has_nothing(
+    probe: Path, text: str, status: int, outcome: str | None
+) -> None:
+    _configure(probe, mode="text", text=text, exit=status)
+    if outcome is None:
+        assert helper_get("probe", "quay.io") is None
+    else:
+        with pytest.raises(CredentialHelperError) as refused:
+            helper_get("probe", "quay.io")
+        assert str(refused.value) == outcome
+
+
+@pytest.mark.parametrize(
+    ("name", "plain"),
+    [("a" * 64, True), ("ecr-login", True), ("x.y_Z9", True), ("a" * 65, False),
+     ("-x", False), (".x", False), ("a/b", False), ("a b", False), ("", False)],
+)  # fmt: skip
+def test_only_plain_helper_names_are_run(name: str, plain: bool) -> None:
+    with pytest.raises(CredentialHelperError) as refused:
+        helper_get(name, "quay.io")
+    if plain:
+        assert str(refused.value) == f"docker-credential-{name} is not on PATH"
+    else:
+        assert str(refused.value) == f"credential helper name {name!r} is not a plain name"
 
 
 def test_a_helper_that_cannot_start_is_named_with_the_reason(probe: Path) -> None:
