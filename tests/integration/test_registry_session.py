@@ -27,12 +27,14 @@ from armirror.registry.errors import (
 from armirror.registry.factory import client_from_settings
 from armirror.registry.hostguard import HostGuard
 from armirror.registry.proxies import ProxyRoutes
-from armirror.registry.retry import Backoffs
+from armirror.registry.retry import NO_RETRY, Backoffs
 from faultproxy import FaultProxy
 from registry_checks import credentials
 from standins.registry import Registry
 
 PATIENT = RetryPolicy(attempts=3, base_delay=0, max_delay=0, max_retry_after=10)
+#: A first endpoint that is never asked: the requests here name the later one.
+FIRST = "http://127.0.0.1:9"
 RATE_HEADERS = {"ratelimit-limit": "100;w=21600", "ratelimit-remaining": "42;w=21600"}
 
 
@@ -92,17 +94,20 @@ def test_a_retry_after_holds_back_the_next_request_to_that_endpoint(
     hub.add("GET", r"^/v2/$", status, retry_after="1", times=1)
 
     async def main() -> float:
-        async with client_for(hub) as client:
-            request = asyncio.create_task(client.request("docker.io", "GET", "/v2/", what="ping"))
+        async with client_for(hub, upstreams={"docker.io": [FIRST, hub.url]}) as client:
+            request = asyncio.create_task(
+                client.request("docker.io", "GET", "/v2/", what="ping", endpoint=hub.url)
+            )
             while not hub.count("GET", r"^/v2/$", outcome=status):
                 await asyncio.sleep(0.01)
-            while not client.backoff_for("docker.io").remaining():
+            while not client.backoff_for("docker.io", hub.url).remaining():
                 assert not request.done()
                 await asyncio.sleep(0.01)
             held = client.backoff_for("docker.io", hub.url).remaining()
-            other = client.backoff_for("quay.io").remaining()
+            others = [client.backoff_for("docker.io").remaining()]  # the first endpoint
+            others.append(client.backoff_for("quay.io").remaining())
             await request
-            assert other == 0
+            assert others == [0, 0]
             return held
 
     held = run(main())
@@ -117,13 +122,16 @@ def test_a_wait_too_long_to_sit_out_is_reported_and_held(hub: FaultProxy) -> Non
     hub.add("GET", r"^/v2/$", "503", retry_after="30", times=1)
 
     async def main() -> None:
-        async with client_for(hub) as client:
+        async with client_for(hub, upstreams={"docker.io": [FIRST, hub.url]}) as client:
             with pytest.raises(TransientError) as first:
-                await client.request("docker.io", "GET", "/v2/", what="ping")
+                await client.request("docker.io", "GET", "/v2/", what="ping", endpoint=hub.url)
             assert first.value.status == 503
-            assert 25 < client.backoff_for("docker.io").remaining() <= 30
+            assert 25 < client.backoff_for("docker.io", hub.url).remaining() <= 30
+            assert client.backoff_for("docker.io").remaining() == 0  # the first endpoint
             with pytest.raises(RateLimited) as second:
-                await client.request("docker.io", "HEAD", "/v2/", what="the second ping")
+                await client.request(
+                    "docker.io", "HEAD", "/v2/", what="the second ping", endpoint=hub.url
+                )
             host = httpx.URL(hub.url).netloc.decode()
             left = second.value.retry_after
             assert left is not None and 25 < left <= 30
@@ -135,6 +143,21 @@ def test_a_wait_too_long_to_sit_out_is_reported_and_held(hub: FaultProxy) -> Non
     run(main())
     assert len(hub.arrived("GET", r"^/v2/$")) == 1
     assert hub.arrived("HEAD") == []
+
+
+@pytest.mark.parametrize("fault", ["503", "reset"])
+def test_a_request_given_its_own_policy_follows_it(hub: FaultProxy, fault: str) -> None:
+    """The inner requests of a transfer retried as a whole pass NO_RETRY: one attempt,
+    whatever the client's policy (here three attempts)."""
+    hub.add("GET", r"^/v2/$", fault, times=5)
+
+    async def main() -> None:
+        async with client_for(hub) as client:
+            await client.request("docker.io", "GET", "/v2/", what="ping", retry=NO_RETRY)
+
+    with pytest.raises(TransientError):
+        run(main())
+    assert len(hub.arrived("GET", r"^/v2/$")) == 1
 
 
 def test_a_hold_on_a_later_endpoint_names_that_endpoint(hub: FaultProxy) -> None:
