@@ -37,7 +37,7 @@ from armirror.registry.proxies import ProxyRoutes, parse_proxy
 from registry_checks import credentials, fast_retry, head_manifest, unique, verify_image
 from standins import images
 from standins.forward_proxy import ForwardProxy
-from standins.registry import Registry
+from standins.registry import Registry, start_registry
 from standins.tls import make_certificates
 
 PLAIN = "plain.corp.test"  # the proxy's name for the plain-HTTP source registry
@@ -344,3 +344,44 @@ def test_an_https_proxy_with_credentials_trusted_through_ssl_cert_file(
     assert [(a.method, a.target, a.proxy_authorization) for a in asked] == [
         ("GET", f"{url}/v2/", f"Basic {basic}")
     ] * 2
+
+
+@pytest.fixture
+def registry_ca(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Path, Path, Path]]:
+    """A CA only SSL_CERT_FILE names; the registries' shared TLS context is rebuilt to
+    read it, and again after, so no other test sees it."""
+    certificates = make_certificates(tmp_path_factory.mktemp("registry-tls"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificates[0]))
+    tls_context.cache_clear()
+    yield certificates
+    tls_context.cache_clear()
+
+
+def test_a_tls_registry_is_spoken_to_over_http2_where_it_offers_it(
+    tmp_path_factory: pytest.TempPathFactory, registry_ca: tuple[Path, Path, Path]
+) -> None:
+    """Every control request to an endpoint shares one HTTP/2 connection (ALPN), through
+    the pinned transport the guard judges, and through the routed one when proxies are
+    set and this endpoint bypasses them."""
+    root = tmp_path_factory.mktemp("h2-registry")
+    with start_registry(root, tls=registry_ca[1:]) as registry:
+        url = f"https://localhost:{port_of(registry)}"
+
+        async def versions(routes: ProxyRoutes) -> set[str]:
+            async with RegistryClient(
+                upstreams={"docker.io": url},
+                credentials=credentials(),
+                retry=fast_retry(2),
+                proxies=routes,
+            ) as client:
+                # the endpoint's own client: RegistrySession.request hands back a copy of
+                # each answer, read whole, which no longer knows its protocol
+                endpoint = client._client("docker.io")
+                answers = [await endpoint.get("/v2/") for _ in range(3)]
+                return {answer.http_version for answer in answers}
+
+        assert asyncio.run(versions(ProxyRoutes())) == {"HTTP/2"}
+        bypassing = ProxyRoutes(https=parse_proxy("http://127.0.0.1:9", "HTTPS_PROXY"))
+        assert asyncio.run(versions(bypassing)) == {"HTTP/2"}  # localhost: never proxied
