@@ -145,6 +145,25 @@ def test_a_wait_too_long_to_sit_out_is_reported_and_held(hub: FaultProxy) -> Non
     assert hub.arrived("HEAD") == []
 
 
+def test_an_answer_not_retried_still_holds_its_endpoint(hub: FaultProxy) -> None:
+    """A caller that retries nothing itself (its own ``retryable``) still leaves the
+    registry's Retry-After on the endpoint that gave it, for the other jobs."""
+    hub.add("GET", r"^/v2/$", "429", retry_after="30", times=1)
+
+    async def main() -> None:
+        async with client_for(hub, upstreams={"docker.io": [FIRST, hub.url]}) as client:
+            with pytest.raises(RateLimited):
+                await client.request(
+                    "docker.io", "GET", "/v2/", what="ping", endpoint=hub.url,
+                    retryable=lambda error: False,
+                )  # fmt: skip
+            assert 25 < client.backoff_for("docker.io", hub.url).remaining() <= 30
+            assert client.backoff_for("docker.io").remaining() == 0
+
+    run(main())
+    assert len(hub.arrived("GET", r"^/v2/$")) == 1
+
+
 @pytest.mark.parametrize("fault", ["503", "reset"])
 def test_a_request_given_its_own_policy_follows_it(hub: FaultProxy, fault: str) -> None:
     """The inner requests of a transfer retried as a whole pass NO_RETRY: one attempt,

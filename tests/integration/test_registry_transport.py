@@ -169,6 +169,17 @@ def test_a_tunnel_the_proxy_refuses_for_credentials() -> None:
     assert asked == [("CONNECT", f"{TLS_NAME}:5000")]
 
 
+def test_a_long_target_is_cut_in_the_refusal(refusing_proxy: str) -> None:
+    host = "a" * 60 + "." + "b" * 60 + "." + "c" * 40 + ".test"
+    routes = ProxyRoutes(https=parse_proxy(refusing_proxy, "HTTPS_PROXY"))
+    guard = HostGuard(exempt=[(host, 5000)])
+    with blocking_client(guard, routes) as client, pytest.raises(PermanentError) as caught:
+        client.get(f"https://{host}:5000/v2/")
+    assert str(caught.value) == (
+        f"the proxy {refusing_proxy} refused to connect to {host[:99]}…:5000 (403 Forbidden)"
+    )
+
+
 def test_a_tunnel_the_proxy_forbids_names_the_target(refusing_proxy: str) -> None:
     routes = ProxyRoutes(https=parse_proxy(refusing_proxy, "HTTPS_PROXY"))
     guard = HostGuard(exempt=[(TLS_NAME, 5000)])
