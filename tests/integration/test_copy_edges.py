@@ -754,3 +754,72 @@ def test_platforms_and_signatures_that_do_not_fit_are_not_fetched(
     assert again.status == "copied", again.error
     assert _source_gets(hub) == 4
     verify_image(dest_registry.url, destination.repository, image.digest)
+
+
+@pytest.mark.parametrize("answer", ["whole", "wrong range"])
+def test_a_resumed_upload_reads_past_what_a_source_without_ranges_sends(
+    source_registry: Registry, dest_registry: Registry, hub: FaultProxy, answer: str
+) -> None:
+    """A source that ignores Range sends the blob from its start: the bytes the
+    destination holds are read past.  One that answers another range than asked is
+    not used; the next attempt asks again."""
+    image = images.single_image(unique("library/ranges"), "1", seed=19000, layer_sizes=(400_000,))
+    images.push(source_registry.url, image)
+    layer = next(b for b in image.blobs if b.size == 400_000)
+    content = b"".join(layer.chunks())
+    source = parse(f"docker.io/{image.repository}:1")
+    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    held = 150_000
+    location = _partial_upload(dest_registry.url, destination.repository, content[:held])
+    sessions = MemoryUploadSessions()
+    key = f"{dest_registry.url}/{destination.repository}"
+    sessions.save_upload_session(key, layer.digest, location, held)
+    if answer == "whole":
+        hub.add("GET", f"/blobs/{layer.digest}$", "serve", status=200, body=content)
+    else:
+        hub.add("GET", f"/blobs/{layer.digest}$", "serve", status=206, body=content,
+                headers={"Content-Range": f"bytes 0-{layer.size - 1}/{layer.size}"})  # fmt: skip
+    result = _copy_through(
+        hub.url, dest_registry, dest_registry.url, source, destination,
+        sessions=sessions, resumable_min_size=layer.size,
+    )  # fmt: skip
+    assert result.status == "copied", result.error
+    config_size = sum(b.size for b in image.all_blobs()) - layer.size
+    assert result.bytes_copied == config_size + layer.size - held  # resumed, not restarted
+    assert len(hub.arrived("GET", f"/blobs/{layer.digest}$")) == (1 if answer == "whole" else 2)
+    verify_image(dest_registry.url, destination.repository, image.digest)
+
+
+def test_a_blob_that_failed_for_one_image_is_tried_again_for_the_next(
+    source_registry: Registry, dest_registry: Registry, hub: FaultProxy
+) -> None:
+    shared = images.generated_layer(seed=19010, size=60_000)
+    repository = unique("library/retry-shared")
+    batch = [images.single_image(repository, tag, seed=19011 + n, shared=[shared])
+             for n, tag in enumerate("12")]  # fmt: skip
+    for image in batch:
+        images.push(source_registry.url, image)
+    prefixes = [f"{dest_registry.host}/{unique('mirror')}" for _ in range(3)]
+    first, second = (parse(f"docker.io/{repository}:{tag}") for tag in "12")
+
+    async def main() -> list[CopyResult]:
+        async with _client(hub.url, dest_registry.host, dest_registry.url) as client:
+            copier = Copier(client)  # one run: blobs placed are remembered across images
+            hub.add("GET", f"/blobs/{shared.digest}$", "503", times=1000)
+            failed = await copier.copy(first, destination_for(first, prefixes[0]))
+            hub.clear()  # the source has recovered
+            copied = await copier.copy(second, destination_for(second, prefixes[1]))
+            # A third repository mounts every blob from the one that received them.
+            mounted = await copier.copy(second, destination_for(second, prefixes[2]))
+            return [failed, copied, mounted]
+
+    failed, copied, mounted = asyncio.run(asyncio.wait_for(main(), timeout=60))
+    assert failed.status == "failed" and failed.retryable
+    assert copied.status == "copied", copied.error
+    assert copied.bytes_copied == sum(b.size for b in batch[1].all_blobs())
+    assert mounted.status == "copied", mounted.error
+    assert mounted.bytes_copied == 0
+    assert len(hub.arrived("GET", f"/blobs/{shared.digest}$")) == 1
+    for prefix in prefixes[1:]:
+        repository_there = destination_for(second, prefix).repository
+        verify_image(dest_registry.url, repository_there, batch[1].digest)
