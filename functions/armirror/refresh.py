@@ -92,14 +92,12 @@ class PullBudget:
         return None
 
 
-async def _gets_for(client: RegistryClient, head: Descriptor, destination: Reference | None) -> int:
+async def _gets_for(client: RegistryClient, head: Descriptor, destination: Reference) -> int:
     """Manifest GETs a re-copy may make: 1 for an image; for an index 1 plus one per
     platform of the mirror's current copy (a GET at the destination, which has no pull
     limit), or 2 when that cannot be read."""
     if head.media_type not in INDEX_TYPES:
         return 1
-    if destination is None:
-        return 2
     try:
         mirrored = await client.get_manifest(destination)
         return 1 + max(1, len(mirrored.children()))
@@ -140,10 +138,10 @@ async def find_moved(
             report.skipped.append({"source": source_text, "reason": str(exc)})
             return
         report.checked += 1
-        head = resolved.descriptor if resolved else None
-        if resolved is None or head is None or not head.digest or head.digest == digest:
+        if resolved is None or resolved.descriptor.digest in ("", digest):
             report.unchanged += 1
             return
+        head = resolved.descriptor
         destination = destination_of(source)
         refused = budget.claim(resolved.endpoint, await _gets_for(client, head, destination))
         if refused:
