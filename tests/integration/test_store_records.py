@@ -182,6 +182,35 @@ def test_duckdb_urls_name_files_as_a_shell_would(
     assert {p for p in tmp_path.rglob("*") if p.is_file()} == files  # nothing written
 
 
+def test_a_file_that_holds_something_is_never_replaced(tmp_path: Path) -> None:
+    """Only an empty file is made whole; one byte of something else is an error, and the
+    byte stays (it may be a user's file named by mistake)."""
+    path = tmp_path / "armirror.duckdb"
+    path.write_bytes(b"x")
+    with pytest.raises(StoreError) as raised:
+        DuckDBStore(path)
+    assert str(raised.value).startswith(f"cannot open {path}: ")
+    assert "not a valid DuckDB database" in str(raised.value)
+    assert path.read_bytes() == b"x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["armirror.duckdb"]
+
+
+def test_a_new_file_is_made_beside_its_place_whatever_tmpdir_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The new database is linked into place, and a link cannot cross file systems: it is
+    made in the store's own directory, not in TMPDIR (often a tmpfs, here /dev/shm)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as elsewhere:
+        monkeypatch.setattr(tempfile, "tempdir", elsewhere)
+        with DuckDBStore(tmp_path / "stores" / "armirror.duckdb") as store:
+            store.record_copy(copy_result(1))
+        assert os.listdir(elsewhere) == []
+    assert stored_copies(tmp_path / "stores" / "armirror.duckdb") == [expected_copy(1)]
+    assert os.listdir(tmp_path / "stores") == ["armirror.duckdb"]
+
+
 def test_bigquery_urls_name_project_dataset_and_location(monkeypatch: pytest.MonkeyPatch) -> None:
     from armirror.store.bigquery import BigQueryStore
 
