@@ -9,11 +9,13 @@ whatever it holds: commas, quotes, newlines, unicode, an empty string, ``\\N``, 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import locale
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -26,6 +28,7 @@ from armirror.events import PullEvent, parse_log_entry
 from armirror.registry.copy import CopyResult
 from armirror.store import CopyRecord, PullStore, RedeployRecord, StoreError, open_store
 from armirror.store.duckdb import SMALL_BATCH, DuckDBStore
+from armirror.store.tables import KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "infra" / "local"))
@@ -798,6 +801,7 @@ def test_demand_is_counted_per_reference_and_since(store: PullStore) -> None:
     query is cached per reference for the life of the process."""
     wanted, sibling = "registry.example/records/count:1", "registry.example/records/count:2"
     ids = itertools.count()
+    assert store.record([]) == 0
     store.record(
         [
             pull(next(ids), wanted, "c", "n", at=T0),
@@ -878,3 +882,68 @@ def test_ids_stay_what_earlier_versions_stored(tmp_path: Path) -> None:
         assert con.execute("SELECT copy_id FROM copies").fetchall() == [
             ("e90464647d9af9c9f0646876efd39f54af4e3836",)
         ]
+
+
+# -- small writes from many threads, combined ----------------------------------------------
+
+
+def run_while_a_write_is_in_progress(store: DuckDBStore, calls: list[Any]) -> list[Any]:
+    """Start each call in a thread while the store's lock is held (a write in progress),
+    wait until every call has queued its rows, then let them go: the next writer writes
+    them all in one INSERT.  Returns each call's result or exception, and the order the
+    batches were queued in (their first keys)."""
+    outcomes: list[Any] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        try:
+            outcomes[i] = calls[i]()
+        except Exception as exc:
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    with store._lock:
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while len(store._pending) < len(calls):
+            assert time.monotonic() < deadline, "the calls never queued their rows"
+            time.sleep(0.001)
+        queued = [ticket.rows[0][KEYS[ticket.table]] for ticket in store._pending]
+    for thread in threads:
+        thread.join(timeout=60)
+    return [outcomes, queued]
+
+
+def test_combined_writes_tell_each_caller_its_own_new_rows(tmp_path: Path) -> None:
+    def events(*ns: int) -> list[PullEvent]:
+        return [pull(n, "nginx:1", "c", "n") for n in ns]
+
+    batches = {"A": events(1, 2, 3), "B": events(3, 4), "C": events(0, 4, 5)}
+    with DuckDBStore(tmp_path / "armirror.duckdb") as store:
+        assert store.record(events(0, 1)) == 2
+        calls = [lambda b=b: store.record(b) for b in batches.values()]
+        outcomes, queued = run_while_a_write_is_in_progress(store, calls)
+        # Whoever queued first adds a key both bring; keys already stored add nothing.
+        seen = {"id-0", "id-1"}
+        expected = {}
+        for first_key in queued:
+            name = next(k for k, b in batches.items() if b[0].insert_id == first_key)
+            new = {e.insert_id for e in batches[name]} - seen
+            seen |= new
+            expected[name] = len(new)
+        assert dict(zip(batches, outcomes, strict=True)) == expected
+        assert sum(expected.values()) == 4
+        assert store.count_rows("pull_events") == 6
+
+
+def test_a_bad_batch_fails_its_caller_only(tmp_path: Path) -> None:
+    good, bad = copy_result(1), dataclasses.replace(copy_result(2), bytes_copied=2**63)
+    with DuckDBStore(tmp_path / "armirror.duckdb") as store:
+        calls = [lambda: store.record_copies([good]), lambda: store.record_copies([bad])]
+        (ok, failed), _ = run_while_a_write_is_in_progress(store, calls)
+        assert ok is None
+        assert isinstance(failed, StoreError)
+        assert str(failed).startswith("recording copies: ")
+        assert "INT64" in str(failed) or "BIGINT" in str(failed)
+        assert store.mirrored("app1:1") is not None
+        assert store.count_rows("copies") == 1
