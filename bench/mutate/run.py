@@ -81,7 +81,9 @@ GROUPS: dict[str, Group] = {
     "registry": Group(
         ("registry/*.py",),
         ("tests/unit/test_registry_*.py", "tests/unit/test_credential_sources.py",
+         "tests/unit/test_credential_lookup.py",
          "tests/integration/test_copy.py", "tests/integration/test_copy_faults.py",
+         "tests/integration/test_copy_edges.py",
          "tests/integration/test_registry_*.py", "tests/integration/test_verify.py",
          "tests/integration/test_resume.py", "tests/integration/test_credentials.py",
          "tests/integration/test_upstreams.py", "tests/integration/test_proxy.py",
@@ -104,7 +106,8 @@ GROUPS: dict[str, Group] = {
     ),
     "store": Group(
         ("store/*.py",),
-        ("tests/unit/test_store_schema.py", "tests/unit/test_ingest_path.py",
+        ("tests/unit/test_store_schema.py", "tests/unit/test_store_values.py",
+         "tests/integration/test_store_records.py", "tests/unit/test_ingest_path.py",
          "tests/unit/test_ingest_ranges.py", "tests/unit/test_event_values.py",
          "tests/unit/test_local_queue.py",
          "tests/integration/test_bigquery_*.py", "tests/integration/test_duckdb_open.py",
