@@ -823,3 +823,63 @@ def test_a_blob_that_failed_for_one_image_is_tried_again_for_the_next(
     for prefix in prefixes[1:]:
         repository_there = destination_for(second, prefix).repository
         verify_image(dest_registry.url, repository_there, batch[1].digest)
+
+
+# -- a registry with two endpoints, by digest -------------------------------------------------
+
+
+@pytest.fixture
+def mirror(source_registry: Registry) -> Iterator[FaultProxy]:
+    """A second endpoint for docker.io ("mirror.gcr.io"), in front of the same registry."""
+    with FaultProxy(source_registry.url) as proxy:
+        yield proxy
+
+
+def test_by_digest_the_first_endpoint_that_has_it_serves_and_a_lost_platform_falls_through(
+    source_registry: Registry, dest_registry: Registry, mirror: FaultProxy, hub: FaultProxy
+) -> None:
+    image = images.multi_arch_image(unique("library/by-digest"), "1", seed=19020,
+                                    attestations=False)  # fmt: skip
+    images.push(source_registry.url, image)
+    lost = image.children[1].digest
+    mirror.add("GET", f"/manifests/{lost}$", "serve", status=404, times=10)
+    source = parse(f"docker.io/{image.repository}@{image.digest}")
+    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    result = _copy_one((mirror.url, hub.url), dest_registry, source, destination)
+    assert result.status == "copied", result.error
+    assert result.endpoint == mirror.url
+    # A digest is looked up endpoint by endpoint: the mirror had it, so Docker Hub was
+    # not asked, but for the one platform manifest the mirror lacked.
+    assert hub.arrived("HEAD", "/manifests/") == []
+    assert [p for _, m, p in hub.arrivals] == [f"/v2/{image.repository}/manifests/{lost}"]
+    verify_image(dest_registry.url, destination.repository, image.digest)
+
+
+def test_everything_is_read_from_the_endpoint_that_answered_for_the_image(
+    source_registry: Registry, dest_registry: Registry, mirror: FaultProxy, hub: FaultProxy
+) -> None:
+    image = images.sign(
+        images.multi_arch_image(unique("library/from-hub"), "1", seed=19030, attestations=False),
+        seed=19031,
+    )
+    images.push(source_registry.url, image)
+    # The mirror does not have this image (by tag or by digest): Docker Hub serves it.
+    for method in ("HEAD", "GET"):
+        for ident in ("1", image.digest):
+            mirror.add(method, f"/{image.repository}/manifests/{ident}$", "serve", status=404,
+                       times=10)  # fmt: skip
+    source = parse(f"docker.io/{image.repository}:1")
+    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    result = _copy_one((mirror.url, hub.url), dest_registry, source, destination)
+    assert result.status == "copied", result.error
+    assert result.endpoint == hub.url
+    # The mirror was asked what the tag names (and for the repository's tags, which
+    # tags/list asks of the registry's first endpoint), nothing else: platforms,
+    # signature and blobs all came from Docker Hub.
+    assert sorted((m, p) for _, m, p in mirror.arrivals) == [
+        ("GET", f"/v2/{image.repository}/tags/list?n=1000"),
+        ("HEAD", f"/v2/{image.repository}/manifests/1"),
+    ]
+    hub_host = hub.url.split("://", 1)[1]
+    assert result.manifest_gets == {hub_host: 1 + len(image.children) + 1}
+    verify_image(dest_registry.url, destination.repository, image.digest)
