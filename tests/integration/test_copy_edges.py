@@ -41,10 +41,12 @@ class Heard:
     def __init__(self) -> None:
         self.events: list[tuple[str, str]] = []
         self.moved: dict[str, int] = {}
+        self.totals: dict[str, int] = {}
         self._lock = threading.Lock()  # bytes are reported from transfer threads
 
     def planned(self, source: str, total_bytes: int) -> None:
         self.events.append(("planned", source))
+        self.totals[source] = total_bytes
 
     def advanced(self, source: str, nbytes: int) -> None:
         with self._lock:
@@ -109,6 +111,7 @@ def test_copy_images_one_image_and_one_upload_at_a_time(
     for image, source in zip(batch, sources, strict=True):
         total = sum(b.size for b in image.all_blobs())
         assert heard.moved[str(source)] == total
+        assert heard.totals[str(source)] == total
         assert results[sources.index(source)].bytes_copied == total
     # jobs=1: each upload is started only after the one before it was sent.
     uploads = [m for _, m, p in dest_proxy.arrivals if m in ("POST", "PUT") and UPLOADS in p]
@@ -883,3 +886,37 @@ def test_everything_is_read_from_the_endpoint_that_answered_for_the_image(
     hub_host = hub.url.split("://", 1)[1]
     assert result.manifest_gets == {hub_host: 1 + len(image.children) + 1}
     verify_image(dest_registry.url, destination.repository, image.digest)
+
+
+def test_a_signature_replaced_upstream_replaces_the_mirrors(
+    source_registry: Registry, dest_registry: Registry, hub: FaultProxy
+) -> None:
+    image = images.sign(images.single_image(unique("library/resigned"), "1", seed=19040),
+                        seed=19041)  # fmt: skip
+    images.push(source_registry.url, image)
+    stem = image.digest.replace(":", "-")
+    source = parse(f"docker.io/{image.repository}:1")
+    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    first = _copy_one(hub.url, dest_registry, source, destination)
+    assert first.status == "copied", first.error
+    assert _copy_one(hub.url, dest_registry, source, destination).status == "up-to-date"
+
+    # The key was rotated: the same tag now names another signature.
+    resigned = images.sign(
+        images.Image(image.repository, None, image.top, blobs=list(image.blobs)), seed=19042
+    )
+    images.push(source_registry.url, resigned)
+    new = resigned.tagged[f"{stem}.sig"]
+    assert new.digest != image.tagged[f"{stem}.sig"].digest
+    hub.clear()
+    again = _copy_one(hub.url, dest_registry, source, destination)
+    assert again.status == "copied", again.error
+    stored = httpx.head(
+        f"{dest_registry.url}/v2/{destination.repository}/manifests/{stem}.sig",
+        headers={"Accept": new.media_type},
+    )
+    assert stored.headers.get("Docker-Content-Digest") == new.digest
+    # Only the signature was fetched: the image itself was up to date.
+    assert [p for _, m, p in hub.arrivals if m == "GET" and "/manifests/" in p] == [
+        f"/v2/{image.repository}/manifests/{stem}.sig"
+    ]
