@@ -819,6 +819,47 @@ def test_demand_is_counted_per_reference_and_since(store: PullStore) -> None:
     assert store.pull_count(sibling) == 2
     assert store.pull_count("registry.example/records/count") == 0  # :latest
     assert store.pull_count("not a reference, at all") == 0
+    # Per UTC day: the window's end is not in it.
+    days = [(d.day.isoformat(), d.pulls) for d in store.daily(until=T0 + timedelta(days=1))]
+    assert days == [("2026-10-01", 4)]
+    assert [d.day.isoformat() for d in store.daily(since=T0 + timedelta(days=1))] == ["2026-10-03"]
+
+
+@pytest.fixture
+def far_east() -> Iterator[None]:
+    """The machine's clock in UTC+14, where local and UTC days differ most."""
+    previous = os.environ.get("TZ")
+    os.environ["TZ"] = "Pacific/Kiritimati"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = previous
+        time.tzset()
+
+
+@pytest.mark.usefixtures("far_east")
+def test_times_are_utc_whatever_the_machine_zone(tmp_path: Path) -> None:
+    """A naive datetime given to a read is UTC; an aware one names its instant in any
+    zone; recorded_at is the moment of recording (not local time read as UTC)."""
+    wanted = "registry.example/records/zones:1"
+    tokyo = timezone(timedelta(hours=9))
+    with DuckDBStore(tmp_path / "armirror.duckdb") as store:
+        before = datetime.now(UTC)
+        store.record([pull(n, wanted, "c", "n", at=T0 + timedelta(hours=n)) for n in range(3)])
+        after = datetime.now(UTC)
+        since = T0 + timedelta(hours=1)
+        assert store.pull_count(wanted, since=since.replace(tzinfo=None)) == 2
+        assert store.pull_count(wanted, since=since.astimezone(tokyo)) == 2
+        window = store.top_images(since=since.replace(tzinfo=None), until=T0 + timedelta(hours=2))
+        assert [r.pulls for r in window] == [1]
+        (recorded,) = {
+            row["recorded_at"] for row in store._rows("SELECT recorded_at FROM pull_events")
+        }
+    assert before <= recorded <= after
 
 
 def test_copies_counted_in_a_window(store: PullStore) -> None:
