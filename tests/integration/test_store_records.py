@@ -916,13 +916,51 @@ def test_ids_stay_what_earlier_versions_stored(tmp_path: Path) -> None:
         store.record_copy(copied)
         with pytest.raises(ValueError, match="nope"):
             store.count_rows("nope")
+        failed = CopyResult(
+            source="nginx:1.27",
+            destination="europe-docker.pkg.dev/p/mirror/docker.io/library/nginx:1.27",
+            status="failed",
+            error="boom",
+            started_at=T0,
+        )
+        store.record_copy(failed)
+        # An upload saved before an upgrade is found after it.
+        store.save_upload_session("https://r.example/m/nginx", "sha256:" + "d" * 64, "/u/1", 5)
     with duckdb.connect(str(path), read_only=True) as con:
         assert con.execute("SELECT redeploy_id FROM redeploys").fetchall() == [
             ("bb12a57e275662bee814aecd3d19de21c6d0a658",)
         ]
-        assert con.execute("SELECT copy_id FROM copies").fetchall() == [
-            ("e90464647d9af9c9f0646876efd39f54af4e3836",)
+        assert sorted(con.execute("SELECT copy_id FROM copies").fetchall()) == [
+            ("b49727a739827adde49bece22a81962cabe75a84",),
+            ("e90464647d9af9c9f0646876efd39f54af4e3836",),
         ]
+        assert con.execute("SELECT session_id FROM upload_sessions").fetchall() == [
+            ("e5a89fdd0af0d0cf219d85e87628c763e5acc8f5",)
+        ]
+
+
+def test_a_copy_is_stamped_with_when_it_was_asked_for(tmp_path: Path) -> None:
+    """requested_at: when the copy started; else when it finished; else now."""
+    started, finished = T0, T0 + timedelta(minutes=5)
+    results = [
+        CopyResult(
+            "docker.io/library/a:1", "m/a:1", "copied", started_at=started, finished_at=finished
+        ),
+        CopyResult("docker.io/library/b:1", "m/b:1", "copied", finished_at=finished),
+        CopyResult("docker.io/library/c:1", "m/c:1", "copied", bytes_copied=None),  # type: ignore[arg-type]
+    ]
+    with DuckDBStore(tmp_path / "armirror.duckdb") as store:
+        before = datetime.now(UTC)
+        store.record_copies(results)
+        after = datetime.now(UTC)
+        rows = store._rows("SELECT source, requested_at, bytes_copied FROM copies ORDER BY source")
+    assert [(r["source"], r["bytes_copied"]) for r in rows] == [
+        ("docker.io/library/a:1", 0),
+        ("docker.io/library/b:1", 0),
+        ("docker.io/library/c:1", 0),
+    ]
+    assert rows[0]["requested_at"] == started and rows[1]["requested_at"] == finished
+    assert before <= rows[2]["requested_at"] <= after
 
 
 # -- small writes from many threads, combined ----------------------------------------------
@@ -988,3 +1026,53 @@ def test_a_bad_batch_fails_its_caller_only(tmp_path: Path) -> None:
         assert "INT64" in str(failed) or "BIGINT" in str(failed)
         assert store.mirrored("app1:1") is not None
         assert store.count_rows("copies") == 1
+
+
+def test_upload_progress_at_one_location_and_at_one_moment(tmp_path: Path) -> None:
+    """Some registries keep one upload URL for every chunk: each chunk's progress still
+    counts.  Two updates stamped with the same moment: the furthest counts.  A session
+    saved without a location cannot be resumed."""
+    from armirror.store.tables import upload_session_row
+
+    destination, digest = "https://r.example/m/nginx", "sha256:" + "d" * 64
+    with DuckDBStore(tmp_path / "armirror.duckdb") as store:
+        store.save_upload_session(destination, digest, "/v2/m/nginx/blobs/uploads/1", 8 << 20)
+        store.save_upload_session(destination, digest, "/v2/m/nginx/blobs/uploads/1", 16 << 20)
+        assert store.upload_session(destination, digest) == (
+            "/v2/m/nginx/blobs/uploads/1",
+            16 << 20,
+        )
+
+        other = "sha256:" + "e" * 64
+        rows = [
+            upload_session_row(destination, other, "/u/2", n << 20, False) for n in (24, 32, 16)
+        ]
+        for row in rows:
+            row["updated_at"] = T0
+        store._insert_rows("upload_sessions", rows)
+        assert store.upload_session(destination, other) == ("/u/2", 32 << 20)
+
+        third = "sha256:" + "f" * 64
+        store.save_upload_session(destination, third, "", 4 << 20)
+        assert store.upload_session(destination, third) is None
+
+
+def test_events_are_stored_field_by_field_on_either_path(tmp_path: Path) -> None:
+    """Every field of a pull event lands in its column, through one INSERT and through
+    the CSV file alike."""
+    from armirror.events import parse_json
+
+    line = (ROOT / "tests" / "fixtures" / "gke-pull-events.jsonl").read_text().splitlines()[1]
+    (pulled,) = parse_json(line).events
+    event = pulled._replace(service="checkout")  # every field set
+    others = [pull(n, "nginx:1", "c", "n") for n in range(SMALL_BATCH)]
+    for name, batch in (("insert", [event]), ("csv-file", [event, *others])):
+        path = tmp_path / f"{name}.duckdb"
+        with DuckDBStore(path) as store:
+            before = datetime.now(UTC)
+            assert store.record(batch) == len(batch)
+            after = datetime.now(UTC)
+            (row,) = store._rows("SELECT * FROM pull_events WHERE insert_id = 'sample002'")
+        assert before <= row.pop("recorded_at") <= after, name
+        assert row == event._asdict(), name
+    assert event.image_bytes == 48213504 and event.pull_seconds == 3.402  # not None
