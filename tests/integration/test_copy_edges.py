@@ -920,3 +920,79 @@ def test_a_signature_replaced_upstream_replaces_the_mirrors(
     assert [p for _, m, p in hub.arrivals if m == "GET" and "/manifests/" in p] == [
         f"/v2/{image.repository}/manifests/{stem}.sig"
     ]
+
+
+@pytest.mark.parametrize("answer", ["busy", "short", "refused"])
+def test_a_resumed_chunk_the_destination_does_not_take(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy, answer: str
+) -> None:
+    """After the first chunk, a registry's 5xx is tried again from what it holds, an
+    acknowledgement of fewer bytes than sent is too, and a refusal is an error (the
+    registry took chunks before: this is no "send it whole")."""
+    image = images.single_image(unique("library/chunk-no"), "1", seed=19050, layer_sizes=(300_000,))
+    images.push(source_registry.url, image)
+    layer = next(b for b in image.blobs if b.size == 300_000)
+    content = b"".join(layer.chunks())
+    source = parse(f"docker.io/{image.repository}:1")
+    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    held = 100_000
+    # Recorded as a path, so that the requests that go on with it pass the proxy.
+    at = httpx.URL(_partial_upload(dest_registry.url, destination.repository, content[:held]))
+    location = at.raw_path.decode()
+    sessions = MemoryUploadSessions()
+    sessions.save_upload_session(
+        f"{dest_proxy.url}/{destination.repository}", layer.digest, location, held
+    )
+    if answer == "busy":
+        dest_proxy.add("PATCH", UPLOADS, "503", times=1)
+    elif answer == "short":
+        dest_proxy.add("PATCH", UPLOADS, "serve", status=202, times=1,
+                       headers={"Range": f"0-{held + 99}", "Location": location})  # fmt: skip
+    else:
+        dest_proxy.add("PATCH", UPLOADS, "serve", status=405, times=1)
+    result = _copy_through(
+        source_registry.url, dest_registry, dest_proxy.url, source, destination,
+        sessions=sessions, resumable_min_size=layer.size,
+    )  # fmt: skip
+    if answer == "refused":
+        assert result.status == "failed" and not result.retryable
+        assert result.error is not None
+        assert result.error.startswith(f"upload chunk of blob {layer.digest}: ")
+        assert "answered 405 to PATCH" in result.error
+        assert len(dest_proxy.arrived("PATCH", UPLOADS)) == 1
+        return
+    assert result.status == "copied", result.error
+    config_size = sum(b.size for b in image.all_blobs()) - layer.size
+    assert result.bytes_copied == config_size + layer.size - held  # resumed again
+    assert len(dest_proxy.arrived("PATCH", UPLOADS)) == 2
+    verify_image(dest_registry.url, destination.repository, image.digest)
+
+
+def test_a_recorded_upload_goes_on_at_the_location_the_registry_gives(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
+) -> None:
+    """A registry may renew an upload's location when asked where it stands (it keeps
+    state in it): the chunks go to the one it gives, not the one recorded."""
+    image = images.single_image(unique("library/renewed"), "1", seed=19060, layer_sizes=(300_000,))
+    images.push(source_registry.url, image)
+    layer = next(b for b in image.blobs if b.size == 300_000)
+    content = b"".join(layer.chunks())
+    source = parse(f"docker.io/{image.repository}:1")
+    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    held = 100_000
+    at = httpx.URL(_partial_upload(dest_registry.url, destination.repository, content[:held]))
+    recorded = at.raw_path.decode()
+    sessions = MemoryUploadSessions()
+    key = f"{dest_proxy.url}/{destination.repository}"
+    sessions.save_upload_session(key, layer.digest, recorded, held)
+    renewed = f"{recorded}&renewed=1"
+    dest_proxy.add("GET", UPLOADS, "headers", times=1, headers={"Location": renewed})
+    result = _copy_through(
+        source_registry.url, dest_registry, dest_proxy.url, source, destination,
+        sessions=sessions, resumable_min_size=layer.size,
+    )  # fmt: skip
+    assert result.status == "copied", result.error
+    config_size = sum(b.size for b in image.all_blobs()) - layer.size
+    assert result.bytes_copied == config_size + layer.size - held
+    assert [p for _, m, p in dest_proxy.arrivals if m == "PATCH"] == [renewed]
+    verify_image(dest_registry.url, destination.repository, image.digest)
