@@ -1076,3 +1076,43 @@ def test_events_are_stored_field_by_field_on_either_path(tmp_path: Path) -> None
         assert before <= row.pop("recorded_at") <= after, name
         assert row == event._asdict(), name
     assert event.image_bytes == 48213504 and event.pull_seconds == 3.402  # not None
+
+
+def test_the_ranking_breaks_ties_by_rate_limits_failures_then_name(tmp_path: Path) -> None:
+    ids = itertools.count()
+    events: list[PullEvent] = []
+
+    def image(name: str, pulls: int, limited: int = 0, failed: int = 0) -> None:
+        for reason, times in (("pulling", pulls), ("rate_limited", limited), ("failed", failed)):
+            for _ in range(times):
+                events.append(pull(next(ids), f"ghcr.io/rank/{name}:1", "c", "n", reason))
+
+    image("z-most", 3)
+    image("y-limited", 2, limited=2)
+    image("x-failing", 2, limited=1, failed=3)
+    image("w-failing-less", 2, limited=1, failed=1)
+    for name in ("f", "c", "e", "a", "d", "b"):
+        image(name, 1)
+    events.append(pull(next(ids), "europe-docker.pkg.dev/p/r/first-party:1", "c", "n"))
+    with DuckDBStore(tmp_path / "armirror.duckdb") as store:
+        store.record(events)
+        ranking = store.top_images(third_party_only=True, limit=None)
+        assert [r.reference.removeprefix("ghcr.io/rank/") for r in ranking] == [
+            "z-most:1",
+            "y-limited:1",
+            "x-failing:1",
+            "w-failing-less:1",
+            "a:1",
+            "b:1",
+            "c:1",
+            "d:1",
+            "e:1",
+            "f:1",
+        ]
+        assert len(store.top_images()) == 11  # first-party too
+        assert [r.reference for r in store.top_images(limit=2)] == [
+            "ghcr.io/rank/z-most:1",
+            "ghcr.io/rank/y-limited:1",
+        ]
+        store.record([pull(1000 + n, f"ghcr.io/rank/more-{n}:1", "c", "n") for n in range(12)])
+        assert len(store.top_images()) == 20  # unless told, twenty at most
