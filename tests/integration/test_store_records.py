@@ -293,6 +293,16 @@ def test_opening_makes_what_is_missing_and_keeps_the_rest(emulated: str) -> None
         redeploys = client.get_table(f"test-project.{dataset}.redeploys")
         assert redeploys.time_partitioning is None and not redeploys.clustering_fields
         store.record_copy(copy_result(13))
+        store.record_copy(copy_result(13))  # within the minute: insertAll drops it by id
+        copies_rows = f"SELECT COUNT(*) AS n FROM `test-project.{dataset}.copies`"
+        assert [row["n"] for row in client.query_and_wait(copies_rows)] == [1]
+        with pytest.raises(StoreError) as refused:  # values BigQuery cannot take
+            store.record_copies(
+                [dataclasses.replace(copy_result(n), bytes_copied=2**64) for n in range(5)]
+            )
+        message = str(refused.value)
+        assert message.startswith("inserting into copies: ") and "bytes_copied" in message
+        assert len(message) == len("inserting into copies: ") + 500  # bounded
         client.delete_table(f"test-project.{dataset}.mirrors")
         client.delete_table(f"test-project.{dataset}.redeploys")
     with BigQueryStore("test-project", dataset, location="EU") as again:
@@ -1116,3 +1126,31 @@ def test_the_ranking_breaks_ties_by_rate_limits_failures_then_name(tmp_path: Pat
         ]
         store.record([pull(1000 + n, f"ghcr.io/rank/more-{n}:1", "c", "n") for n in range(12)])
         assert len(store.top_images()) == 20  # unless told, twenty at most
+
+
+def test_event_files_load_the_first_copy_of_each_event(tmp_path: Path) -> None:
+    """``record_events_csv`` (armirror pulls' parallel ingest): of events with the same
+    insert_id in several files, the earliest file's is kept, whether the caller names
+    the later copies or not; one recorded_at for the whole load."""
+    from armirror.ingest_worker import write_events_csv
+
+    def file(name: str, events: list[PullEvent]) -> str:
+        path = tmp_path / name
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            write_events_csv(handle, events, DuckDBStore.event_csv_fields())
+        return str(path)
+
+    first = file("1.csv", [pull(1, "nginx:1", "c", "first"), pull(2, "nginx:1", "c", "n")])
+    second = file("2.csv", [pull(1, "nginx:1", "c", "second"), pull(3, "nginx:1", "c", "n")])
+    loads = [
+        ("ordered", [first, second], None, "first"),
+        ("named", [first, second], [(second, "id-1")], "first"),
+        ("reversed", [second, first], None, "second"),
+    ]
+    for name, paths, later, kept in loads:
+        with DuckDBStore(tmp_path / f"{name}.duckdb") as store:
+            assert store.record_events_csv(paths, T0, later_copies=later) == 3, name
+            rows = store._rows("SELECT insert_id, namespace, recorded_at FROM pull_events")
+            assert {r["insert_id"]: r["namespace"] for r in rows}["id-1"] == kept, name
+            assert {r["recorded_at"] for r in rows} == {T0}, name
+            assert store.record_events_csv(second) == 0  # a single file; all stored already
