@@ -20,6 +20,8 @@ named as equivalent in bench/RESULTS.md.
 
 A run stopped by ``--minutes`` (or Ctrl-C) keeps its scratch copy; ``--resume`` goes on
 where it stopped, keeping every verdict mutmut already has for unchanged functions.
+``--mutants FILE`` runs only the mutants FILE names (one per line, as survivors.txt lists
+them): the survivors of an earlier run, judged again after new tests.
 mutmut runs the mutants it expects to be quickest first, so a partial run's rate leans
 towards the easy mutants: the table marks it "partial".
 """
@@ -252,6 +254,12 @@ def _results(scratch: Path) -> dict[str, Counter[str]]:
     return per_module
 
 
+def _mutant_names(listing: Path) -> list[str]:
+    """Mutant names from a survivors.txt-style file (``name: status`` or bare names)."""
+    names = [line.split(": ")[0].strip() for line in listing.read_text().splitlines()]
+    return [name for name in names if "__mutmut_" in name]
+
+
 def kill_rate(counts: Counter[str]) -> tuple[int, int, float]:
     killed = counts["killed"] + counts["timeout"]
     judged = killed + counts["survived"] + counts["no tests"] + counts["suspicious"]
@@ -269,7 +277,7 @@ def _stop(mutmut: subprocess.Popen[bytes]) -> int:
 
 
 def run_group(
-    name: str, jobs: int, *, resume: bool, minutes: float | None
+    name: str, jobs: int, *, resume: bool, minutes: float | None, mutants: list[str]
 ) -> dict[str, Counter[str]]:
     group = GROUPS[name]
     scratch, files, tests = _scratch(name, group, resume=resume)
@@ -280,7 +288,7 @@ def run_group(
     started = time.monotonic()
     with (scratch / "mutmut.log").open("ab" if resume else "wb") as log:
         mutmut = subprocess.Popen(
-            [str(MUTMUT), "run", "--max-children", str(jobs)],
+            [str(MUTMUT), "run", "--max-children", str(jobs), *mutants],
             cwd=scratch,
             env=env,
             stdout=log,
@@ -312,13 +320,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--resume", action="store_true", help="go on from a group's stopped run, keeping verdicts"
     )
+    parser.add_argument(
+        "--mutants",
+        type=Path,
+        metavar="FILE",
+        help="run only the mutants FILE names (lines of survivors.txt: NAME: status)",
+    )
     args = parser.parse_args(argv)
+    named = _mutant_names(args.mutants) if args.mutants else []
     if not MUTMUT.exists():
         raise SystemExit("mutate: mutmut is not installed; run `make setup` (dev extras)")
     rows = []
     summary: dict[str, dict[str, int | float]] = {}
     for name in args.groups:
-        per_module = run_group(name, args.jobs, resume=args.resume, minutes=args.minutes)
+        per_module = run_group(
+            name, args.jobs, resume=args.resume, minutes=args.minutes, mutants=named
+        )
         group_counts: Counter[str] = Counter()
         for module, counts in sorted(per_module.items()):
             group_counts.update(counts)
@@ -328,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         target = GROUPS[name].target
         verdict = "met" if rate >= target else "missed"
         note = f"{verdict}, target {target:.0%}"
-        if group_counts["not checked"]:  # stopped by --minutes or Ctrl-C
+        if group_counts["not checked"]:  # stopped by --minutes or Ctrl-C, or --mutants
             note = f"partial: {group_counts['not checked']} not run yet, target {target:.0%}"
         rows.append(f"| **{name}** | all | {killed}/{judged} | **{rate:.0%}** ({note}) |")
         summary[name] = {"killed": killed, "judged": judged, "rate": round(rate, 4), **group_counts}
