@@ -408,7 +408,7 @@ def _image_and_refs(
 
 
 def _copy_through(
-    source_url: str, dest_registry: Registry, dest_url: str, source: Reference,
+    source_url: str | tuple[str, ...], dest_registry: Registry, dest_url: str, source: Reference,
     destination: Reference, **options: object,
 ) -> CopyResult:  # fmt: skip
     copier = {k: options.pop(k) for k in ("sessions", "deadline") if k in options}
@@ -995,4 +995,47 @@ def test_a_recorded_upload_goes_on_at_the_location_the_registry_gives(
     config_size = sum(b.size for b in image.all_blobs()) - layer.size
     assert result.bytes_copied == config_size + layer.size - held
     assert [p for _, m, p in dest_proxy.arrivals if m == "PATCH"] == [renewed]
+    verify_image(dest_registry.url, destination.repository, image.digest)
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_blob_falling_through_to_an_endpoint_that_wants_a_token_gets_one(
+    source_registry: Registry, dest_registry: Registry, token_registry: Registry, chunked: bool
+) -> None:
+    """By digest, only the first endpoint that has the image is asked for it, so a
+    later one (Docker Hub behind mirror.gcr.io) may see its first request when a blob
+    the mirror lost falls through to it.  That request needs a token first; it was
+    sent without one, and failed as "credentials expired mid-copy (401)"."""
+    image = images.single_image(unique("library/fallauth"), "1", seed=19070, layer_sizes=(50_000,))
+    images.push(source_registry.url, image)
+    # The token registry ("Docker Hub") gets the image from armirror itself (it wants
+    # credentials to push), and the "mirror" the same repository.
+    tag = parse(f"docker.io/{image.repository}:1")
+    at_hub = destination_for(tag, f"{token_registry.host}/{unique('hub')}")
+
+    async def seed() -> CopyResult:
+        async with RegistryClient(
+            upstreams={"docker.io": source_registry.url},
+            credentials=credentials({token_registry.host: ("armirror", "s3cret")}),
+            retry=fast_retry(),
+            allow_private_hosts=True,
+        ) as client:
+            return await Copier(client).copy(tag, at_hub)
+
+    seeded = asyncio.run(asyncio.wait_for(seed(), timeout=60))
+    assert seeded.status == "copied", seeded.error
+    images.push(source_registry.url, images.Image(at_hub.repository, "1", image.top,
+                                                  blobs=image.blobs))  # fmt: skip
+    layer = next(b for b in image.blobs if b.size == 50_000)
+    with FaultProxy(source_registry.url) as mirror:
+        mirror.add("GET", f"/blobs/{layer.digest}$", "serve", status=404, times=10)
+        source = parse(f"docker.io/{at_hub.repository}@{image.digest}")
+        destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+        options: dict[str, object] = {"resumable_min_size": 1, "sessions": MemoryUploadSessions()}
+        result = _copy_through(
+            (mirror.url, token_registry.url), dest_registry, dest_registry.url, source,
+            destination, **(options if chunked else {}),
+        )  # fmt: skip
+    assert result.status == "copied", result.error
+    assert result.endpoint == mirror.url
     verify_image(dest_registry.url, destination.repository, image.digest)

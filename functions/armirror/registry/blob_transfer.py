@@ -70,15 +70,18 @@ class BlobTransfer(RegistrySession):
             self._sync = None
 
     async def _source_auth(
-        self, source: Reference, endpoint: str, digest: str, url: httpx.URL
+        self, source: Reference, endpoint: str, digest: str, url: httpx.URL, *, probe: bool = False
     ) -> str | None:
         """The Authorization header for reading a blob in a transfer thread.  Usually
         earned already by the image's manifest requests; when the endpoint wants
-        credentials and none are cached for this repository yet (a fall-through
-        endpoint), a HEAD of the blob through the auth flow earns them."""
+        credentials and none are cached for this repository yet, a HEAD of the blob
+        through the auth flow earns them.  ``probe`` makes that HEAD also for an
+        endpoint that has not asked for credentials yet: a fall-through endpoint the
+        image's manifests never reached (by digest, only the first endpoint that has
+        the image is asked), whose first request may be the transfer's own GET."""
         auth = self.auth_for(source.registry, endpoint)
         header = auth.header_for("GET", url)
-        if header is None and auth.challenged:
+        if header is None and (auth.challenged or probe):
             try:
                 await self.request(
                     source.registry,
@@ -152,6 +155,9 @@ class BlobTransfer(RegistrySession):
         endpoints = endpoints[endpoints.index(first) :] if first in endpoints else [first]
         for n, endpoint in enumerate(endpoints):
             try:
+                if n:  # a fall-through endpoint: earn what it may want before any transfer
+                    url = httpx.URL(f"{endpoint}/v2/{source.repository}/blobs/{blob.digest}")
+                    await self._source_auth(source, endpoint, blob.digest, url, probe=True)
                 return await self._copy_blob_retried(
                     source, endpoint, destination, blob, on_bytes, deadline, sessions
                 )
