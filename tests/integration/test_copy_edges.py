@@ -28,7 +28,7 @@ from armirror.registry.copy import Copier, copy_images
 from armirror.registry.errors import TransientError
 from armirror.registry.resumable import ChunkedUpload, Deadline, MemoryUploadSessions
 from faultproxy import FaultProxy
-from registry_checks import credentials, fast_retry, unique, verify_image
+from registry_checks import credentials, fast_retry, skopeo_digest, unique, verify_image
 from standins import images
 from standins.registry import Registry
 
@@ -911,6 +911,11 @@ def test_a_signature_replaced_upstream_replaces_the_mirrors(
     hub.clear()
     again = _copy_one(hub.url, dest_registry, source, destination)
     assert again.status == "copied", again.error
+    # Only the new signature's blobs moved; the image's were there already.
+    old_blobs = {b.digest for b in image.all_blobs()}
+    assert again.bytes_copied == sum(
+        b.size for b in resigned.all_blobs() if b.digest not in old_blobs
+    )
     stored = httpx.head(
         f"{dest_registry.url}/v2/{destination.repository}/manifests/{stem}.sig",
         headers={"Accept": new.media_type},
@@ -1039,3 +1044,162 @@ def test_a_blob_falling_through_to_an_endpoint_that_wants_a_token_gets_one(
     assert result.status == "copied", result.error
     assert result.endpoint == mirror.url
     verify_image(dest_registry.url, destination.repository, image.digest)
+
+
+def test_a_registry_that_holds_another_blob_after_an_upload_gets_it_again(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
+) -> None:
+    """After the final PUT the blob is checked with a HEAD; a registry naming another
+    digest for it is not believed, and the blob goes up again."""
+    image, source, destination = _image_and_refs(source_registry, dest_registry, "recheck", 19080)
+    layer = max(image.blobs, key=lambda b: b.size)
+    wrong = "sha256:" + "0" * 64
+    # The first HEAD asks whether the blob is there (it is not); the second checks it.
+    dest_proxy.add("HEAD", f"/blobs/{layer.digest}$", "headers", times=2,
+                   headers={"Docker-Content-Digest": wrong})  # fmt: skip
+    result = _copy_through(
+        source_registry.url, dest_registry, dest_proxy.url, source, destination,
+        sessions=MemoryUploadSessions(), resumable_min_size=layer.size,
+    )  # fmt: skip
+    assert result.status == "copied", result.error
+    starts = [p for _, m, p in dest_proxy.arrivals if m == "POST" and p.endswith(UPLOADS)]
+    assert len(starts) == len(image.all_blobs()) + 1  # the layer's upload, twice
+    verify_image(dest_registry.url, destination.repository, image.digest)
+
+
+def test_chunks_into_a_registry_that_wants_a_token(
+    source_registry: Registry, token_registry: Registry
+) -> None:
+    image = images.single_image(unique("library/chunk-token"), "1", seed=19090)
+    images.push(source_registry.url, image)
+    source = parse(f"docker.io/{image.repository}:1")
+    destination = destination_for(source, f"{token_registry.host}/{unique('mirror')}")
+    sessions = MemoryUploadSessions()
+
+    async def main() -> CopyResult:
+        async with RegistryClient(
+            upstreams={"docker.io": source_registry.url},
+            credentials=credentials({token_registry.host: ("armirror", "s3cret")}),
+            retry=fast_retry(),
+            allow_private_hosts=True,
+            resumable_min_size=1,
+        ) as client:
+            return await Copier(client, sessions=sessions).copy(source, destination)
+
+    result = asyncio.run(asyncio.wait_for(main(), timeout=60))
+    assert result.status == "copied", result.error
+    assert result.bytes_copied == sum(b.size for b in image.all_blobs())
+    name = f"{destination.repository}:1"
+    assert skopeo_digest(token_registry.host, name, "armirror:s3cret") == image.digest
+
+
+# -- what a copy asks and counts -----------------------------------------------------------
+
+
+def test_a_missing_image_names_every_endpoint_asked(
+    source_registry: Registry, dest_registry: Registry, mirror: FaultProxy, hub: FaultProxy
+) -> None:
+    source = parse(f"docker.io/{unique('library/nowhere')}:1")
+    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    result = _copy_one((mirror.url, hub.url), dest_registry, source, destination)
+    assert result.error == f"{source}: not found at {mirror.url}, {hub.url}"
+
+
+def test_a_pinned_tag_is_set_even_when_its_digest_is_there_untagged(
+    source_registry: Registry, dest_registry: Registry
+) -> None:
+    image = images.single_image(unique("library/pin-tag"), "stable", seed=19100)
+    images.push(source_registry.url, image)
+    prefix = f"{dest_registry.host}/{unique('mirror')}"
+    by_digest = parse(f"docker.io/{image.repository}@{image.digest}")
+    pinned = parse(f"docker.io/{image.repository}:stable@{image.digest}")
+    first = _copy_one(source_registry.url, dest_registry, by_digest,
+                      destination_for(by_digest, prefix))  # fmt: skip
+    assert first.status == "copied", first.error
+    destination = destination_for(pinned, prefix)
+    assert _tag_absent(dest_registry.url, destination)
+    result = _copy_one(source_registry.url, dest_registry, pinned, destination)
+    assert result.status == "copied", result.error
+    assert result.bytes_copied == 0  # every blob was there
+    tagged = httpx.head(
+        f"{dest_registry.url}/v2/{destination.repository}/manifests/stable",
+        headers={"Accept": image.top.media_type},
+    )
+    assert tagged.headers.get("Docker-Content-Digest") == image.digest
+
+
+def test_a_moved_index_tag_with_signed_platforms_is_updated(
+    source_registry: Registry, dest_registry: Registry
+) -> None:
+    repository = unique("library/moved-index")
+    old = images.sign(images.multi_arch_image(repository, "1", seed=19110, attestations=False),
+                      seed=19111, platforms=True)  # fmt: skip
+    images.push(source_registry.url, old)
+    source = parse(f"docker.io/{repository}:1")
+    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    assert _copy_one(source_registry.url, dest_registry, source, destination).status == "copied"
+    new = images.sign(images.multi_arch_image(repository, "1", seed=19120, attestations=False),
+                      seed=19121, platforms=True)  # fmt: skip
+    images.push(source_registry.url, new)  # the tag moved on upstream
+    result = _copy_one(source_registry.url, dest_registry, source, destination)
+    assert result.status == "copied", result.error
+    assert result.digest == new.digest
+    verify_image(dest_registry.url, destination.repository, new.digest)
+    for tag, manifest in new.tagged.items():
+        stored = httpx.head(
+            f"{dest_registry.url}/v2/{destination.repository}/manifests/{tag}",
+            headers={"Accept": manifest.media_type},
+        )
+        assert stored.headers.get("Docker-Content-Digest") == manifest.digest, tag
+
+
+def test_the_destination_is_asked_each_thing_once(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
+) -> None:
+    """A first copy asks the destination about the tag and the digest; a rerun that
+    finds the tag up to date asks about the tag alone, and sends nothing."""
+    image, source, destination = _image_and_refs(source_registry, dest_registry, "asked", 19130)
+    result = _copy_through(source_registry.url, dest_registry, dest_proxy.url, source, destination)
+    assert result.status == "copied", result.error
+    heads = [p for _, m, p in dest_proxy.arrivals if m == "HEAD" and "/manifests/" in p]
+    assert heads == [f"/v2/{destination.repository}/manifests/{t}" for t in ("1", image.digest)]
+    dest_proxy.clear()
+    again = _copy_through(source_registry.url, dest_registry, dest_proxy.url, source, destination)
+    assert again.status == "up-to-date", again.error
+    assert [(m, p) for _, m, p in dest_proxy.arrivals] == [
+        ("HEAD", f"/v2/{destination.repository}/manifests/1")
+    ]
+
+
+def test_blobs_shared_by_images_in_one_run_move_once(
+    source_registry: Registry, dest_registry: Registry
+) -> None:
+    shared = images.generated_layer(seed=19140, size=80_000)
+    repository = unique("library/shared-run")
+    batch = [images.single_image(repository, tag, seed=19141 + n, shared=[shared])
+             for n, tag in enumerate("123")]  # fmt: skip
+    for image in batch:
+        images.push(source_registry.url, image)
+    prefix = f"{dest_registry.host}/{unique('mirror')}"
+    pairs = [(s, destination_for(s, prefix)) for s in
+             (parse(f"docker.io/{repository}:{tag}") for tag in "123")]  # fmt: skip
+
+    async def main() -> list[CopyResult]:
+        async with _client(source_registry.url, dest_registry.host, dest_registry.url) as client:
+            return await Copier(client).copy_many(pairs)
+
+    results = asyncio.run(asyncio.wait_for(main(), timeout=60))
+    assert [r.status for r in results] == ["copied"] * 3, [r.error for r in results]
+    unique_bytes = sum({b.digest: b.size for i in batch for b in i.all_blobs()}.values())
+    assert sum(r.bytes_copied for r in results) == unique_bytes
+
+
+def test_a_copy_within_one_registry_mounts_and_moves_nothing(source_registry: Registry) -> None:
+    image = images.single_image(unique("library/same-registry"), "1", seed=19150)
+    images.push(source_registry.url, image)
+    source = parse(f"docker.io/{image.repository}:1")
+    destination = destination_for(source, f"{source_registry.host}/{unique('mirror')}")
+    result = _copy_one(source_registry.url, source_registry, source, destination)
+    assert result.status == "copied", result.error
+    assert result.bytes_copied == 0
+    verify_image(source_registry.url, destination.repository, image.digest)
