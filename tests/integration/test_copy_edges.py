@@ -1203,3 +1203,82 @@ def test_a_copy_within_one_registry_mounts_and_moves_nothing(source_registry: Re
     assert result.status == "copied", result.error
     assert result.bytes_copied == 0
     verify_image(source_registry.url, destination.repository, image.digest)
+
+
+def test_an_up_to_date_index_without_signatures_is_one_question(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
+) -> None:
+    image = images.multi_arch_image(unique("library/index-asked"), "1", seed=19160,
+                                    attestations=False)  # fmt: skip
+    images.push(source_registry.url, image)
+    source = parse(f"docker.io/{image.repository}:1")
+    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    first = _copy_through(source_registry.url, dest_registry, dest_proxy.url, source, destination)
+    assert first.status == "copied", first.error
+    dest_proxy.clear()
+    again = _copy_through(source_registry.url, dest_registry, dest_proxy.url, source, destination)
+    assert again.status == "up-to-date", again.error
+    # The source's tags name no signatures: the mirror's index is not read for platforms.
+    assert [(m, p) for _, m, p in dest_proxy.arrivals] == [
+        ("HEAD", f"/v2/{destination.repository}/manifests/1")
+    ]
+
+
+def test_an_index_needs_two_pulls_before_anything_is_spent(
+    source_registry: Registry, dest_registry: Registry, hub: FaultProxy
+) -> None:
+    image = images.multi_arch_image(unique("library/two-pulls"), "1", seed=19170,
+                                    attestations=False)  # fmt: skip
+    images.push(source_registry.url, image)
+    _remaining(hub, 1)
+    source = parse(f"docker.io/{image.repository}:1")
+    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    result = _copy_one(hub.url, dest_registry, source, destination)
+    host = hub.url.split("://", 1)[1]
+    assert result.rate_limited and result.error is not None
+    assert result.error.startswith(
+        f"copy {source}: needs 2 manifest GET(s) at {host}, which allows 1 more"
+    )
+    assert _source_gets(hub) == 0
+
+
+def test_signatures_and_several_referrers_all_travel(
+    source_registry: Registry, dest_registry: Registry, hub: FaultProxy
+) -> None:
+    image = images.sign(
+        images.single_image(unique("library/referred-signed"), "1", seed=19180, oci=True),
+        seed=19181,
+    )
+    images.push(source_registry.url, image)
+    referrers = []
+    for n, kind in enumerate(("application/spdx+json", "application/vnd.in-toto+json")):
+        payload = images.blob_from_bytes(json.dumps({"n": n, "kind": kind}).encode(), kind)
+        artifact, blobs = images.manifest_for([payload], oci=True, seed=19182 + n)
+        body = json.loads(artifact.raw)
+        body["subject"] = image.top.descriptor()
+        body["artifactType"] = kind
+        artifact = images.Manifest(images.OCI_MANIFEST, json.dumps(body).encode())
+        images.push(
+            source_registry.url, images.Image(image.repository, None, artifact, blobs=blobs)
+        )
+        referrers.append(artifact.descriptor(artifactType=kind))
+    index = {"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": referrers}
+    hub.add("GET", f"/referrers/{image.digest}", "serve", times=5,
+            headers={"Content-Type": INDEX_TYPE}, body=json.dumps(index).encode())  # fmt: skip
+    source = parse(f"docker.io/{image.repository}:1")
+    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    result = _copy_one(hub.url, dest_registry, source, destination)
+    assert result.status == "copied", result.error
+    stem = image.digest.replace(":", "-")
+    wanted = [(f"{stem}.sig", image.tagged[f"{stem}.sig"])]
+    wanted += [(str(r["digest"]), None) for r in referrers]
+    for ident, manifest in wanted:
+        stored = httpx.head(
+            f"{dest_registry.url}/v2/{destination.repository}/manifests/{ident}",
+            headers={"Accept": images.OCI_MANIFEST},
+        )
+        assert stored.status_code == 200, ident
+        if manifest is not None:
+            assert stored.headers["Docker-Content-Digest"] == manifest.digest
+    for referrer in referrers:
+        verify_image(dest_registry.url, destination.repository, str(referrer["digest"]))
