@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -23,12 +25,14 @@ import httpx
 import pytest
 from armirror.registry.auth import RegistryAuth
 from armirror.registry.errors import HostRefused, MalformedAnswer
+from armirror.registry.redact import scrub
 from faultproxy import FaultProxy
 from registry_checks import unique
 from standins.registry import Registry
 from standins.token_server import TokenServer
 
 CREDENTIAL = ("armirror", "s3cret")
+ONE_MIB = 1024 * 1024  # the most of a token answer that is read
 
 
 @pytest.fixture
@@ -198,7 +202,9 @@ class _Realm:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if self.command != "HEAD":
-                    self.wfile.write(body)
+                    # A client may stop reading an answer over its limit.
+                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                        self.wfile.write(body)
 
             def do_GET(self) -> None:
                 url = urlsplit(self.path)
@@ -315,3 +321,37 @@ def test_a_realm_the_guard_allows_is_asked(realm: _Realm) -> None:
     auth = RegistryAuth(lambda: None, realm_problem=lambda url: None)
     assert _head(realm.url, auth) == 404
     assert len(realm.token_requests) == 1 and auth.token_requests == 1
+
+
+def _padded_token_answer(token: str, size: int) -> bytes:
+    body = json.dumps({"token": token}).encode()
+    return b" " * (size - len(body)) + body
+
+
+def test_a_token_answer_is_read_up_to_one_mebibyte(realm: _Realm) -> None:
+    realm.answer = (200, _padded_token_answer(realm.GOOD, ONE_MIB))
+    auth = RegistryAuth(lambda: None)
+    assert _head(realm.url, auth) == 404
+
+    async def earn(url: httpx.URL) -> None:
+        async with httpx.AsyncClient() as client:
+            await auth.earn(client, "PATCH", url)
+
+    upload = httpx.URL(f"{realm.url}/v2/team/app/blobs/uploads/1")
+    asyncio.run(earn(upload))
+    assert auth.header_for("PATCH", upload) == f"Bearer {realm.GOOD}"
+
+    realm.answer = (200, _padded_token_answer(realm.GOOD, ONE_MIB + 1))
+    other = httpx.URL(f"{realm.url}/v2/team/other/blobs/uploads/1")
+    with pytest.raises(MalformedAnswer, match=f"over {ONE_MIB}"):
+        asyncio.run(earn(other))
+    assert auth.header_for("PATCH", other) is None
+    with pytest.raises(MalformedAnswer, match=f"over {ONE_MIB}"):
+        _head(realm.url, RegistryAuth(lambda: None))
+
+
+def test_a_token_received_is_never_repeated_in_a_message(realm: _Realm) -> None:
+    token = f"tok-{uuid.uuid4().hex}"
+    realm.answer = (200, json.dumps({"token": token}).encode())
+    _head(realm.url, RegistryAuth(lambda: None))
+    assert scrub(f"the registry said {token} back") == "the registry said REDACTED back"
