@@ -17,7 +17,7 @@ import contextlib
 import json
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -374,6 +374,36 @@ def test_a_token_received_is_never_repeated_in_a_message(realm: _Realm) -> None:
     realm.answer = (200, json.dumps({"token": token}).encode())
     _head(realm.url, RegistryAuth(lambda: None))
     assert scrub(f"the registry said {token} back") == "the registry said REDACTED back"
+
+
+def test_a_token_that_is_not_kept_still_serves_the_request_it_was_fetched_for(
+    realm: _Realm,
+) -> None:
+    """A token server that gives no lifetime to keep a token for (expires_in <= 0): the
+    token fetched before a request goes with that request, so it is not sent without one
+    first (which a streamed upload body could not survive)."""
+    realm.answer = (200, json.dumps({"token": realm.GOOD, "expires_in": -5}).encode())
+    auth = RegistryAuth(lambda: None)
+
+    async def main() -> list[int]:
+        async with httpx.AsyncClient(base_url=realm.url, auth=auth) as client:
+            first = await client.head("/v2/team/app/manifests/1")  # challenged, then a token
+            chunks = [b"abc", b"def"]
+
+            async def body() -> AsyncIterator[bytes]:
+                for chunk in chunks:
+                    yield chunk
+
+            second = await client.put("/v2/team/app/manifests/2", content=body())
+            return [first.status_code, second.status_code]
+
+    assert asyncio.run(main()) == [404, 404]
+    assert len(realm.token_requests) == 2  # one for each request, none wasted
+    assert [a for _, a in realm.registry_requests] == [
+        None,
+        f"Bearer {realm.GOOD}",
+        f"Bearer {realm.GOOD}",
+    ]
 
 
 @pytest.mark.parametrize("challenge", ["", 'Bearer service="svc"', "Negotiate", 'Bearer realm=""'])

@@ -249,11 +249,14 @@ class RegistryAuth(httpx.Auth):
         if self._bearer and not self._basic_only and scopes and not self._cached(scopes):
             lock = self._locks.setdefault(scopes, asyncio.Lock())
             async with lock:
-                if not self._cached(scopes):
+                header = self._cached(scopes)
+                if not header:
                     token_response = yield self._token_request(scopes, self._bearer)
                     body = await _read_token_answer(token_response)
-                    self._store_token(scopes, token_response, body)
-            request.headers["Authorization"] = self._cached(scopes) or ""
+                    # The token goes with this request even when it is not kept for
+                    # others (a lifetime of 0): a streamed body cannot be sent twice.
+                    header = self._store_token(scopes, token_response, body)
+            request.headers["Authorization"] = header
         response = yield request
         challenge = self._challenge(response)
         if challenge is None:
