@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -572,13 +573,14 @@ def test_tag_list_answers(
         (404, "application/json", {"errors": [{"code": "NOT_FOUND"}]}, None),
         (400, "application/json", {"errors": [{"code": "UNSUPPORTED"}]}, None),
         (405, "text/plain", "method not allowed", None),
+        (200, "", {"manifests": [{"digest": "sha256:1"}]}, None),  # no Content-Type at all
     ],
 )  # fmt: skip
 def test_referrers_answers(
     hub: FaultProxy, status: int, content_type: str, body: object, found: list[object] | None
 ) -> None:
     hub.add("GET", "/referrers/", "serve", status=status, body=json.dumps(body).encode(), times=5,
-            headers={"Content-Type": content_type})  # fmt: skip
+            headers={"Content-Type": content_type} if content_type else {})  # fmt: skip
     answer = _ask(hub.url, "referrers", parse("docker.io/library/x:1"), "sha256:" + "a" * 64)
     if found is None:
         assert answer is None
@@ -1282,3 +1284,58 @@ def test_signatures_and_several_referrers_all_travel(
             assert stored.headers["Docker-Content-Digest"] == manifest.digest
     for referrer in referrers:
         verify_image(dest_registry.url, destination.repository, str(referrer["digest"]))
+
+
+@pytest.mark.parametrize("later", ["lacks it", "fails"])
+def test_a_later_endpoint_that_cannot_answer_does_not_stop_the_first(
+    source_registry: Registry, dest_registry: Registry, mirror: FaultProxy, hub: FaultProxy,
+    caplog: pytest.LogCaptureFixture, later: str,
+) -> None:  # fmt: skip
+    image = images.single_image(unique("library/first-serves"), "1", seed=19190)
+    images.push(source_registry.url, image)
+    if later == "lacks it":
+        hub.add("HEAD", "/manifests/1$", "serve", status=404, times=10)
+    else:
+        hub.add("HEAD", "/manifests/1$", "serve", status=500, times=100)
+    source = parse(f"docker.io/{image.repository}:1")
+    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    with caplog.at_level(logging.INFO, logger="armirror"):
+        result = _copy_one((mirror.url, hub.url), dest_registry, source, destination)
+    assert result.status == "copied", result.error
+    assert result.endpoint == mirror.url
+    compared = [r.getMessage() for r in caplog.records if "could not compare" in r.getMessage()]
+    if later == "fails":
+        (message,) = compared
+        assert message.startswith(f"{source}: could not compare with {hub.url}: ")
+        assert "answered 500" in message
+    else:
+        assert compared == []
+    verify_image(dest_registry.url, destination.repository, image.digest)
+
+
+def test_a_content_type_with_parameters_is_read_by_its_type(
+    source_registry: Registry, dest_registry: Registry, hub: FaultProxy
+) -> None:
+    image = images.multi_arch_image(unique("library/typed"), "1", seed=19200, attestations=False)
+    images.push(source_registry.url, image)
+    # An index needs 2 pulls: known from its type before anything is spent.
+    hub.add("HEAD", "/manifests/1$", "headers", times=10, headers={
+        "Content-Type": f"{image.top.media_type}; charset=utf-8",
+        "ratelimit-limit": "100;w=21600", "ratelimit-remaining": "1;w=21600"})  # fmt: skip
+    _remaining(hub, 1)
+    source = parse(f"docker.io/{image.repository}:1")
+    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    result = _copy_one(hub.url, dest_registry, source, destination)
+    assert result.rate_limited, result.error
+    assert _source_gets(hub) == 0
+
+
+@pytest.mark.parametrize("status", [200, 202])
+def test_a_manifest_push_accepted_with_200_or_202(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy, status: int
+) -> None:
+    image, source, destination = _image_and_refs(source_registry, dest_registry, "accepted", 19210)
+    dest_proxy.add("PUT", "/manifests/1$", "serve", status=status, times=1,
+                   headers={"Docker-Content-Digest": image.digest})  # fmt: skip
+    result = _copy_through(source_registry.url, dest_registry, dest_proxy.url, source, destination)
+    assert result.status == "copied", result.error
