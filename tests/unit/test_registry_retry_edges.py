@@ -98,18 +98,27 @@ def test_an_http_date_is_read_against_the_clock_when_no_time_is_given() -> None:
 
 def test_a_wait_returns_when_the_hold_is_over() -> None:
     backoff = Backoff()
-    backoff.hold(0.05)
+    backoff.hold(0.3)
     asyncio.run(asyncio.wait_for(backoff.wait(), timeout=60))
     assert backoff.remaining() == 0
 
 
 def test_a_blocking_wait_returns_when_the_hold_is_over() -> None:
     backoff = Backoff()
-    backoff.hold(0.05)
-    waiter = threading.Thread(target=backoff.wait_sync, daemon=True)
+    backoff.hold(0.3)
+    failures: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            backoff.wait_sync()
+        except BaseException as exc:  # reported below, not lost in the thread
+            failures.append(exc)
+
+    waiter = threading.Thread(target=wait, daemon=True)
     waiter.start()
     waiter.join(timeout=60)
     assert not waiter.is_alive()
+    assert failures == []
     assert backoff.remaining() == 0
 
 
