@@ -128,7 +128,7 @@ def test_copy_images_one_image_and_one_upload_at_a_time(
 
 
 def test_a_recorded_upload_goes_on_from_what_the_destination_holds(
-    source_registry: Registry, dest_registry: Registry
+    source_registry: Registry, dest_registry: Registry, caplog: pytest.LogCaptureFixture
 ) -> None:
     image = images.single_image(unique("library/resumed"), "1", seed=18710, layer_sizes=(500_000,))
     images.push(source_registry.url, image)
@@ -165,8 +165,13 @@ def test_a_recorded_upload_goes_on_from_what_the_destination_holds(
             copier = Copier(client, sessions=sessions, progress=heard)
             return await copier.copy(source, destination)
 
-    result = asyncio.run(asyncio.wait_for(main(), timeout=60))
+    with caplog.at_level(logging.INFO, logger="armirror"):
+        result = asyncio.run(asyncio.wait_for(main(), timeout=60))
     assert result.status == "copied", result.error
+    assert (
+        f"resuming the upload of blob {layer.digest} from {source.name} to {destination.name} "
+        f"at byte {held} of {layer.size}"
+    ) in [r.getMessage() for r in caplog.records]
     config_size = sum(b.size for b in image.all_blobs()) - layer.size
     assert result.bytes_copied == config_size + layer.size - held  # only the rest moved
     assert heard.moved[str(source)] == config_size + layer.size
@@ -622,8 +627,9 @@ def _partial_upload(url: str, repository: str, sent: bytes) -> str:
     ],
 )
 def test_a_recorded_upload_that_cannot_go_on_is_started_over(
-    source_registry: Registry, dest_registry: Registry, held: int, recorded: int, wrong: bool
-) -> None:
+    source_registry: Registry, dest_registry: Registry, held: int, recorded: int, wrong: bool,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
     image = images.single_image(unique("library/restart"), "1", seed=18950, layer_sizes=(500_000,))
     images.push(source_registry.url, image)
     layer = next(b for b in image.blobs if b.size == 500_000)
@@ -635,11 +641,17 @@ def test_a_recorded_upload_that_cannot_go_on_is_started_over(
     sessions = MemoryUploadSessions()
     key = f"{dest_registry.url}/{destination.repository}"
     sessions.save_upload_session(key, layer.digest, location, recorded)
-    result = _copy_through(
-        source_registry.url, dest_registry, dest_registry.url, source, destination,
-        sessions=sessions, resumable_min_size=layer.size,
-    )  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="armirror"):
+        result = _copy_through(
+            source_registry.url, dest_registry, dest_registry.url, source, destination,
+            sessions=sessions, resumable_min_size=layer.size,
+        )  # fmt: skip
     assert result.status == "copied", result.error
+    unexpected = (
+        f"upload of {layer.digest} to {destination.name} holds an unexpected range; starting over"
+    )
+    said = [r.getMessage() for r in caplog.records]
+    assert (unexpected in said) is not wrong, said
     config_size = sum(b.size for b in image.all_blobs()) - layer.size
     # The whole layer went up (wrong bytes are found out when the registry checks the
     # digest at the end; that attempt is then tried again from the start).
@@ -649,8 +661,9 @@ def test_a_recorded_upload_that_cannot_go_on_is_started_over(
 
 
 def test_after_a_refusal_the_registry_gets_every_blob_whole(
-    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
-) -> None:
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
     batch = [
         images.single_image(unique("library/whole"), "1", seed=18960 + n, layer_sizes=(50_000,))
         for n in range(2)
@@ -670,9 +683,13 @@ def test_after_a_refusal_the_registry_gets_every_blob_whole(
             copier = Copier(client, jobs=1, checks=1, sessions=sessions)
             return await copier.copy_many(pairs)
 
-    results = asyncio.run(asyncio.wait_for(main(), timeout=60))
+    with caplog.at_level(logging.WARNING, logger="armirror"):
+        results = asyncio.run(asyncio.wait_for(main(), timeout=60))
     assert [r.status for r in results] == ["copied", "copied"], [r.error for r in results]
     assert len(dest_proxy.arrived("PATCH", UPLOADS)) == 1  # asked once, remembered
+    (warned,) = [r.getMessage() for r in caplog.records if "refused a chunked" in r.getMessage()]
+    assert warned.startswith(f"{dest_proxy.url} refused a chunked upload (405); sending sha256:")
+    assert warned.endswith(" whole, so an interrupted upload to it starts over")
     for image, (_, destination) in zip(batch, pairs, strict=True):
         verify_image(dest_registry.url, destination.repository, image.digest)
 
@@ -1378,3 +1395,51 @@ def test_large_blobs_go_whole_without_a_place_to_record_sessions(
     assert result.status == "copied", result.error
     assert dest_proxy.arrived("PATCH", UPLOADS) == []
     assert len(dest_proxy.arrived("PUT", UPLOADS)) == len(image.all_blobs())
+
+
+def test_an_upload_holding_every_byte_is_only_finished(
+    source_registry: Registry, dest_registry: Registry
+) -> None:
+    """An attempt stopped after its last chunk but before the closing PUT: the next one
+    sends nothing but that PUT."""
+    image = images.single_image(unique("library/all-held"), "1", seed=19240, layer_sizes=(200_000,))
+    images.push(source_registry.url, image)
+    layer = next(b for b in image.blobs if b.size == 200_000)
+    source = parse(f"docker.io/{image.repository}:1")
+    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    location = _partial_upload(dest_registry.url, destination.repository, b"".join(layer.chunks()))
+    sessions = MemoryUploadSessions()
+    key = f"{dest_registry.url}/{destination.repository}"
+    sessions.save_upload_session(key, layer.digest, location, layer.size)
+    result = _copy_through(
+        source_registry.url, dest_registry, dest_registry.url, source, destination,
+        sessions=sessions, resumable_min_size=layer.size,
+    )  # fmt: skip
+    assert result.status == "copied", result.error
+    assert result.bytes_copied == sum(b.size for b in image.all_blobs()) - layer.size
+    assert sessions.upload_session(key, layer.digest) is None
+    verify_image(dest_registry.url, destination.repository, image.digest)
+
+
+def test_a_closing_put_that_fails_once_is_sent_again(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
+) -> None:
+    """Every chunk went up, then the PUT closing the upload got a 503: the next attempt
+    finds every byte there and only closes it.  It asked the source for the bytes after
+    the blob's end instead, every attempt failed, and the blob could never be finished."""
+    image = images.single_image(unique("library/close-again"), "1", seed=19250,
+                                layer_sizes=(200_000,))  # fmt: skip
+    images.push(source_registry.url, image)
+    layer = next(b for b in image.blobs if b.size == 200_000)
+    source = parse(f"docker.io/{image.repository}:1")
+    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    dest_proxy.add("PUT", rf"{UPLOADS}.*digest={layer.digest.replace(':', '%3A')}", "503")
+    sessions = MemoryUploadSessions()
+    result = _copy_through(
+        source_registry.url, dest_registry, dest_proxy.url, source, destination,
+        sessions=sessions, resumable_min_size=layer.size,
+    )  # fmt: skip
+    assert result.status == "copied", result.error
+    assert dest_proxy.count("PUT", UPLOADS, "503") == 1
+    assert len(dest_proxy.arrived("PATCH", UPLOADS)) == 1  # the bytes went up once
+    verify_image(dest_registry.url, destination.repository, image.digest)

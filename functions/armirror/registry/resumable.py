@@ -202,6 +202,11 @@ class ChunkedUpload:
     hex_digest: str | None = None  # set when the whole blob went through this attempt
 
     def run(self) -> httpx.URL:
+        if self.offset and self.offset >= self.size:
+            # Every byte is there already (an attempt stopped before its closing PUT):
+            # nothing to read, and a source asked for the bytes after the end answers
+            # 416, or worse.  The registry checks the digest when the upload is closed.
+            return self.upload[0]
         planner = ChunkPlanner(self.deadline)
         headers = self._auth(self.download[1])
         if self.offset:
