@@ -1443,3 +1443,26 @@ def test_a_closing_put_that_fails_once_is_sent_again(
     assert dest_proxy.count("PUT", UPLOADS, "503") == 1
     assert len(dest_proxy.arrived("PATCH", UPLOADS)) == 1  # the bytes went up once
     verify_image(dest_registry.url, destination.repository, image.digest)
+
+
+def test_a_corrupt_chunked_blob_is_never_closed(
+    source_registry: Registry, dest_registry: Registry, hub: FaultProxy, dest_proxy: FaultProxy
+) -> None:
+    """Read from its start, a chunked blob is hashed on the way: bytes that do not match
+    its digest are not offered to the registry as the blob (no closing PUT)."""
+    image = images.single_image(unique("library/corrupt-chunks"), "1", seed=19260,
+                                layer_sizes=(200_000,))  # fmt: skip
+    images.push(source_registry.url, image)
+    layer = next(b for b in image.blobs if b.size == 200_000)
+    hub.add("GET", f"/blobs/{layer.digest}$", "corrupt", times=1)
+    source = parse(f"docker.io/{image.repository}:1")
+    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    result = _copy_through(
+        hub.url, dest_registry, dest_proxy.url, source, destination,
+        sessions=MemoryUploadSessions(), resumable_min_size=layer.size,
+    )  # fmt: skip
+    assert result.status == "copied", result.error
+    closing = dest_proxy.arrived("PUT", rf"{UPLOADS}.*digest={layer.digest.replace(':', '%3A')}")
+    assert len(closing) == 1  # only the good attempt's
+    assert len(dest_proxy.arrived("DELETE", UPLOADS)) == 1  # the bad one was cancelled
+    verify_image(dest_registry.url, destination.repository, image.digest)
