@@ -50,6 +50,7 @@ def digest_of(data: bytes) -> str:
         (OCI_MANIFEST, {"layers": []}, OCI_MANIFEST),
         (DOCKER_MANIFEST, {"layers": []}, DOCKER_MANIFEST),
         (f"  {DOCKER_MANIFEST} ;charset=utf-8", {}, DOCKER_MANIFEST),
+        (f"{OCI_MANIFEST}; charset=utf-8; q=1", {}, OCI_MANIFEST),
         # A Content-Type that says nothing: the body's mediaType...
         ("", {"mediaType": DOCKER_LIST, "manifests": []}, DOCKER_LIST),
         (None, {"mediaType": DOCKER_MANIFEST}, DOCKER_MANIFEST),
