@@ -365,6 +365,20 @@ def test_searched_names_every_file_and_what_went_wrong(tmp_path: Path) -> None:
     assert store.searched("ghcr.io") == f"looked in {first}, {second}"
 
 
+def test_searched_lists_each_problem(tmp_path: Path) -> None:
+    first = _config_file(tmp_path, "auth.json", {"credHelpers": {"quay.io": "absent"}})
+    second = _config_file(tmp_path, "config.json", {"credsStore": "also-absent"})
+    store = CredentialStore(
+        files=[DockerConfig(first, hosts_only=False), DockerConfig(second)], google=_NoGoogle()
+    )
+    assert store.lookup("quay.io") is None
+    assert store.searched("quay.io") == (
+        f"looked in {first}, {second}; "
+        f"docker-credential-absent is not on PATH (named in {first}); "
+        f"docker-credential-also-absent is not on PATH (named in {second})"
+    )
+
+
 def test_searched_mentions_google_only_where_google_is_asked(tmp_path: Path) -> None:
     store = CredentialStore(files=[], google=_NoGoogle())
     assert store.searched("quay.io") == "looked in no credential files"
