@@ -134,8 +134,7 @@ def test_a_recorded_upload_goes_on_from_what_the_destination_holds(
     images.push(source_registry.url, image)
     layer = next(b for b in image.blobs if b.size == 500_000)
     content = b"".join(layer.chunks())
-    source = parse(f"docker.io/{image.repository}:1")
-    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    source, destination = _refs(image, dest_registry)
     # An earlier attempt sent the first 123,456 bytes and recorded where it stood.
     held = 123_456
     with httpx.Client(base_url=dest_registry.url) as http:
@@ -186,8 +185,7 @@ def test_a_blob_the_source_lacks_fails_the_chunked_copy_at_once(
     images.push(source_registry.url, image)
     layer = next(b for b in image.blobs if b.size == 70_000)
     hub.add("GET", f"/blobs/{layer.digest}", "serve", status=404, times=20)
-    source = parse(f"docker.io/{image.repository}:1")
-    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    source, destination = _refs(image, dest_registry)
 
     async def main() -> CopyResult:
         async with _client(
@@ -244,8 +242,7 @@ def test_refused_chunks_go_whole_even_when_cancelling_the_upload_fails(
         "DELETE", UPLOADS, "serve", status=200, headers={"Content-Encoding": "gzip"},
         body=b"not gzip", times=100,
     )  # fmt: skip
-    source = parse(f"docker.io/{image.repository}:1")
-    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    source, destination = _refs(image, dest_registry)
 
     async def main() -> CopyResult:
         async with _client(
@@ -296,8 +293,7 @@ def test_a_copied_image_reports_what_it_moved_and_cost(
 ) -> None:
     image = images.single_image(unique("library/reported"), "1", seed=18740)
     images.push(source_registry.url, image)
-    source = parse(f"docker.io/{image.repository}:1")
-    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    source, destination = _refs(image, dest_registry)
     result = _copy_one(hub.url, dest_registry, source, destination)
     assert result.status == "copied", result.error
     shown = result.to_json()
@@ -316,8 +312,7 @@ def test_a_head_without_a_digest_is_answered_by_the_get(
     # The source's HEAD of the tag leaves Docker-Content-Digest out.
     hub.add("HEAD", rf"/{image.repository}/manifests/1$", "headers",
             headers={"Docker-Content-Digest": ""}, times=10)  # fmt: skip
-    source = parse(f"docker.io/{image.repository}:1")
-    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    source, destination = _refs(image, dest_registry)
     # The registry's first endpoint lacks the image: the GET goes where the HEAD found it.
     endpoints = (dest_registry.url, hub.url)
     result = _copy_one(endpoints, dest_registry, source, destination)
@@ -345,8 +340,7 @@ def test_without_signatures_no_tag_list_and_no_signature_tags(
         kinds=("sig",),
     )
     images.push(source_registry.url, image)
-    source = parse(f"docker.io/{image.repository}:1")
-    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    source, destination = _refs(image, dest_registry)
     result = _copy_one(hub.url, dest_registry, source, destination, signatures=False)
     assert result.status == "copied", result.error
     assert len(hub.arrived("GET", "/tags/list")) == 0
@@ -366,8 +360,7 @@ def test_signatures_found_without_a_tag_list(
     )
     images.push(source_registry.url, image)
     hub.add("GET", "/tags/list", "serve", status=404, times=10)  # a registry without it
-    source = parse(f"docker.io/{image.repository}:1")
-    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    source, destination = _refs(image, dest_registry)
     result = _copy_one(hub.url, dest_registry, source, destination)
     assert result.status == "copied", result.error
     stem = image.digest.replace(":", "-")
@@ -406,13 +399,18 @@ def test_one_tag_list_per_source_repository(
 # -- the destination's answers ----------------------------------------------------------------
 
 
+def _refs(image: images.Image, dest_registry: Registry) -> tuple[Reference, Reference]:
+    """The Docker Hub name of a pushed image's tag 1, and its mirror in a fresh repository."""
+    source = parse(f"docker.io/{image.repository}:1")
+    return source, destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+
+
 def _image_and_refs(
     source_registry: Registry, dest_registry: Registry, stem: str, seed: int
 ) -> tuple[images.Image, Reference, Reference]:
     image = images.single_image(unique(f"library/{stem}"), "1", seed=seed)
     images.push(source_registry.url, image)
-    source = parse(f"docker.io/{image.repository}:1")
-    return image, source, destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    return image, *_refs(image, dest_registry)
 
 
 def _copy_through(
@@ -634,8 +632,7 @@ def test_a_recorded_upload_that_cannot_go_on_is_started_over(
     images.push(source_registry.url, image)
     layer = next(b for b in image.blobs if b.size == 500_000)
     content = b"".join(layer.chunks())
-    source = parse(f"docker.io/{image.repository}:1")
-    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    source, destination = _refs(image, dest_registry)
     sent = bytes(held) if wrong or held > len(content) else content[:held]
     location = _partial_upload(dest_registry.url, destination.repository, sent)
     sessions = MemoryUploadSessions()
@@ -745,8 +742,7 @@ def test_a_single_image_fits_in_one_remaining_pull(
     image = images.single_image(unique("library/last-pull"), "1", seed=18980)
     images.push(source_registry.url, image)
     _remaining(hub, 1)
-    source = parse(f"docker.io/{image.repository}:1")
-    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    source, destination = _refs(image, dest_registry)
     result = _copy_one(hub.url, dest_registry, source, destination)
     assert result.status == "copied", result.error
     assert _source_gets(hub) == 1
@@ -761,8 +757,7 @@ def test_platforms_and_signatures_that_do_not_fit_are_not_fetched(
     )
     images.push(source_registry.url, image)
     _remaining(hub, 2)  # the index and a platform fit; two platforms and a signature do not
-    source = parse(f"docker.io/{image.repository}:1")
-    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    source, destination = _refs(image, dest_registry)
     result = _copy_one(hub.url, dest_registry, source, destination)
     host = hub.url.split("://", 1)[1]
     assert result.status == "failed" and result.rate_limited and result.retryable
@@ -795,8 +790,7 @@ def test_a_resumed_upload_reads_past_what_a_source_without_ranges_sends(
     images.push(source_registry.url, image)
     layer = next(b for b in image.blobs if b.size == 400_000)
     content = b"".join(layer.chunks())
-    source = parse(f"docker.io/{image.repository}:1")
-    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    source, destination = _refs(image, dest_registry)
     held = 150_000
     location = _partial_upload(dest_registry.url, destination.repository, content[:held])
     sessions = MemoryUploadSessions()
@@ -896,8 +890,7 @@ def test_everything_is_read_from_the_endpoint_that_answered_for_the_image(
         for ident in ("1", image.digest):
             mirror.add(method, f"/{image.repository}/manifests/{ident}$", "serve", status=404,
                        times=10)  # fmt: skip
-    source = parse(f"docker.io/{image.repository}:1")
-    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    source, destination = _refs(image, dest_registry)
     result = _copy_one((mirror.url, hub.url), dest_registry, source, destination)
     assert result.status == "copied", result.error
     assert result.endpoint == hub.url
@@ -920,8 +913,7 @@ def test_a_signature_replaced_upstream_replaces_the_mirrors(
                         seed=19041)  # fmt: skip
     images.push(source_registry.url, image)
     stem = image.digest.replace(":", "-")
-    source = parse(f"docker.io/{image.repository}:1")
-    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    source, destination = _refs(image, dest_registry)
     first = _copy_one(hub.url, dest_registry, source, destination)
     assert first.status == "copied", first.error
     assert _copy_one(hub.url, dest_registry, source, destination).status == "up-to-date"
@@ -963,8 +955,7 @@ def test_a_resumed_chunk_the_destination_does_not_take(
     images.push(source_registry.url, image)
     layer = next(b for b in image.blobs if b.size == 300_000)
     content = b"".join(layer.chunks())
-    source = parse(f"docker.io/{image.repository}:1")
-    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    source, destination = _refs(image, dest_registry)
     held = 100_000
     # Recorded as a path, so that the requests that go on with it pass the proxy.
     at = httpx.URL(_partial_upload(dest_registry.url, destination.repository, content[:held]))
@@ -1007,8 +998,7 @@ def test_a_recorded_upload_goes_on_at_the_location_the_registry_gives(
     images.push(source_registry.url, image)
     layer = next(b for b in image.blobs if b.size == 300_000)
     content = b"".join(layer.chunks())
-    source = parse(f"docker.io/{image.repository}:1")
-    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    source, destination = _refs(image, dest_registry)
     held = 100_000
     at = httpx.URL(_partial_upload(dest_registry.url, destination.repository, content[:held]))
     recorded = at.raw_path.decode()
@@ -1236,8 +1226,7 @@ def test_an_up_to_date_index_without_signatures_is_one_question(
     image = images.multi_arch_image(unique("library/index-asked"), "1", seed=19160,
                                     attestations=False)  # fmt: skip
     images.push(source_registry.url, image)
-    source = parse(f"docker.io/{image.repository}:1")
-    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    source, destination = _refs(image, dest_registry)
     first = _copy_through(source_registry.url, dest_registry, dest_proxy.url, source, destination)
     assert first.status == "copied", first.error
     dest_proxy.clear()
@@ -1256,8 +1245,7 @@ def test_an_index_needs_two_pulls_before_anything_is_spent(
                                     attestations=False)  # fmt: skip
     images.push(source_registry.url, image)
     _remaining(hub, 1)
-    source = parse(f"docker.io/{image.repository}:1")
-    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    source, destination = _refs(image, dest_registry)
     result = _copy_one(hub.url, dest_registry, source, destination)
     host = hub.url.split("://", 1)[1]
     assert result.rate_limited and result.error is not None
@@ -1290,8 +1278,7 @@ def test_signatures_and_several_referrers_all_travel(
     index = {"schemaVersion": 2, "mediaType": INDEX_TYPE, "manifests": referrers}
     hub.add("GET", f"/referrers/{image.digest}", "serve", times=5,
             headers={"Content-Type": INDEX_TYPE}, body=json.dumps(index).encode())  # fmt: skip
-    source = parse(f"docker.io/{image.repository}:1")
-    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    source, destination = _refs(image, dest_registry)
     result = _copy_one(hub.url, dest_registry, source, destination)
     assert result.status == "copied", result.error
     stem = image.digest.replace(":", "-")
@@ -1320,8 +1307,7 @@ def test_a_later_endpoint_that_cannot_answer_does_not_stop_the_first(
         hub.add("HEAD", "/manifests/1$", "serve", status=404, times=10)
     else:
         hub.add("HEAD", "/manifests/1$", "serve", status=500, times=100)
-    source = parse(f"docker.io/{image.repository}:1")
-    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    source, destination = _refs(image, dest_registry)
     with caplog.at_level(logging.INFO, logger="armirror"):
         result = _copy_one((mirror.url, hub.url), dest_registry, source, destination)
     assert result.status == "copied", result.error
@@ -1346,8 +1332,7 @@ def test_a_content_type_with_parameters_is_read_by_its_type(
         "Content-Type": f"{image.top.media_type}; charset=utf-8",
         "ratelimit-limit": "100;w=21600", "ratelimit-remaining": "1;w=21600"})  # fmt: skip
     _remaining(hub, 1)
-    source = parse(f"docker.io/{image.repository}:1")
-    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    source, destination = _refs(image, dest_registry)
     result = _copy_one(hub.url, dest_registry, source, destination)
     assert result.rate_limited, result.error
     assert _source_gets(hub) == 0
@@ -1405,8 +1390,7 @@ def test_an_upload_holding_every_byte_is_only_finished(
     image = images.single_image(unique("library/all-held"), "1", seed=19240, layer_sizes=(200_000,))
     images.push(source_registry.url, image)
     layer = next(b for b in image.blobs if b.size == 200_000)
-    source = parse(f"docker.io/{image.repository}:1")
-    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    source, destination = _refs(image, dest_registry)
     location = _partial_upload(dest_registry.url, destination.repository, b"".join(layer.chunks()))
     sessions = MemoryUploadSessions()
     key = f"{dest_registry.url}/{destination.repository}"
@@ -1431,8 +1415,7 @@ def test_a_closing_put_that_fails_once_is_sent_again(
                                 layer_sizes=(200_000,))  # fmt: skip
     images.push(source_registry.url, image)
     layer = next(b for b in image.blobs if b.size == 200_000)
-    source = parse(f"docker.io/{image.repository}:1")
-    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    source, destination = _refs(image, dest_registry)
     dest_proxy.add("PUT", rf"{UPLOADS}.*digest={layer.digest.replace(':', '%3A')}", "503")
     sessions = MemoryUploadSessions()
     result = _copy_through(
@@ -1455,8 +1438,7 @@ def test_a_corrupt_chunked_blob_is_never_closed(
     images.push(source_registry.url, image)
     layer = next(b for b in image.blobs if b.size == 200_000)
     hub.add("GET", f"/blobs/{layer.digest}$", "corrupt", times=1)
-    source = parse(f"docker.io/{image.repository}:1")
-    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    source, destination = _refs(image, dest_registry)
     result = _copy_through(
         hub.url, dest_registry, dest_proxy.url, source, destination,
         sessions=MemoryUploadSessions(), resumable_min_size=layer.size,
