@@ -406,6 +406,25 @@ def test_a_token_that_is_not_kept_still_serves_the_request_it_was_fetched_for(
     ]
 
 
+def test_a_token_that_is_not_kept_is_still_handed_to_the_transfer_threads(realm: _Realm) -> None:
+    """expires_in < 0: a token earned for a transfer thread (earn, then header_for) goes
+    with that thread's request, as the auth flow's own requests do; without it the
+    thread sent none, and a registry that wants a token refused the blob."""
+    realm.answer = (200, json.dumps({"token": realm.GOOD, "expires_in": -5}).encode())
+    auth = RegistryAuth(lambda: None)
+    assert _head(realm.url, auth) == 404  # the challenge names the realm
+    upload = httpx.URL(f"{realm.url}/v2/team/app/blobs/uploads/1")
+
+    async def earn() -> None:
+        async with httpx.AsyncClient() as client:
+            await auth.earn(client, "PATCH", upload)
+
+    asyncio.run(earn())
+    assert auth.header_for("PATCH", upload) == f"Bearer {realm.GOOD}"
+    asyncio.run(earn())  # never reused by the flow: each thread's request earns its own
+    assert len(realm.token_requests) == 3
+
+
 @pytest.mark.parametrize("challenge", ["", 'Bearer service="svc"', "Negotiate", 'Bearer realm=""'])
 def test_a_401_without_a_usable_challenge_is_the_answer(realm: _Realm, challenge: str) -> None:
     realm.challenge = challenge

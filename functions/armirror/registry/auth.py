@@ -119,6 +119,9 @@ class RegistryAuth(httpx.Auth):
         self._basic_only = False
         self._bearer: dict[str, str] | None = None  # realm and service, once challenged
         self._tokens: dict[tuple[str, ...], _Token] = {}
+        #: Tokens given no lifetime to keep them for (expires_in < 0), each held until one
+        #: transfer thread's request takes it (header_for): fetched for that request.
+        self._unkept: dict[tuple[str, ...], str] = {}
         self._locks: dict[tuple[str, ...], asyncio.Lock] = {}
         self.token_requests = 0
 
@@ -188,7 +191,10 @@ class RegistryAuth(httpx.Auth):
             raise MalformedAnswer(f"{where} answered no usable token")
         remember(token)
         header = f"Bearer {token}"
-        self._tokens[scopes] = _Token(header, time.monotonic() + cache_seconds(document))
+        lifetime = cache_seconds(document)
+        self._tokens[scopes] = _Token(header, time.monotonic() + lifetime)
+        if lifetime <= 0:
+            self._unkept[scopes] = header
         return header
 
     async def earn(self, client: httpx.AsyncClient, method: str, url: httpx.URL) -> None:
@@ -213,10 +219,12 @@ class RegistryAuth(httpx.Auth):
 
     def header_for(self, method: str, url: httpx.URL) -> str | None:
         """The Authorization header already earned for a request, for use outside httpx's
-        auth flow (the blob transfer threads).  None means send none."""
+        auth flow (the blob transfer threads).  None means send none.  A token that is not
+        kept is handed out once, to the request it was just fetched for."""
         if self._basic_only:
             return self._basic_header()
-        return self._cached(scopes_for(httpx.Request(method, url)))
+        scopes = scopes_for(httpx.Request(method, url))
+        return self._cached(scopes) or self._unkept.pop(scopes, None)
 
     def _prepare(self, request: httpx.Request) -> tuple[str, ...]:
         scopes = scopes_for(request)
