@@ -143,6 +143,21 @@ def test_many_redeploys_round_trip_through_the_csv_file(tmp_path: Path) -> None:
     assert [r.name for r in window] == ["web-10", "web-11"]
 
 
+@pytest.mark.parametrize("count", [2, SMALL_BATCH + 2], ids=["one INSERT", "csv file"])
+def test_a_key_repeated_in_one_call_keeps_its_first_record(tmp_path: Path, count: int) -> None:
+    """Two records with one redeploy_id (they differ only in time and images) in one
+    call: the first is stored, as a later call's repeat is ignored, whichever way the
+    batch is written; the single INSERT kept the last."""
+    first = redeploy(1)
+    again = dataclasses.replace(first, new_image="m/other:2", changed_at=T0 + timedelta(days=1))
+    others = [redeploy(n) for n in range(2, count)]
+    with DuckDBStore(tmp_path / "armirror.duckdb") as store:
+        store.record_redeploys([first, again, *others])
+        stored = store.redeploys()
+    assert len(stored) == count - 1
+    assert [r for r in stored if r.name == first.name] == [first]
+
+
 # -- the default DuckDB file ---------------------------------------------------------------
 
 

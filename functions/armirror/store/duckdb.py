@@ -425,7 +425,10 @@ class _Ticket:
 
     def __init__(self, table: str, rows: Sequence[dict[str, Any]]) -> None:
         self.table = table
-        self.rows = list({row[KEYS[table]]: row for row in rows}.values())
+        first: dict[Any, dict[str, Any]] = {}
+        for row in rows:  # a key repeated in one batch keeps its first row, as INSERT OR IGNORE
+            first.setdefault(row[KEYS[table]], row)
+        self.rows = list(first.values())
         self.added = 0
         self.done = False
         self.error: Exception | None = None
