@@ -819,6 +819,31 @@ def test_bulk_files_are_utf8_whatever_the_locale(tmp_path: Path) -> None:
     assert stored_copies(tmp_path / "armirror.duckdb")[14][7] == "naïve café — 镜像 🚀"
 
 
+@pytest.mark.usefixtures("local_zone")
+def test_an_event_file_load_is_stamped_now_in_utc(tmp_path: Path) -> None:
+    """recorded_at, when the caller gives no moment, is the load's time as an instant: a
+    local wall-clock time would be read as UTC and be off by the machine's offset."""
+    from armirror.ingest_worker import write_events_csv
+
+    path = tmp_path / "events.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        write_events_csv(handle, [pull(1, "nginx:1", "c", "n")], DuckDBStore.event_csv_fields())
+    with DuckDBStore(tmp_path / "armirror.duckdb") as store:
+        before = datetime.now(UTC)
+        assert store.record_events_csv(str(path)) == 1
+        after = datetime.now(UTC)
+        (row,) = store._rows("SELECT recorded_at FROM pull_events")
+    assert before - timedelta(seconds=1) <= row["recorded_at"] <= after + timedelta(seconds=1)
+
+
+def test_an_event_file_that_cannot_be_loaded_is_a_store_error_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "gone.csv"
+    with DuckDBStore(tmp_path / "armirror.duckdb") as store, pytest.raises(StoreError) as failed:
+        store.record_events_csv(str(missing))
+    assert str(failed.value).startswith("recording pull events: ")
+    assert "gone.csv" in str(failed.value)
+
+
 # -- what the pipeline and the report ask --------------------------------------------------
 
 
@@ -1081,6 +1106,20 @@ def test_upload_progress_at_one_location_and_at_one_moment(tmp_path: Path) -> No
         third = "sha256:" + "f" * 64
         store.save_upload_session(destination, third, "", 4 << 20)
         assert store.upload_session(destination, third) is None
+
+
+def test_an_upload_forgotten_again_after_a_new_start_stays_forgotten(store: PullStore) -> None:
+    """The same blob uploaded to the same place twice (a second copy after the first
+    finished): its second "forgotten" row is stored too.  It was the first one's row
+    again (one update_id) and was ignored, so the second upload's last chunk counted and
+    the next copy tried to resume an upload the registry had already closed."""
+    destination, digest = "https://r.example/m/nginx", "sha256:" + "c" * 64
+    store.save_upload_session(destination, digest, "/u/1", 5)
+    store.forget_upload_session(destination, digest)
+    store.save_upload_session(destination, digest, "/u/2", 7)
+    assert store.upload_session(destination, digest) == ("/u/2", 7)
+    store.forget_upload_session(destination, digest)
+    assert store.upload_session(destination, digest) is None
 
 
 def test_events_are_stored_field_by_field_on_either_path(tmp_path: Path) -> None:

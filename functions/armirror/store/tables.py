@@ -297,9 +297,12 @@ def upload_session_row(
     destination: str, digest: str, location: str | None, bytes_sent: int, done: bool
 ) -> dict[str, Any]:
     """An ``upload_sessions`` row.  Sessions are append-only (BigQuery's streaming buffer
-    cannot be updated), so every update is a row and the latest one counts."""
+    cannot be updated), so every update is a row and the latest one counts.  Its id
+    names the moment too: the same update made again later (a session forgotten a
+    second time) is a new row, not a repeat of the first to be ignored."""
     session = upload_session_id(destination, digest)
-    key = "\n".join([session, location or "", str(bytes_sent), str(done)])
+    now = datetime.now(UTC)
+    key = "\n".join([session, location or "", str(bytes_sent), str(done), now.isoformat()])
     return {
         "update_id": hashlib.sha256(key.encode()).hexdigest()[:40],
         "session_id": session,
@@ -308,5 +311,5 @@ def upload_session_row(
         "location": location,
         "bytes_sent": int(bytes_sent),
         "done": bool(done),
-        "updated_at": datetime.now(UTC),
+        "updated_at": now,
     }
