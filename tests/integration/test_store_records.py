@@ -1108,6 +1108,18 @@ def test_upload_progress_at_one_location_and_at_one_moment(tmp_path: Path) -> No
         assert store.upload_session(destination, third) is None
 
 
+@pytest.mark.usefixtures("local_zone")
+def test_upload_progress_is_stamped_in_utc(tmp_path: Path) -> None:
+    """updated_at orders a session's updates: a local wall-clock time would be stored as
+    UTC, off by the machine's offset, and repeat itself when the clocks go back."""
+    with DuckDBStore(tmp_path / "armirror.duckdb") as store:
+        before = datetime.now(UTC)
+        store.save_upload_session("https://r.example/m/nginx", "sha256:" + "c" * 64, "/u/1", 5)
+        after = datetime.now(UTC)
+        (row,) = store._rows("SELECT updated_at FROM upload_sessions")
+    assert before - timedelta(seconds=1) <= row["updated_at"] <= after + timedelta(seconds=1)
+
+
 def test_an_upload_forgotten_again_after_a_new_start_stays_forgotten(store: PullStore) -> None:
     """The same blob uploaded to the same place twice (a second copy after the first
     finished): its second "forgotten" row is stored too.  It was the first one's row
