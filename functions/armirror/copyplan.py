@@ -119,6 +119,7 @@ async def _plan_into(
     if resolved is None:
         raise NotFound(f"{source}: not found at {', '.join(client.candidates(source.registry))}")
     endpoint, head = resolved.endpoint, resolved.descriptor
+    tags = await planner.tags_at(source, endpoint, tags)
     if not head.digest:  # a HEAD without Docker-Content-Digest: the GET tells us
         fetched = await client.get_manifest(source, endpoint=endpoint)
         head = Descriptor(fetched.media_type, fetched.digest, len(fetched.raw))

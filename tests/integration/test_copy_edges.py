@@ -23,6 +23,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from armirror.copyplan import PlannedCopy, plan_copy
 from armirror.reference import Reference, destination_for, parse
 from armirror.registry import CopyResult, RegistryClient
 from armirror.registry.copy import Copier, copy_images
@@ -904,6 +905,44 @@ def test_everything_is_read_from_the_endpoint_that_answered_for_the_image(
     hub_host = hub.url.split("://", 1)[1]
     assert result.manifest_gets == {hub_host: 1 + len(image.children) + 1}
     verify_image(dest_registry.url, destination.repository, image.digest)
+
+
+def test_signatures_are_looked_up_in_the_tag_list_of_the_endpoint_that_has_the_image(
+    source_registry: Registry, dest_registry: Registry, mirror: FaultProxy, hub: FaultProxy
+) -> None:
+    """A pull-through mirror lists only the tags it has cached.  When Docker Hub serves
+    the image, its signature tags come from Docker Hub's tag list: the mirror's, which
+    lacks them, made the copy leave the signature behind."""
+    image = images.sign(images.single_image(unique("library/signed-at-hub"), "1", seed=19050),
+                        seed=19051)  # fmt: skip
+    images.push(source_registry.url, image)
+    for method in ("HEAD", "GET"):
+        for ident in ("1", image.digest):
+            mirror.add(method, f"/{image.repository}/manifests/{ident}$", "serve", status=404,
+                       times=10)  # fmt: skip
+    cached = json.dumps({"name": image.repository, "tags": ["0"]}).encode()
+    mirror.add("GET", f"/{image.repository}/tags/list", "serve", body=cached, times=10,
+               headers={"Content-Type": "application/json"})  # fmt: skip
+    source, destination = _refs(image, dest_registry)
+
+    async def plan() -> PlannedCopy:
+        async with _client((mirror.url, hub.url), dest_registry.host, dest_registry.url) as c:
+            return await plan_copy(c, source, destination)
+
+    planned = asyncio.run(plan())  # copy --dry-run: the same steps up to the first blob
+    result = _copy_one((mirror.url, hub.url), dest_registry, source, destination)
+    assert result.status == "copied", result.error
+    assert result.endpoint == hub.url
+    assert planned.bytes_to_move == result.bytes_copied == sum(b.size for b in image.all_blobs())
+    assert planned.manifest_gets == result.manifest_gets
+    stem = image.digest.replace(":", "-")
+    signature = image.tagged[f"{stem}.sig"]
+    stored = httpx.head(
+        f"{dest_registry.url}/v2/{destination.repository}/manifests/{stem}.sig",
+        headers={"Accept": signature.media_type},
+    )
+    assert stored.headers.get("Docker-Content-Digest") == signature.digest
+    assert hub.arrived("GET", "/tags/list") != []
 
 
 def test_a_signature_replaced_upstream_replaces_the_mirrors(

@@ -164,6 +164,7 @@ class Copier:
             endpoints = ", ".join(self.client.candidates(source.registry))
             raise NotFound(f"{source}: not found at {endpoints}")
         endpoint = result.endpoint = resolved.endpoint
+        source_tags = await self.planner.tags_at(source, endpoint, source_tags)
         head = resolved.descriptor
         if not head.digest:  # a HEAD without Docker-Content-Digest: the GET tells us
             fetched = await self.client.get_manifest(source, endpoint=endpoint)

@@ -178,9 +178,10 @@ class ManifestCalls(RegistrySession):
             )
 
     async def list_tags(
-        self, ref: Reference, *, page_size: int = TAGS_PAGE_SIZE
+        self, ref: Reference, *, page_size: int = TAGS_PAGE_SIZE, endpoint: str | None = None
     ) -> list[str] | None:
-        """The repository's tags from one page of ``tags/list`` (a GET, but not a pull).
+        """The repository's tags from one page of ``tags/list`` (a GET, but not a pull), at
+        ``endpoint`` (the registry's first by default).
 
         None when the repository is missing, or has more tags than one page holds:
         callers then ask about the tags they care about with HEADs instead.
@@ -192,6 +193,7 @@ class ManifestCalls(RegistrySession):
                 f"/v2/{ref.repository}/tags/list",
                 what=f"tags of {ref.name}",
                 params={"n": str(page_size)},
+                endpoint=endpoint,
             )
         except NotFound:
             return None

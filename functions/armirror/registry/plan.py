@@ -55,23 +55,35 @@ class Planner:
     def __init__(self, client: RegistryClient, *, signatures: bool = True) -> None:
         self.client = client
         self.signatures = signatures
-        # source repository name -> its tags/list (None when unavailable).
-        self._tag_lists: dict[str, asyncio.Future[list[str] | None]] = {}
+        # (source repository name, endpoint) -> its tags/list (None when unavailable).
+        self._tag_lists: dict[tuple[str, str | None], asyncio.Future[list[str] | None]] = {}
 
     # -- signatures --------------------------------------------------------------------
 
-    async def source_tags(self, source: Reference) -> list[str] | None:
-        """One tags/list per source repository and run, shared by its images."""
+    async def source_tags(self, source: Reference, endpoint: str | None = None) -> list[str] | None:
+        """One tags/list per source repository, endpoint and run, shared by its images.
+        Without ``endpoint``, the registry's first: asked before the image is resolved."""
         if not self.signatures:
             return []
-        task = self._tag_lists.get(source.name)
+        key = (source.name, endpoint)
+        task = self._tag_lists.get(key)
         if task is None:
-            task = asyncio.ensure_future(self.client.list_tags(source))
-            self._tag_lists[source.name] = task
+            task = asyncio.ensure_future(self.client.list_tags(source, endpoint=endpoint))
+            self._tag_lists[key] = task
         try:
             return await asyncio.shield(task)
         except RegistryError:
             return None
+
+    async def tags_at(
+        self, source: Reference, endpoint: str, first: list[str] | None
+    ) -> list[str] | None:
+        """The tag list of the endpoint that has the image: ``first`` (the registry's first
+        endpoint's, asked at once) when that is the one.  A pull-through mirror lists only
+        what it has cached, so a later endpoint's signature tags are not in its list."""
+        if endpoint == self.client.candidates(source.registry)[0]:
+            return first
+        return await self.source_tags(source, endpoint)
 
     async def source_signatures(
         self, source: Reference, endpoint: str, digests: list[str], tags: list[str] | None
