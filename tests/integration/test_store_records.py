@@ -1120,6 +1120,28 @@ def test_upload_progress_is_stamped_in_utc(tmp_path: Path) -> None:
     assert before - timedelta(seconds=1) <= row["updated_at"] <= after + timedelta(seconds=1)
 
 
+@pytest.mark.usefixtures("local_zone")
+def test_times_read_back_are_in_utc_whatever_the_machine_zone(store: PullStore) -> None:
+    """What the report prints (isoformat) says +00:00, not the machine's offset."""
+    store.record([pull(1, "nginx:1", "c", "n", at=T0)])
+    store.record_copy(copy_result(1))
+    store.record_redeploys([redeploy(1)])
+    (ranked,) = store.top_images()
+    copied = store.mirrored("docker.io/library/app1:1")
+    assert copied is not None and copied.finished_at is not None
+    (moved,) = store.redeploys()
+    read = [ranked.first_seen, ranked.last_seen, copied.requested_at, copied.finished_at,
+            moved.changed_at]  # fmt: skip
+    assert [t.utcoffset() for t in read] == [timedelta(0)] * len(read)
+
+
+def test_more_rows_than_two_insert_requests_hold_are_all_stored(store: PullStore) -> None:
+    """BigQuery takes rows 500 to a request: 1,001 events are three requests."""
+    wanted = "registry.example/records/batched:1"
+    assert store.record([pull(n, wanted, "c", "n") for n in range(1001)]) == 1001
+    assert store.pull_count(wanted) == 1001
+
+
 def test_an_upload_forgotten_again_after_a_new_start_stays_forgotten(store: PullStore) -> None:
     """The same blob uploaded to the same place twice (a second copy after the first
     finished): its second "forgotten" row is stored too.  It was the first one's row
