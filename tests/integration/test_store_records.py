@@ -328,6 +328,31 @@ def test_opening_makes_what_is_missing_and_keeps_the_rest(emulated: str) -> None
         again.check()
 
 
+def test_opening_a_complete_dataset_asks_and_changes_nothing(
+    bigquery_emulator: BigQueryEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second open finds every table and view and stops there: it does not drop and
+    make the views again (a reader in between would find none), and 1,001 rows go to
+    BigQuery in three insertAll requests of at most 500."""
+    from armirror.store.bigquery import BigQueryStore
+    from armirror.store.tables import table_schemas, view_templates
+
+    dataset = f"again_{next(_datasets)}"
+    with FaultProxy(bigquery_emulator.url) as proxy:
+        monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", proxy.url)
+        BigQueryStore("test-project", dataset).close()
+        proxy.clear()
+        with BigQueryStore("test-project", dataset) as store:
+            # One GET for each table and view, nothing else.
+            assert [m for _, m, _ in proxy.arrivals] == ["GET"] * (
+                len(table_schemas()) + len(view_templates())
+            )
+            wanted = "registry.example/records/three-requests:1"
+            store.record([pull(n, wanted, "c", "n") for n in range(1001)])
+            assert proxy.count("POST", "/insertAll") == 3
+            assert store.pull_count(wanted) == 1001
+
+
 def test_the_client_outside_the_emulator_is_for_the_project_and_location(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
