@@ -61,6 +61,8 @@ class FaultProxy:
         self.arrivals: list[tuple[float, str, str]] = []
         #: (method, path, Authorization header or None) for every request, in order.
         self.authorizations: list[tuple[str, str, str | None]] = []
+        #: (method, path, body) of every request that had a body, in order.
+        self.bodies: list[tuple[str, str, bytes]] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._local = threading.local()  # one upstream client per handler thread
@@ -106,6 +108,7 @@ class FaultProxy:
             self.log.clear()
             self.arrivals.clear()
             self.authorizations.clear()
+            self.bodies.clear()
 
     def arrived(self, method: str, path: str = "") -> list[float]:
         """When each request with ``method`` and a path matching ``path`` arrived."""
@@ -194,6 +197,9 @@ class FaultProxy:
                     proxy.authorizations.append((method, path, self.headers.get("Authorization")))
                 length = int(self.headers.get("Content-Length") or 0)
                 request_body = self.rfile.read(length) if length else b""
+                if request_body:
+                    with proxy._lock:
+                        proxy.bodies.append((method, path, request_body))
                 rule = proxy._take(method, path)
                 if rule and rule.kind in {"429", "503"}:
                     proxy._record(method, path, rule.kind)

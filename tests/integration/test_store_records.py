@@ -353,6 +353,37 @@ def test_opening_a_complete_dataset_asks_and_changes_nothing(
             assert store.pull_count(wanted) == 1001
 
 
+def test_the_queries_sent_to_bigquery_name_every_table_in_googlesql(
+    bigquery_emulator: BigQueryEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each read is GoogleSQL naming its tables in full (`project`.`dataset`.`table`):
+    the emulator also runs SQL real BigQuery refuses, such as "quoted" table names."""
+    import sqlglot
+    from armirror.store.bigquery import BigQueryStore
+    from sqlglot import exp
+
+    dataset = f"named_{next(_datasets)}"
+    with FaultProxy(bigquery_emulator.url) as proxy:
+        monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", proxy.url)
+        with BigQueryStore("test-project", dataset) as store:
+            proxy.clear()
+            store.top_images()
+            store.daily()
+            store.pull_count("nginx:1")
+            store.mirrored("nginx:1")
+            store.redeploys()
+            store.third_party_by_workload()
+            store.upload_session("https://r.example/m/nginx", "sha256:" + "c" * 64)
+        sent = [json.loads(body)["query"] for m, path, body in proxy.bodies
+                if m == "POST" and path.split("?")[0].endswith("/queries")]  # fmt: skip
+    assert len(sent) == 7
+    for query in sent:
+        tree = sqlglot.parse_one(query, read="bigquery")
+        assert tree.sql(dialect="bigquery") == query
+        named = {(t.catalog, t.db) for t in tree.find_all(exp.Table) if t.db}
+        assert named == {("test-project", dataset)}, query
+
+
 def test_the_client_outside_the_emulator_is_for_the_project_and_location(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
