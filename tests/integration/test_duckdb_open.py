@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 OPENER = """
 import sys, time
 from armirror.store import StoreError
@@ -63,4 +65,30 @@ def test_a_store_file_left_empty_is_made_whole(tmp_path: Path) -> None:
     with DuckDBStore(path) as store:
         assert store.count_rows("pull_events") == 0
     assert path.stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["armirror.duckdb"]  # no leftovers
+
+
+def test_a_store_another_process_made_meanwhile_is_the_one_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race made certain: the file is missing when looked for, and another process
+    makes it (and writes to it) while this one prepares its own.  This one's open then
+    uses that file as it stands; replacing it would drop what the other wrote, and not
+    ignoring the clash would fail the open."""
+    import duckdb
+    from armirror.store.duckdb import DuckDBStore
+
+    path = tmp_path / "armirror.duckdb"
+    connect = duckdb.connect
+
+    def other_process_first(database: str, *args: object, **kwargs: object) -> object:
+        if database != str(path) and not path.exists():  # this one's scratch file
+            with connect(str(path)) as other:
+                other.execute("CREATE TABLE written_by_the_other (n INTEGER)")
+        return connect(database, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(duckdb, "connect", other_process_first)
+    with DuckDBStore(path) as store:
+        tables = store._rows("SELECT table_name FROM information_schema.tables")
+    assert "written_by_the_other" in {row["table_name"] for row in tables}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["armirror.duckdb"]  # no leftovers

@@ -1191,6 +1191,19 @@ def test_times_read_back_are_in_utc_whatever_the_machine_zone(store: PullStore) 
     assert [t.utcoffset() for t in read] == [timedelta(0)] * len(read)
 
 
+@pytest.mark.usefixtures("local_zone")
+def test_a_copy_result_without_times_is_requested_now_in_utc(tmp_path: Path) -> None:
+    """A result that carries no time (neither started nor finished) is stamped with the
+    moment it is recorded, as an instant."""
+    with DuckDBStore(tmp_path / "armirror.duckdb") as store:
+        before = datetime.now(UTC)
+        store.record_copy(CopyResult("nginx:1", "r.example/m/nginx:1", "copied", digest="d"))
+        after = datetime.now(UTC)
+        copied = store.mirrored("nginx:1")
+    assert copied is not None
+    assert before - timedelta(seconds=1) <= copied.requested_at <= after + timedelta(seconds=1)
+
+
 def test_more_rows_than_two_insert_requests_hold_are_all_stored(store: PullStore) -> None:
     """BigQuery takes rows 500 to a request: 1,001 events are three requests."""
     wanted = "registry.example/records/batched:1"

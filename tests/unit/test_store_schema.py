@@ -52,6 +52,32 @@ def test_every_table_has_a_key_and_the_layout_fields_exist() -> None:
         assert set(layout["clustering"]) <= names
 
 
+def test_duckdb_tables_have_the_schema_columns_types_and_modes() -> None:
+    """Each DuckDB table is the JSON schema's: names and order, types, and NOT NULL
+    where the mode is REQUIRED (so a row without its key is refused, as BigQuery does)."""
+    duckdb_types = {"STRING": "VARCHAR", "INT64": "BIGINT", "INTEGER": "BIGINT",
+                    "FLOAT": "DOUBLE", "FLOAT64": "DOUBLE",
+                    "TIMESTAMP": "TIMESTAMP WITH TIME ZONE", "BOOL": "BOOLEAN",
+                    "BOOLEAN": "BOOLEAN"}  # fmt: skip
+    con = duckdb.connect()
+    modes: set[str] = set()
+    for table, fields in tables.table_schemas().items():
+        con.execute(tables.duckdb_create_table(table))
+        made = con.execute(
+            "SELECT column_name, data_type, is_nullable FROM information_schema.columns"
+            " WHERE table_name = ? ORDER BY ordinal_position",
+            [table],
+        ).fetchall()
+        wanted = [
+            (f["name"], duckdb_types[f["type"].upper()],
+             "NO" if f.get("mode", "NULLABLE").upper() == "REQUIRED" else "YES")
+            for f in fields
+        ]  # fmt: skip
+        assert made == wanted, table
+        modes |= {m for _, _, m in wanted}
+    assert modes == {"NO", "YES"}  # both kinds are checked
+
+
 @pytest.mark.parametrize("view", sorted(tables.view_templates()))
 def test_views_transpile_and_run_on_duckdb(view: str) -> None:
     con = duckdb.connect()
