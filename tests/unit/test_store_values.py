@@ -177,6 +177,17 @@ def test_queries_spell_their_columns_as_the_readers_read_them(queries: Queries) 
     assert names(queries.pull_count("registry.example/names/spelt:1", None)) == ["pulls"]
 
 
+def test_a_domain_scoped_project_is_one_quoted_name_in_the_queries() -> None:
+    """Project IDs such as ``example.com:my-project`` hold a dot and a colon: each part
+    of a table's name is quoted, so BigQuery reads them as the project, not a path."""
+    queries = Queries("bigquery", "example.com:my-project", "mirror-stats")
+    for sql in (queries.top_images(None, None, False, 20), queries.upload_session("id")):
+        tables = list(sqlglot.parse_one(sql, read="bigquery").find_all(sqlglot.exp.Table))
+        assert {(t.catalog, t.db) for t in tables if t.db} == {
+            ("example.com:my-project", "mirror-stats")
+        }, sql
+
+
 def test_the_sink_query_spells_its_columns_as_a_log_entry_does() -> None:
     from armirror.store.bigquery import sink_query
 
