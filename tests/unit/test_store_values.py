@@ -188,6 +188,23 @@ def test_a_domain_scoped_project_is_one_quoted_name_in_the_queries() -> None:
         }, sql
 
 
+def test_a_view_table_keeps_its_alias_when_named_in_full() -> None:
+    """qualify swaps a placeholder for the real table and keeps the name the query gave
+    it, which the rest of the query reads by (no view uses one yet)."""
+    from armirror.store.tables import qualify
+
+    tree = sqlglot.parse_one(
+        "SELECT t.reference FROM __armirror_table__pull_events AS t WHERE t.reason = 'x'",
+        read="bigquery",
+    )
+    assert qualify(tree, "p", "d").sql(dialect="bigquery") == (
+        "SELECT t.reference FROM `p`.`d`.`pull_events` AS t WHERE t.reason = 'x'"
+    )
+    assert qualify(tree, None, None).sql(dialect="duckdb") == (
+        "SELECT t.reference FROM \"pull_events\" AS t WHERE t.reason = 'x'"
+    )
+
+
 def test_the_sink_query_spells_its_columns_as_a_log_entry_does() -> None:
     from armirror.store.bigquery import sink_query
 
