@@ -723,6 +723,29 @@ def test_a_mount_the_registry_declines_falls_back_to_an_upload(
     verify_image(dest_registry.url, pairs[1][1].repository, image.digest)
 
 
+def test_a_mount_the_registry_refuses_fails_the_copy_naming_the_mount(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
+) -> None:
+    """A refusal that is neither "mounted" (201) nor "upload instead" (202) fails the
+    copy, and the error says which blob was being mounted where."""
+    image = images.single_image(unique("library/mount-refused"), "1", seed=18980)
+    images.push(source_registry.url, image)
+    source = parse(f"docker.io/{image.repository}:1")
+    pairs = [(source, destination_for(source, f"{dest_registry.host}/{unique('mirror')}"))
+             for _ in range(2)]  # fmt: skip
+    dest_proxy.add("POST", r"\?mount=", "serve", status=403, times=100)
+
+    async def main() -> list[CopyResult]:
+        async with _client(source_registry.url, dest_registry.host, dest_proxy.url) as client:
+            return await Copier(client, checks=1).copy_many(pairs)
+
+    first, second = asyncio.run(asyncio.wait_for(main(), timeout=60))
+    assert first.status == "copied", first.error
+    assert second.status == "failed"
+    mounts = {f"mount {b.digest} into {pairs[1][1].name}" for b in image.all_blobs()}
+    assert second.error is not None and any(m in second.error for m in mounts), second.error
+
+
 # -- what the source's rate limit allows --------------------------------------------------------
 
 
