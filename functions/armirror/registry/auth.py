@@ -192,8 +192,10 @@ class RegistryAuth(httpx.Auth):
         remember(token)
         header = f"Bearer {token}"
         lifetime = cache_seconds(document)
-        self._tokens[scopes] = _Token(header, time.monotonic() + lifetime)
-        if lifetime <= 0:
+        if lifetime > 0:
+            self._tokens[scopes] = _Token(header, time.monotonic() + lifetime)
+        else:  # nothing to keep, and an older token for these scopes is no better
+            self._tokens.pop(scopes, None)
             self._unkept[scopes] = header
         return header
 

@@ -81,7 +81,7 @@ class Planner:
         """The tag list of the endpoint that has the image: ``first`` (the registry's first
         endpoint's, asked at once) when that is the one.  A pull-through mirror lists only
         what it has cached, so a later endpoint's signature tags are not in its list."""
-        if endpoint == self.client.candidates(source.registry)[0]:
+        if endpoint == self.client.base_url(source.registry):
             return first
         return await self.source_tags(source, endpoint)
 
