@@ -140,6 +140,9 @@ def test_credentials_are_kept_apart_and_never_shown() -> None:
     assert "S3cret" not in repr(proxy) and "S3cret" not in repr(ProxyRoutes(https=proxy))
     # Once read, the password is a known secret: an echo of it anywhere is redacted.
     assert "S3cret@Proxy!" not in scrub("the proxy said: S3cret@Proxy! is wrong")
+    # So is the userinfo as it was written, percent-encoded, quoted without its URL.
+    echoed = scrub("proxy login corp%5Cjane:S3cret%40Proxy! refused")
+    assert "S3cret%40Proxy!" not in echoed and echoed.startswith("proxy login")
     # And a proxy URL quoted whole loses its userinfo, read or not.
     assert "Other-Pass" not in scrub("HTTPS_PROXY=http://joe:Other-Pass@proxy.corp.test:3128")
 
