@@ -82,8 +82,12 @@ def refusing_proxy() -> Iterator[str]:
     thread = threading.Thread(target=answer, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    # close() alone does not wake an accept() blocked in another thread on Linux (the
+    # teardown then waited out the 30 s timeout); shutdown() does.
+    server.shutdown(socket.SHUT_RDWR)
     server.close()
     thread.join(timeout=30)
+    assert not thread.is_alive()
 
 
 def test_an_in_process_copy_goes_through_the_http_proxy(
