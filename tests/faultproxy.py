@@ -3,8 +3,9 @@
 It forwards every request to one upstream registry and, while a rule has uses left,
 misbehaves instead: answer 429 (with a Retry-After) or 503, reset the connection in the
 middle of a body, truncate a body (fewer bytes than its Content-Length, then close),
-corrupt a body (same length, wrong bytes), change the answer's headers ("headers"),
-serve a canned response, or hang (read the request, never answer until the proxy stops).  Rules match a method and a path regex; each has a bounded
+corrupt a body (same length, wrong bytes), change the answer's headers ("headers") or
+its status ("restatus": the request still reaches the upstream), serve a canned response,
+or hang (read the request, never answer until the proxy stops).  Rules match a method and a path regex; each has a bounded
 number of uses (``times``), so every retry loop in a test ends.
 
     with FaultProxy(registry.url) as proxy:
@@ -25,7 +26,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
-KINDS = frozenset({"429", "503", "reset", "truncate", "corrupt", "serve", "headers", "hang"})
+KINDS = frozenset(
+    {"429", "503", "reset", "truncate", "corrupt", "serve", "headers", "restatus", "hang"}
+)
 #: The longest a "hang" holds a request (the proxy stopping ends it sooner).
 HANG_LIMIT = 300.0
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade"}
@@ -39,7 +42,8 @@ class Rule:
     times: int
     retry_after: str | None = None
     #: For "serve": status, headers and body of the canned answer; for "headers": the
-    #: upstream answer's headers to set, or with the value "" to leave out.
+    #: upstream answer's headers to set, or with the value "" to leave out; for
+    #: "restatus": the status that replaces the upstream's.
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
@@ -63,6 +67,8 @@ class FaultProxy:
         self.authorizations: list[tuple[str, str, str | None]] = []
         #: (method, path, body) of every request that had a body, in order.
         self.bodies: list[tuple[str, str, bytes]] = []
+        #: (method, path, headers with lower-case names) of every request, in order.
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._local = threading.local()  # one upstream client per handler thread
@@ -109,6 +115,7 @@ class FaultProxy:
             self.arrivals.clear()
             self.authorizations.clear()
             self.bodies.clear()
+            self.requests.clear()
 
     def arrived(self, method: str, path: str = "") -> list[float]:
         """When each request with ``method`` and a path matching ``path`` arrived."""
@@ -195,6 +202,8 @@ class FaultProxy:
                 with proxy._lock:
                     proxy.arrivals.append((time.monotonic(), method, path))
                     proxy.authorizations.append((method, path, self.headers.get("Authorization")))
+                    sent = {name.lower(): value for name, value in self.headers.items()}
+                    proxy.requests.append((method, path, sent))
                 length = int(self.headers.get("Content-Length") or 0)
                 request_body = self.rfile.read(length) if length else b""
                 if request_body:
@@ -239,7 +248,8 @@ class FaultProxy:
             def _relay(
                 self, method: str, path: str, upstream: httpx.Response, rule: Rule | None
             ) -> None:
-                self.send_response(upstream.status_code)
+                restatus = rule is not None and rule.kind == "restatus"
+                self.send_response(rule.status if rule and restatus else upstream.status_code)
                 changed = rule.headers if rule and rule.kind == "headers" else {}
                 dropped = {"content-length", *_HOP_BY_HOP, *(n.lower() for n in changed)}
                 for name, value in upstream.headers.multi_items():

@@ -114,6 +114,7 @@ def test_deadline_within_keeps_a_fifth_back_at_most_a_minute() -> None:
     after = time.monotonic()
     assert short.reserve == 2.0 and long.reserve == 60.0
     assert Deadline.within(300).reserve == 60.0
+    assert Deadline.within(0.5).reserve == 0.1  # under a second is still in the future
     assert before + 10 <= short.at <= after + 10
     assert before + 1000 <= long.at <= after + 1000
     for nonsense in (0, -1, float("nan")):
