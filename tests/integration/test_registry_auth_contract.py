@@ -25,13 +25,15 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from armirror.reference import parse
-from armirror.registry import RegistryClient
+from armirror.reference import destination_for, parse
+from armirror.registry import Copier, RegistryClient
 from armirror.registry.auth import MAX_TOKEN_BODY, RegistryAuth
 from armirror.registry.credentials import Credential
 from armirror.registry.errors import CredentialsRefused, HostRefused, MalformedAnswer
 from armirror.registry.redact import REDACTED, scrub
-from registry_checks import credentials, unique
+from armirror.registry.resumable import MemoryUploadSessions
+from registry_checks import credentials, fast_retry, unique
+from standins import images
 from standins.registry import Registry, start_registry
 from standins.token_server import TokenServer
 
@@ -396,3 +398,47 @@ def test_basic_credentials_sent_are_never_repeated_in_a_message(
     # Bare, with no "Basic " or "password=" before them to give them away.
     shown = scrub(f"denied: {encoded} / {credential[1]}")
     assert shown == f"denied: {REDACTED} / {REDACTED}"
+
+
+def test_a_resumed_upload_whose_token_server_is_gone_is_a_failed_copy(
+    source_registry: Registry, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Resuming an upload earns its push token outside the auth flow (a transfer thread
+    sends the chunks).  A token server that cannot be reached then is a failed, retryable
+    copy like any broken connection; copy() raised httpx.ConnectError instead."""
+    root = tmp_path_factory.mktemp("vanishing-token-server")
+    server = TokenServer(root / "token", anonymous_pull=True)
+    with start_registry(root, auth="token", token_server=server) as dest:
+        image = images.single_image(
+            unique("library/resumed"), "1", seed=13511, layer_sizes=(200_000,)
+        )
+        images.push(source_registry.url, image)
+        source = parse(f"docker.io/{image.repository}:1")
+        destination = destination_for(source, f"{dest.host}/{unique('mirror')}")
+        layer = next(b for b in image.blobs if b.size == 200_000)
+        sessions = MemoryUploadSessions()
+        sessions.save_upload_session(
+            f"{dest.url}/{destination.repository}",
+            layer.digest,
+            f"/v2/{destination.repository}/blobs/uploads/gone?_state=x",
+            4096,
+        )
+
+        async def main() -> object:
+            async with RegistryClient(
+                upstreams={"docker.io": source_registry.url},
+                credentials=credentials({dest.host: CREDENTIAL}),
+                retry=fast_retry(2),
+                allow_private_hosts=True,
+                resumable_min_size=100_000,
+            ) as client:
+                assert await client.head_manifest(destination) is None  # a pull token kept
+                server.stop()  # the push token the resumed upload needs cannot be had
+                return await Copier(client, sessions=sessions).copy(source, destination)
+
+        result = asyncio.run(asyncio.wait_for(main(), timeout=120))
+    assert result.status == "failed"  # type: ignore[attr-defined]
+    assert result.retryable  # type: ignore[attr-defined]
+    error: str = result.error  # type: ignore[attr-defined]
+    assert destination.name in error
+    assert error.endswith("ConnectError: All connection attempts failed")

@@ -95,8 +95,9 @@ class ResumableBlobs(BlobTransfer):
 
     async def _earn_push(self, destination: Reference, location: httpx.URL) -> None:
         """Fetch the push token a chunk needs, before the transfer thread sends it."""
-        auth = self.auth_for(destination.registry)
-        await auth.earn(self._client(destination.registry), "PATCH", location)
+        await self.earn(
+            destination.registry, "PATCH", location, what=f"resume an upload to {destination.name}"
+        )
 
     async def _copy_blob_chunked(
         self,

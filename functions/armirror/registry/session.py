@@ -246,6 +246,20 @@ class RegistrySession:
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def earn(self, registry: str, method: str, url: httpx.URL, *, what: str) -> None:
+        """Fetch the token a transfer thread's ``method`` request to ``url`` will need
+        (:meth:`RegistryAuth.earn`), its failures mapped as :meth:`request` maps the
+        auth flow's: a refusal is NoCredentials or CredentialsRefused, an unreachable
+        token server a TransientError, never a bare httpx exception."""
+        base = self.base_url(registry)
+        try:
+            await self.auth_for(registry, base).earn(self._client(registry, base), method, url)
+        except httpx.HTTPStatusError as exc:
+            denied = error_for(exc.response, f"{what} (token request)")
+            raise self._explain_denial(registry, denied, base) from None
+        except httpx.TransportError as exc:
+            raise transport_error(f"{what} (token request)", exc) from None
+
     def _explain_denial(
         self, registry: str, error: RegistryError, endpoint: str | None = None
     ) -> RegistryError:
