@@ -41,9 +41,10 @@ class Rule:
     kind: str
     times: int
     retry_after: str | None = None
-    #: For "serve": status, headers and body of the canned answer; for "headers": the
-    #: upstream answer's headers to set, or with the value "" to leave out; for
-    #: "restatus": the status that replaces the upstream's.
+    #: For "serve": status, headers and body of the canned answer (a header given as ""
+    #: is left out, Content-Length included); for "headers": the upstream answer's
+    #: headers to set, or with the value "" to leave out; for "restatus": the status
+    #: that replaces the upstream's.
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
@@ -177,10 +178,16 @@ class FaultProxy:
                 pass
 
             def _plain(self, status: int, headers: dict[str, str], body: bytes) -> None:
+                """A canned answer; a header given as "" is left out (Content-Length too:
+                then the answer ends when the connection closes)."""
                 self.send_response(status)
                 for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
+                    if value:
+                        self.send_header(name, value)
+                if headers.get("Content-Length") == "":
+                    self.close_connection = True
+                else:
+                    self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(body)

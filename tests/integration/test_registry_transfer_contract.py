@@ -332,3 +332,95 @@ def test_a_declined_mount_naming_a_forbidden_address_still_falls_back_to_an_uplo
     assert len(dest_proxy.arrived("POST", r"\?mount=")) == len(image.all_blobs())
     assert dest_proxy.arrived("DELETE") == []
     verify_image(dest_registry.url, pairs[1][1].repository, image.digest)
+
+
+# -- the chunks, and the check after the close -----------------------------------------------
+
+
+def _blob_path(digest: str) -> str:
+    return rf"/blobs/{digest}$"
+
+
+def test_a_chunk_says_what_it_is_and_where_it_goes(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
+) -> None:
+    """Each PATCH is an octet stream with its Content-Range (the spec's chunked upload)."""
+    image, layer = _image(source_registry, "chunk-headers", 19410)
+    result, _ = _copy_chunked(source_registry, dest_registry, dest_proxy, image, layer)
+    assert result.status == "copied", result.error
+    (chunk,) = [h for m, _, h in dest_proxy.requests if m == "PATCH"]
+    assert chunk["content-type"].lower() == "application/octet-stream"
+    assert chunk["content-range"] == f"0-{layer.size - 1}"
+    assert chunk["content-length"] == str(layer.size)
+
+
+def test_a_chunk_the_destination_holds_short_is_a_transient_failure_naming_both_counts(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
+) -> None:
+    image, layer = _image(source_registry, "chunk-short", 19420)
+    dest_proxy.add("PATCH", UPLOADS, "headers", headers={"Range": "0-99"}, times=100)
+    result, _ = _copy_chunked(
+        source_registry, dest_registry, dest_proxy, image, layer, retry=fast_retry(1)
+    )
+    assert result.status == "failed" and result.retryable
+    assert result.error is not None and result.error.endswith(
+        f"blob {layer.digest}: the destination holds 100 bytes "
+        f"after a chunk that should have made {layer.size}"
+    )
+
+
+def test_a_close_refused_as_not_the_blob_every_time_says_so(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
+) -> None:
+    image, layer = _image(source_registry, "close-never", 19430)
+    body = b'{"errors":[{"code":"DIGEST_INVALID","message":"no"}]}'
+    dest_proxy.add("PUT", _closing(layer.digest), "serve", status=400, body=body,
+                   headers=JSON, times=100)  # fmt: skip
+    result, destination = _copy_chunked(
+        source_registry, dest_registry, dest_proxy, image, layer, retry=fast_retry(1)
+    )
+    assert result.status == "failed"
+    assert result.error == (
+        f"finish the upload of {layer.digest} to {destination.name}: "
+        "the registry found another digest"
+    )
+
+
+@pytest.mark.parametrize("length", [0, LAYER - 1])
+def test_a_closed_upload_the_registry_reports_at_another_size_fails_the_copy(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy, length: int
+) -> None:
+    """After the close, the blob's HEAD must show it whole: a registry reporting another
+    length (even 0) holds something else, and no tag may point at it."""
+    image, layer = _image(source_registry, f"close-size-{length}", 19440 + length % 7)
+    path = _blob_path(layer.digest)
+    dest_proxy.add("HEAD", path, "headers", headers={})  # the check before the upload
+    dest_proxy.add("HEAD", path, "serve", status=200, body=b"x" * length, times=100,
+                   headers={"Docker-Content-Digest": layer.digest})  # fmt: skip
+    result, destination = _copy_chunked(
+        source_registry, dest_registry, dest_proxy, image, layer, retry=fast_retry(1)
+    )
+    assert result.status == "failed"
+    assert result.error == (
+        f"finish the upload of {layer.digest} to {destination.name}: "
+        f"the registry holds {layer.digest} of {length} bytes"
+    )
+    tags = httpx.get(f"{dest_registry.url}/v2/{destination.repository}/tags/list")
+    assert tags.status_code == 404 or "1" not in (tags.json().get("tags") or [])
+
+
+def test_a_closed_upload_reported_without_a_length_is_judged_by_its_digest(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
+) -> None:
+    """A HEAD answer may leave Content-Length out; the digest it names is then enough."""
+    image, layer = _image(source_registry, "close-nolength", 19450)
+    path = _blob_path(layer.digest)
+    dest_proxy.add("HEAD", path, "headers", headers={})  # the check before the upload
+    dest_proxy.add("HEAD", path, "serve", status=200, times=1,
+                   headers={"Docker-Content-Digest": layer.digest, "Content-Length": ""})  # fmt: skip
+    result, destination = _copy_chunked(
+        source_registry, dest_registry, dest_proxy, image, layer, retry=fast_retry(1)
+    )
+    assert result.status == "copied", result.error
+    assert dest_proxy.count("HEAD", path, "serve") == 1
+    verify_image(dest_registry.url, destination.repository, image.digest)
