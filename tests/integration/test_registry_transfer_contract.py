@@ -424,3 +424,21 @@ def test_a_closed_upload_reported_without_a_length_is_judged_by_its_digest(
     assert result.status == "copied", result.error
     assert dest_proxy.count("HEAD", path, "serve") == 1
     verify_image(dest_registry.url, destination.repository, image.digest)
+
+
+def test_a_chunk_whose_connection_breaks_names_the_blob_and_both_ends(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
+) -> None:
+    """A chunk sent into a destination that never answers times out: a transient
+    failure naming the blob, where it came from and where it was going."""
+    image, layer = _image(source_registry, "chunk-silent", 19460)
+    dest_proxy.add("PATCH", UPLOADS, "hang", times=100)
+    result, destination = _copy_chunked(
+        source_registry, dest_registry, dest_proxy, image, layer,
+        retry=fast_retry(1), timeout=0.5,
+    )  # fmt: skip
+    assert result.status == "failed" and result.retryable
+    source = f"docker.io/{image.repository}"
+    assert result.error is not None and result.error.startswith(
+        f"blob {layer.digest} from {source} to {destination.name}: ReadTimeout"
+    )
