@@ -21,7 +21,7 @@ from armirror.reference import Reference, destination_for, parse
 from armirror.registry import CopyResult, RegistryClient
 from armirror.registry.copy import Copier
 from armirror.registry.errors import RateLimited
-from armirror.registry.resumable import MemoryUploadSessions
+from armirror.registry.resumable import MIN_CHUNK, Deadline, MemoryUploadSessions
 from armirror.registry.retry import Backoffs, RetryPolicy
 from faultproxy import FaultProxy
 from registry_checks import credentials, fast_retry, skopeo_digest, unique, verify_image
@@ -442,3 +442,132 @@ def test_a_chunk_whose_connection_breaks_names_the_blob_and_both_ends(
     assert result.error is not None and result.error.startswith(
         f"blob {layer.digest} from {source} to {destination.name}: ReadTimeout"
     )
+
+
+def test_a_blob_of_two_chunks_goes_in_one_attempt_within_a_roomy_deadline(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
+) -> None:
+    """Under a deadline the first chunk is small (nothing measured yet) and the next is
+    sized by the rate the first showed: with two minutes to spare, a blob of 2.5 first
+    chunks goes in two PATCHes in one attempt, and every byte is counted."""
+    size = MIN_CHUNK * 5 // 2
+    image = images.single_image(unique("library/two-chunks"), "1", seed=19470, layer_sizes=(size,))
+    images.push(source_registry.url, image)
+    source, destination = _refs(image, dest_registry.host)
+
+    async def main() -> CopyResult:
+        async with _client(
+            source_registry.url, dest_registry.host, dest_proxy.url,
+            resumable_min_size=size, retry=fast_retry(3),
+        ) as client:  # fmt: skip
+            copier = Copier(client, sessions=MemoryUploadSessions(), deadline=Deadline.within(150))
+            return await copier.copy(source, destination)
+
+    result = asyncio.run(asyncio.wait_for(main(), timeout=120))
+    assert result.status == "copied", result.error
+    patches = [h for m, _, h in dest_proxy.requests if m == "PATCH"]
+    assert [h["content-range"] for h in patches] == [
+        f"0-{MIN_CHUNK - 1}",
+        f"{MIN_CHUNK}-{size - 1}",
+    ]
+    assert result.bytes_copied == sum(blob.size for blob in image.blobs)
+    verify_image(dest_registry.url, destination.repository, image.digest)
+
+
+# -- what the source sends into a chunked upload ---------------------------------------------
+
+
+@pytest.fixture
+def source_proxy(source_registry: Registry) -> Iterator[FaultProxy]:
+    with FaultProxy(source_registry.url) as proxy:
+        yield proxy
+
+
+def _copy_via(
+    source_proxy: FaultProxy, dest_registry: Registry, dest_proxy: FaultProxy,
+    image: images.Image, layer: images.Blob, sessions: MemoryUploadSessions,
+    refs: tuple[Reference, Reference] | None = None,
+) -> CopyResult:  # fmt: skip
+    """Copy ``image`` (to ``refs``, or a new mirror) from behind ``source_proxy`` in one
+    attempt, its layer chunked."""
+    source, destination = refs or _refs(image, dest_registry.host)
+
+    async def main() -> CopyResult:
+        async with _client(
+            source_proxy.url, dest_registry.host, dest_proxy.url,
+            resumable_min_size=layer.size, retry=fast_retry(1),
+        ) as client:  # fmt: skip
+            return await Copier(client, sessions=sessions).copy(source, destination)
+
+    return asyncio.run(asyncio.wait_for(main(), timeout=60))
+
+
+def test_a_source_blob_that_does_not_hash_to_its_digest_fails_before_the_close(
+    source_registry: Registry, source_proxy: FaultProxy, dest_registry: Registry,
+    dest_proxy: FaultProxy,
+) -> None:  # fmt: skip
+    image, layer = _image(source_registry, "chunk-corrupt", 19480)
+    source_proxy.add("GET", _blob_path(layer.digest), "corrupt", times=100)
+    result = _copy_via(
+        source_proxy, dest_registry, dest_proxy, image, layer, MemoryUploadSessions()
+    )
+    assert result.status == "failed"
+    assert result.error is not None and result.error.endswith(
+        f"blob {layer.digest}: content does not match its digest"
+    )
+    assert not dest_proxy.arrived("PUT", _closing(layer.digest))  # never closed
+
+
+@pytest.mark.parametrize("content_range", ["bytes 0-199999/200000", ""])
+def test_a_resumed_download_answered_with_another_range_fails(
+    source_registry: Registry, source_proxy: FaultProxy, dest_registry: Registry,
+    dest_proxy: FaultProxy, content_range: str,
+) -> None:  # fmt: skip
+    """The upload holds 80,000 bytes, so the source is asked for the rest; a 206 whose
+    Content-Range starts elsewhere (or is missing) would put the wrong bytes in the blob."""
+    image, layer = _image(source_registry, "range-other", 19490 + len(content_range))
+    refs = _refs(image, dest_registry.host)
+    destination = refs[1]
+    sessions = MemoryUploadSessions()
+    held = f"/v2/{destination.repository}/blobs/uploads/held"
+    sessions.save_upload_session(
+        f"{dest_proxy.url}/{destination.repository}", layer.digest, held, 80_000
+    )
+    dest_proxy.add("GET", f"{held}$", "serve", status=204, times=100,
+                   headers={"Range": "0-79999", "Location": held})  # fmt: skip
+    source_proxy.add("GET", _blob_path(layer.digest), "headers", times=100,
+                     headers={"Content-Range": content_range})  # fmt: skip
+    result = _copy_via(source_proxy, dest_registry, dest_proxy, image, layer, sessions, refs)
+    assert result.status == "failed" and result.retryable
+    assert result.error is not None and result.error.endswith(
+        f"blob {layer.digest}: the source answered another range than asked"
+    )
+    asked = [h.get("range") for m, p, h in source_proxy.requests
+             if m == "GET" and p.endswith(layer.digest)]  # fmt: skip
+    assert asked == ["bytes=80000-"]
+
+
+def test_the_status_of_a_recorded_upload_is_asked_once_an_attempt(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
+) -> None:
+    """The transfer is retried as a whole, so the GET asking where a recorded upload
+    stands does not retry itself: 3 attempts, 3 GETs."""
+    image, layer = _image(source_registry, "status-busy", 19500)
+    source, destination = _refs(image, dest_registry.host)
+    sessions = MemoryUploadSessions()
+    held = f"/v2/{destination.repository}/blobs/uploads/held"
+    sessions.save_upload_session(
+        f"{dest_proxy.url}/{destination.repository}", layer.digest, held, 80_000
+    )
+    dest_proxy.add("GET", f"{held}$", "503", times=100)
+
+    async def main() -> CopyResult:
+        async with _client(
+            source_registry.url, dest_registry.host, dest_proxy.url,
+            resumable_min_size=layer.size, retry=fast_retry(3),
+        ) as client:  # fmt: skip
+            return await Copier(client, sessions=sessions).copy(source, destination)
+
+    result = asyncio.run(asyncio.wait_for(main(), timeout=60))
+    assert result.status == "failed" and result.retryable
+    assert len(dest_proxy.arrived("GET", f"{held}$")) == 3

@@ -135,7 +135,7 @@ def test_a_registry_that_refuses_chunks_gets_the_blob_whole_and_the_log_says_so(
 
 
 def test_a_resumed_upload_that_the_registry_lost_starts_over(
-    source_registry: Registry, dest_registry: Registry
+    source_registry: Registry, dest_registry: Registry, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A recorded session the registry no longer knows (purged, or another registry's)
     is forgotten and the blob uploaded afresh."""
@@ -161,7 +161,10 @@ def test_a_resumed_upload_that_the_registry_lost_starts_over(
         ) as client:
             return await Copier(client, sessions=sessions).copy(source, destination)
 
-    result = asyncio.run(asyncio.wait_for(main(), timeout=60))
+    with caplog.at_level(logging.INFO, logger="armirror"):
+        result = asyncio.run(asyncio.wait_for(main(), timeout=60))
     assert result.status == "copied", result.error  # type: ignore[attr-defined]
     assert sessions.upload_session(key, layer.digest) is None  # finished and forgotten
+    said = f"upload of {layer.digest} to {destination.name} cannot resume (404); starting over"
+    assert said in [r.getMessage() for r in caplog.records]
     verify_image(dest_registry.url, destination.repository, image.digest)
