@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import Iterator
 
@@ -571,3 +572,121 @@ def test_the_status_of_a_recorded_upload_is_asked_once_an_attempt(
     result = asyncio.run(asyncio.wait_for(main(), timeout=60))
     assert result.status == "failed" and result.retryable
     assert len(dest_proxy.arrived("GET", f"{held}$")) == 3
+
+
+# -- starting an upload, and finding a recorded one ------------------------------------------
+
+
+def _place_all_but(
+    registry_url: str, repository: str, image: images.Image, layer: images.Blob
+) -> None:
+    """Put every blob of ``image`` but ``layer`` in ``repository`` (monolithic uploads), so
+    the layer's requests are the only uploads a copy sends."""
+    with httpx.Client(base_url=registry_url, timeout=30) as http:
+        for blob in image.all_blobs():
+            if blob.digest == layer.digest:
+                continue
+            started = http.post(f"/v2/{repository}/blobs/uploads/")
+            location = httpx.URL(registry_url + "/").join(started.headers["Location"])
+            put = http.put(
+                location.copy_merge_params({"digest": blob.digest}),
+                content=b"".join(blob.chunks()),
+                headers={"Content-Type": "application/octet-stream"},
+            )
+            assert put.status_code == 201, put.text
+
+
+def _partial_upload(proxy_url: str, repository: str, content: bytes) -> str:
+    """Start an upload through the proxy and send ``content`` as its first chunk; the
+    location to go on from (what a stopped attempt records)."""
+    with httpx.Client(base_url=proxy_url, timeout=30) as http:
+        started = http.post(f"/v2/{repository}/blobs/uploads/")
+        location = httpx.URL(proxy_url + "/").join(started.headers["Location"])
+        patched = http.patch(
+            location, content=content,
+            headers={"Content-Type": "application/octet-stream",
+                     "Content-Range": f"0-{len(content) - 1}"},
+        )  # fmt: skip
+        assert patched.status_code == 202, patched.text
+        return str(location.join(patched.headers["Location"]))
+
+
+def _copy_once(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy,
+    refs: tuple[Reference, Reference], layer: images.Blob, sessions: MemoryUploadSessions,
+    attempts: int = 1,
+) -> CopyResult:  # fmt: skip
+    async def main() -> CopyResult:
+        async with _client(
+            source_registry.url, dest_registry.host, dest_proxy.url,
+            resumable_min_size=layer.size, retry=fast_retry(attempts),
+        ) as client:  # fmt: skip
+            return await Copier(client, sessions=sessions).copy(*refs)
+
+    return asyncio.run(asyncio.wait_for(main(), timeout=60))
+
+
+@pytest.mark.parametrize("standing", ["lost", "another range"])
+def test_a_recorded_upload_that_cannot_go_on_is_forgotten_even_if_no_new_one_starts(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy, standing: str
+) -> None:
+    """The registry lost the recorded upload (404), or holds a range the record cannot
+    be (fewer bytes than recorded): the record is dropped at once, so the next attempt
+    does not ask again, even when the new upload is refused at its start."""
+    image, layer = _image(source_registry, "forget-" + standing[:4], 19510 + len(standing))
+    refs = _refs(image, dest_registry.host)
+    destination = refs[1]
+    _place_all_but(dest_registry.url, destination.repository, image, layer)
+    key = f"{dest_proxy.url}/{destination.repository}"
+    held = f"/v2/{destination.repository}/blobs/uploads/held"
+    sessions = MemoryUploadSessions()
+    sessions.save_upload_session(key, layer.digest, held, 80_000)
+    if standing == "another range":
+        dest_proxy.add("GET", f"{held}$", "serve", status=204, headers={"Range": "0-5"})
+    dest_proxy.add("POST", f"{UPLOADS}$", "serve", status=403, body=DENIED, headers=JSON,
+                   times=100)  # fmt: skip
+    result = _copy_once(source_registry, dest_registry, dest_proxy, refs, layer, sessions)
+    assert result.status == "failed" and not result.retryable
+    assert result.error is not None and result.error.startswith(
+        f"start upload of blob {layer.digest} from {refs[0].name} to {destination.name}"
+    )
+    assert sessions.upload_session(key, layer.digest) is None
+
+
+def test_the_start_of_a_chunked_upload_is_sent_once_an_attempt(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
+) -> None:
+    image, layer = _image(source_registry, "start-busy", 19520)
+    refs = _refs(image, dest_registry.host)
+    _place_all_but(dest_registry.url, refs[1].repository, image, layer)
+    dest_proxy.add("POST", f"{UPLOADS}$", "503", times=100)
+    result = _copy_once(
+        source_registry, dest_registry, dest_proxy, refs, layer, MemoryUploadSessions(), 3
+    )
+    assert result.status == "failed" and result.retryable
+    assert len(dest_proxy.arrived("POST", f"{UPLOADS}$")) == 3
+
+
+def test_a_recorded_upload_whose_status_names_no_location_goes_on_where_it_was(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
+) -> None:
+    """The status answer should name the upload's location; without one, the recorded
+    location still holds, and the upload goes on from there with the rest of the bytes."""
+    image, layer = _image(source_registry, "status-nolocation", 19530)
+    refs = _refs(image, dest_registry.host)
+    destination = refs[1]
+    _place_all_but(dest_registry.url, destination.repository, image, layer)
+    held = 80_000
+    location = _partial_upload(
+        dest_proxy.url, destination.repository, b"".join(layer.chunks())[:held]
+    )
+    key = f"{dest_proxy.url}/{destination.repository}"
+    sessions = MemoryUploadSessions()
+    sessions.save_upload_session(key, layer.digest, location, held)
+    status_path = re.escape(httpx.URL(location).path) + r"(\?|$)"
+    dest_proxy.add("GET", status_path, "headers", headers={"Location": ""})
+    result = _copy_once(source_registry, dest_registry, dest_proxy, refs, layer, sessions)
+    assert result.status == "copied", result.error
+    assert dest_proxy.count("GET", status_path, "headers") == 1
+    assert result.bytes_copied == layer.size - held
+    verify_image(dest_registry.url, destination.repository, image.digest)
