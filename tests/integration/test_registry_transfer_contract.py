@@ -22,6 +22,7 @@ from armirror.reference import Reference, destination_for, parse
 from armirror.registry import CopyResult, RegistryClient
 from armirror.registry.copy import Copier
 from armirror.registry.errors import RateLimited
+from armirror.registry.manifest import Descriptor
 from armirror.registry.resumable import MIN_CHUNK, Deadline, MemoryUploadSessions
 from armirror.registry.retry import Backoffs, RetryPolicy
 from faultproxy import FaultProxy
@@ -690,3 +691,37 @@ def test_a_recorded_upload_whose_status_names_no_location_goes_on_where_it_was(
     assert dest_proxy.count("GET", status_path, "headers") == 1
     assert result.bytes_copied == layer.size - held
     verify_image(dest_registry.url, destination.repository, image.digest)
+
+
+def test_a_chunked_download_from_a_held_source_is_reported_at_once_naming_the_blob(
+    source_registry: Registry, source_proxy: FaultProxy, dest_registry: Registry
+) -> None:
+    """The source asked another job to wait a minute (a 429 with Retry-After: 60, the
+    clients sharing Backoffs): a chunked transfer from it does not ask again, and a
+    policy that will not wait that long reports the hold, naming the blob."""
+    image, layer = _image(source_registry, "held-source", 19540)
+    source, destination = _refs(image, dest_registry.host)
+    source_proxy.add("HEAD", _blob_path(layer.digest), "429", retry_after="60")
+    backoffs = Backoffs()
+    hasty = RetryPolicy(attempts=1, max_retry_after=5)
+    blob = Descriptor(layer.media_type, layer.digest, layer.size)
+
+    async def main() -> None:
+        async with (
+            _client(source_proxy.url, dest_registry.host, dest_registry.url,
+                    retry=hasty, backoffs=backoffs) as beside,
+            _client(source_proxy.url, dest_registry.host, dest_registry.url, retry=hasty,
+                    backoffs=backoffs, resumable_min_size=layer.size) as copying,
+        ):  # fmt: skip
+            with pytest.raises(RateLimited):
+                await beside.blob_exists(source, layer.digest)
+            await copying.copy_blob(source, destination, blob, sessions=MemoryUploadSessions())
+
+    with pytest.raises(RateLimited) as held:
+        asyncio.run(asyncio.wait_for(main(), timeout=60))
+    host = httpx.URL(source_proxy.url).netloc.decode()
+    assert str(held.value).startswith(
+        f"download blob {layer.digest} from {source.name} to {destination.name}: "
+        f"{host} asked armirror to wait; "
+    )
+    assert not source_proxy.arrived("GET", _blob_path(layer.digest))
