@@ -725,3 +725,41 @@ def test_a_chunked_download_from_a_held_source_is_reported_at_once_naming_the_bl
         f"{host} asked armirror to wait; "
     )
     assert not source_proxy.arrived("GET", _blob_path(layer.digest))
+
+
+def test_a_held_later_endpoint_is_not_asked_even_when_the_first_one_is_free(
+    source_registry: Registry, source_proxy: FaultProxy, dest_registry: Registry
+) -> None:
+    """docker.io is a pull-through mirror first, then the source.  The blob is read from
+    the source (where the image was found), and it is the source's hold that counts."""
+    image, layer = _image(source_registry, "held-later", 19550)
+    source, destination = _refs(image, dest_registry.host)
+    source_proxy.add("HEAD", _blob_path(layer.digest), "429", retry_after="60")
+    backoffs = Backoffs()
+    hasty = RetryPolicy(attempts=1, max_retry_after=5)
+    blob = Descriptor(layer.media_type, layer.digest, layer.size)
+
+    async def main() -> None:
+        with FaultProxy(dest_registry.url) as empty_mirror:
+            async with (
+                _client(source_proxy.url, dest_registry.host, dest_registry.url,
+                        retry=hasty, backoffs=backoffs) as beside,
+                RegistryClient(
+                    upstreams={"docker.io": [empty_mirror.url, source_proxy.url],
+                               dest_registry.host: dest_registry.url},
+                    credentials=credentials(), allow_private_hosts=True, retry=hasty,
+                    backoffs=backoffs, resumable_min_size=layer.size,
+                ) as copying,
+            ):  # fmt: skip
+                with pytest.raises(RateLimited):
+                    await beside.blob_exists(source, layer.digest)
+                await copying.copy_blob(
+                    source, destination, blob, source_endpoint=source_proxy.url,
+                    sessions=MemoryUploadSessions(),
+                )  # fmt: skip
+
+    with pytest.raises(RateLimited) as held:
+        asyncio.run(asyncio.wait_for(main(), timeout=60))
+    host = httpx.URL(source_proxy.url).netloc.decode()
+    assert f": {host} asked armirror to wait; " in str(held.value)
+    assert not source_proxy.arrived("GET", _blob_path(layer.digest))
