@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from armirror.reference import Reference
+from armirror.reference import Reference, destination_for, parse
 from armirror.registry import CopyResult, RegistryClient
 from armirror.registry.copy import Copier
 from armirror.registry.errors import RateLimited
@@ -437,3 +437,37 @@ def test_a_held_later_endpoint_is_not_asked_even_when_the_first_one_is_free(
     host = httpx.URL(source_proxy.url).netloc.decode()
     assert f": {host} asked armirror to wait; " in str(held.value)
     assert not source_proxy.arrived("GET", blob_path(layer.digest))
+
+
+def test_a_chunked_download_earns_the_source_token_for_its_own_repository(
+    source_registry: Registry, dest_registry: Registry, token_registry: Registry
+) -> None:
+    """The token source (pull for anyone) has challenged this client for another
+    repository only: before its transfer thread reads the blob, a HEAD of that blob
+    through the auth flow earns the token for the blob's repository."""
+    image, layer = layered_image(source_registry, "earn-source", 19560)
+    source, pushed = mirror_refs(image, token_registry.host)
+    login = credentials({token_registry.host: ("armirror", "s3cret")})
+    ghcr = parse(f"ghcr.io/{pushed.repository}:1")
+    destination = destination_for(ghcr, f"{dest_registry.host}/{unique('mirror')}")
+    blob = Descriptor(layer.media_type, layer.digest, layer.size)
+
+    async def main() -> int:
+        async with RegistryClient(
+            upstreams={"docker.io": source_registry.url}, credentials=login,
+            retry=fast_retry(), allow_private_hosts=True,
+        ) as pushing:  # fmt: skip
+            pushed_result = await Copier(pushing).copy(source, pushed)
+            assert pushed_result.status == "copied", pushed_result.error
+        async with RegistryClient(
+            upstreams={"ghcr.io": token_registry.url}, credentials=credentials(),
+            retry=fast_retry(), allow_private_hosts=True, resumable_min_size=layer.size,
+        ) as client:  # fmt: skip
+            other = parse(f"ghcr.io/{unique('library/other')}:1")
+            assert not await client.blob_exists(other, layer.digest)  # challenged
+            return await client.copy_blob(ghcr, destination, blob, sessions=MemoryUploadSessions())
+
+    moved = asyncio.run(asyncio.wait_for(main(), timeout=60))
+    assert moved == layer.size
+    there = httpx.head(f"{dest_registry.url}/v2/{destination.repository}/blobs/{layer.digest}")
+    assert there.status_code == 200
