@@ -471,3 +471,55 @@ def test_a_chunked_download_earns_the_source_token_for_its_own_repository(
     assert moved == layer.size
     there = httpx.head(f"{dest_registry.url}/v2/{destination.repository}/blobs/{layer.digest}")
     assert there.status_code == 200
+
+
+def test_a_download_the_source_refuses_is_not_called_missing(
+    source_registry: Registry, source_proxy: FaultProxy, dest_registry: Registry,
+    dest_proxy: FaultProxy,
+) -> None:  # fmt: skip
+    """Only a 404 means the source lacks the blob (and another endpoint may be tried); a
+    403 is the source refusing, and says so."""
+    image, layer = layered_image(source_registry, "download-denied", 19570)
+    source_proxy.add("GET", blob_path(layer.digest), "serve", status=403, body=DENIED,
+                     headers=JSON, times=100)  # fmt: skip
+    result = _copy_via(
+        source_proxy, dest_registry, dest_proxy, image, layer, MemoryUploadSessions()
+    )
+    assert result.status == "failed" and not result.retryable
+    assert result.error is not None
+    host = httpx.URL(source_proxy.url).netloc.decode()
+    assert result.error.startswith(f"download blob {layer.digest}: {host} refused access")
+    assert "not found" not in result.error
+
+
+def test_chunks_refused_send_the_blob_whole_from_the_endpoint_that_has_it(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
+) -> None:
+    """docker.io is an empty pull-through mirror first, then the source, where the image
+    was found.  The destination refuses chunks (405), so the blob goes up whole, read
+    from the source again, and its bytes are reported again as they go."""
+    image, layer = layered_image(source_registry, "refused-later", 19580)
+    _, destination = mirror_refs(image, dest_registry.host)
+    source = parse(f"docker.io/{image.repository}:1")
+    dest_proxy.add("PATCH", UPLOADS, "serve", status=405, times=100)
+    blob = Descriptor(layer.media_type, layer.digest, layer.size)
+    reported: list[int] = []
+
+    async def main() -> int:
+        with FaultProxy(dest_registry.url) as empty_mirror:
+            async with RegistryClient(
+                upstreams={"docker.io": [empty_mirror.url, source_registry.url],
+                           dest_registry.host: dest_proxy.url},
+                credentials=credentials(), allow_private_hosts=True, retry=fast_retry(1),
+                resumable_min_size=layer.size,
+            ) as client:  # fmt: skip
+                return await client.copy_blob(
+                    source, destination, blob, reported.append,
+                    source_endpoint=source_registry.url, sessions=MemoryUploadSessions(),
+                )  # fmt: skip
+
+    moved = asyncio.run(asyncio.wait_for(main(), timeout=60))
+    assert moved == layer.size
+    assert sum(reported) == 2 * layer.size  # the refused chunk, then the whole blob
+    there = httpx.head(f"{dest_registry.url}/v2/{destination.repository}/blobs/{layer.digest}")
+    assert there.status_code == 200

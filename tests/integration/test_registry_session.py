@@ -10,17 +10,21 @@ the registry said it may).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 
 import httpx
 import pytest
 from armirror.config import Settings
+from armirror.reference import parse
 from armirror.registry import RegistryClient, RetryPolicy
 from armirror.registry.credentials import CredentialStore
 from armirror.registry.errors import (
     CredentialsRefused,
     NoCredentials,
     RateLimited,
+    RegistryError,
     TransientError,
     Unauthorized,
 )
@@ -212,6 +216,34 @@ def test_clients_given_one_backoffs_hold_each_other_back(hub: FaultProxy) -> Non
     one.backoff_for("docker.io").hold(30)
     assert two.backoff_for("docker.io").remaining() > 25
     assert client_for(hub).backoff_for("docker.io").remaining() == 0
+
+
+def test_a_503_without_retry_after_holds_back_only_its_own_request(
+    hub: FaultProxy, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only a 429 or a Retry-After speaks for the whole endpoint; a plain 503 is this
+    request's bad luck: while it waits to retry, the other jobs go on."""
+    hub.add("HEAD", "/manifests/", "503")
+    pausing = RetryPolicy(attempts=2, base_delay=0.5, max_delay=0.5, max_retry_after=10)
+    ref = parse("docker.io/library/anything:1")
+
+    async def main() -> float:
+        async with client_for(hub, retry=pausing) as client:
+            asked = asyncio.create_task(client.head_manifest(ref))
+            for _ in range(500):  # until the client is pausing before its retry
+                if any("retrying in" in r.getMessage() for r in caplog.records):
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                raise AssertionError("the 503 was never retried")
+            held = client.backoff_for("docker.io").remaining()
+            with contextlib.suppress(RegistryError):
+                await asked
+            return held
+
+    with caplog.at_level(logging.INFO, logger="armirror"):
+        assert run(main()) == 0
+    assert len(hub.arrived("HEAD", "/manifests/")) == 2  # the 503, then the retry
 
 
 @pytest.mark.parametrize(
