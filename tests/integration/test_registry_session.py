@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 
 import httpx
 import pytest
@@ -231,7 +232,7 @@ def test_a_503_without_retry_after_holds_back_only_its_own_request(
         async with client_for(hub, retry=pausing) as client:
             asked = asyncio.create_task(client.head_manifest(ref))
             for _ in range(500):  # until the client is pausing before its retry
-                if any("retrying in" in r.getMessage() for r in caplog.records):
+                if any(r.getMessage().startswith("retrying in ") for r in caplog.records):
                     break
                 await asyncio.sleep(0.01)
             else:
@@ -244,6 +245,10 @@ def test_a_503_without_retry_after_holds_back_only_its_own_request(
     with caplog.at_level(logging.INFO, logger="armirror"):
         assert run(main()) == 0
     assert len(hub.arrived("HEAD", "/manifests/")) == 2  # the 503, then the retry
+    (line,) = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+    assert re.fullmatch(  # the pause (jittered), and the error it follows
+        r"retrying in 0\.\d\ds after: HEAD docker\.io/library/anything:1: \S+ answered 503 .*", line
+    )
 
 
 @pytest.mark.parametrize(
