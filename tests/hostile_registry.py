@@ -30,6 +30,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 NESTED = b"[" * 100_000 + b"]" * 100_000
 HUGE = 32 * 1024 * 1024
+#: A manifest whose layer "digest" climbs out of /blobs/ to another repository's path.
+CLIMBING = json.dumps({
+    "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+    "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+               "digest": "sha256:" + "0" * 64, "size": 2},
+    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "digest": "sha256:../../../../climbed/manifests/latest", "size": 1}],
+}).encode()  # fmt: skip
+CLIMBING_DIGEST = "sha256:" + hashlib.sha256(CLIMBING).hexdigest()
 
 
 class _Server:
@@ -156,6 +165,9 @@ class HostileRegistry(_Server):
             digest = "sha256:" + hashlib.sha256(NESTED).hexdigest()
             headers = {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": digest}
             send(handler, 200, NESTED, headers)
+        elif mode == "climbing":
+            headers = {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": CLIMBING_DIGEST}
+            send(handler, 200, CLIMBING, headers)
         elif mode in ("tokenjunk", "tokenlist"):
             realm = f"{self.url}/token-{mode.removeprefix('token')}"
             send(handler, 401, b"", {"WWW-Authenticate": f'Bearer realm="{realm}",service="h"'})

@@ -65,6 +65,20 @@ _SHA512_RE = re.compile(r"^sha512:[0-9a-f]{128}$")
 _IMAGE_ID_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
+def digest_problem(digest: str) -> str | None:
+    """Why ``digest`` is not a content digest (``algorithm:hex``, sha256 and sha512 at
+    their exact lengths), or None.  Digests name URL paths, so one from a manifest is
+    checked as one in a reference is."""
+    if not _DIGEST_RE.match(digest):
+        return f"malformed digest {digest!r}"
+    algorithm = digest.split(":", 1)[0]
+    if algorithm == "sha256" and not _SHA256_RE.match(digest):
+        return "a sha256 digest needs exactly 64 lowercase hex digits"
+    if algorithm == "sha512" and not _SHA512_RE.match(digest):
+        return "a sha512 digest needs exactly 128 lowercase hex digits"
+    return None
+
+
 class InvalidReference(ValueError):
     """An image reference that does not follow the reference grammar.
 
@@ -173,13 +187,9 @@ def parse(text: str) -> Reference:
     remainder, at, digest = text.partition("@")
     digest_value: str | None = None
     if at:
-        if not _DIGEST_RE.match(digest):
-            raise InvalidReference(text, f"malformed digest {digest!r}")
-        algorithm = digest.split(":", 1)[0]
-        if algorithm == "sha256" and not _SHA256_RE.match(digest):
-            raise InvalidReference(text, "a sha256 digest needs exactly 64 lowercase hex digits")
-        if algorithm == "sha512" and not _SHA512_RE.match(digest):
-            raise InvalidReference(text, "a sha512 digest needs exactly 128 lowercase hex digits")
+        problem = digest_problem(digest)
+        if problem:
+            raise InvalidReference(text, problem)
         digest_value = digest
 
     # A tag follows the last ':' unless that ':' belongs to a registry port (it is

@@ -86,6 +86,7 @@ ATTACKS = [
     ("docker.io/huge/app:1", f"{HUGE} bytes, over 4194304"),  # 32 MiB manifest
     ("docker.io/hugechunked/app:1", "more than 4194304 bytes"),  # the same, chunked
     ("docker.io/nested/app:1", "nested too deeply"),
+    ("docker.io/climbing/app:1", "has a malformed descriptor"),  # a digest of "../"
     ("docker.io/tokenjunk/app:1", "not JSON"),
     ("docker.io/tokenlist/app:1", "not an object"),
 ]
@@ -93,7 +94,7 @@ ATTACKS = [
 
 @pytest.mark.parametrize(("source", "says"), ATTACKS)
 def test_a_hostile_registry_is_a_failed_recorded_copy(
-    serve: Serve, internal: InternalService, source: str, says: str
+    serve: Serve, internal: InternalService, hostile: HostileRegistry, source: str, says: str
 ) -> None:
     before = len(internal.requests)
     reply = serve.post("copy_image", json={"source": source})
@@ -104,6 +105,7 @@ def test_a_hostile_registry_is_a_failed_recorded_copy(
     assert len(body["error"]) < 1500
     assert_no_secret(reply.text)
     assert internal.requests[before:] == []  # never reached, credentials never sent
+    assert not [r for r in hostile.requests if "climbed" in str(r)]  # no path it named
 
 
 def test_copy_cli_table_and_json_hold_no_secret(

@@ -215,6 +215,27 @@ def test_subject_of_an_index() -> None:
         (OCI_MANIFEST, {"layers": [{"digest": A, "size": "big"}]}, "blobs", "malformed descriptor"),
         (OCI_MANIFEST, {"layers": [{"digest": A, "size": None}]}, "blobs", "malformed descriptor"),
         (OCI_INDEX, {"manifests": [7]}, "children", "has a malformed descriptor"),
+        # A digest names URL paths: one that climbs out of /blobs/ is refused, as is a
+        # sha256 of the wrong length and a negative size.
+        (
+            OCI_MANIFEST,
+            {"layers": [{"digest": "sha256:../../../x/manifests/latest"}]},
+            "blobs",
+            "has a malformed descriptor",
+        ),
+        (
+            OCI_MANIFEST,
+            {"config": {"digest": "sha256:abc", "size": 1}},
+            "blobs",
+            "has a malformed descriptor",
+        ),
+        (OCI_MANIFEST, {"layers": [{"digest": A, "size": -1}]}, "blobs", "malformed descriptor"),
+        (
+            OCI_INDEX,
+            {"manifests": [{"digest": "sha256:" + "0" * 64 + "/x"}]},
+            "children",
+            "has a malformed descriptor",
+        ),
         (OCI_INDEX, [], "children", "is not a JSON object"),
         (OCI_MANIFEST, [], "blobs", "is not a JSON object"),
         (OCI_MANIFEST, "text", "subject", "is not a JSON object"),

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from armirror.reference import digest_problem
 from armirror.registry.errors import DigestMismatch, UnsupportedManifest
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -113,14 +114,19 @@ def _entries(body: dict[str, Any], key: str, parent: str) -> list[Any]:
 
 
 def _descriptor(entry: Any, parent: str) -> Descriptor:
+    """A descriptor whose digest is a digest: it names URL paths, and a hostile one
+    ("sha256:../../…") would reach other paths of both registries."""
     try:
-        return Descriptor(
+        found = Descriptor(
             media_type=str(entry.get("mediaType", "")),
             digest=str(entry["digest"]),
             size=int(entry.get("size", 0)),
         )
     except (AttributeError, KeyError, TypeError, ValueError):
         raise UnsupportedManifest(f"manifest {parent} has a malformed descriptor") from None
+    if digest_problem(found.digest) or found.size < 0:
+        raise UnsupportedManifest(f"manifest {parent} has a malformed descriptor")
+    return found
 
 
 #: Content-Types that say nothing about a manifest (a static file server, a proxy, a
