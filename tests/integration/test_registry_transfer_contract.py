@@ -293,3 +293,31 @@ def test_a_declined_mount_naming_a_forbidden_address_still_falls_back_to_an_uplo
     assert len(dest_proxy.arrived("POST", r"\?mount=")) == len(image.all_blobs())
     assert dest_proxy.arrived("DELETE") == []
     verify_image(dest_registry.url, pairs[1][1].repository, image.digest)
+
+
+# -- what a registry's headers may not steer --------------------------------------------------
+
+
+def test_a_manifest_digest_header_that_is_no_digest_is_not_followed(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
+) -> None:
+    """The source's HEAD names a "digest" that climbs out of /manifests/: it is taken as
+    no digest, the manifest's own bytes give the digest, and no request goes to a path
+    it named, at either registry."""
+    image, _ = layered_image(source_registry, "climbing-header", 19590)
+    source, destination = mirror_refs(image, dest_registry.host)
+    climbing = "sha256:../../../../climbed/manifests/latest"
+    with FaultProxy(source_registry.url) as source_proxy:
+        source_proxy.add("HEAD", "/manifests/", "headers", times=100,
+                         headers={"Docker-Content-Digest": climbing})  # fmt: skip
+
+        async def main() -> CopyResult:
+            async with copy_client(source_proxy.url, dest_registry.host, dest_proxy.url) as client:
+                return await Copier(client).copy(source, destination)
+
+        result = asyncio.run(asyncio.wait_for(main(), timeout=60))
+        asked = [p for _, _, p in source_proxy.arrivals + dest_proxy.arrivals]
+    assert result.status == "copied", result.error
+    assert result.digest == image.digest
+    assert not [p for p in asked if "climbed" in p]
+    verify_image(dest_registry.url, destination.repository, image.digest)

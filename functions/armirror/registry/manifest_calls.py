@@ -17,7 +17,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from armirror.reference import Reference
+from armirror.reference import Reference, digest_problem
 from armirror.registry.errors import (
     DigestMismatch,
     NotFound,
@@ -75,9 +75,12 @@ class ManifestCalls(RegistrySession):
             )
         except NotFound:
             return None
+        # A digest that is not one is no digest (the GET's bytes tell it instead): it
+        # would name URL paths of both registries.
+        digest = response.headers.get("Docker-Content-Digest") or ""
         return Descriptor(
             media_type=response.headers.get("Content-Type", "").split(";")[0],
-            digest=response.headers.get("Docker-Content-Digest") or "",
+            digest="" if digest_problem(digest) else digest,
             size=int(response.headers.get("Content-Length") or 0),
         )
 
