@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import time
 from collections.abc import Iterator
 
@@ -25,6 +27,7 @@ from armirror.registry.resumable import MemoryUploadSessions
 from armirror.registry.retry import Backoffs, RetryPolicy
 from faultproxy import FaultProxy
 from registry_checks import credentials, fast_retry, skopeo_digest, unique, verify_image
+from standins.images import OCI_MANIFEST
 from standins.registry import Registry
 from transfer_support import (
     DENIED,
@@ -321,3 +324,41 @@ def test_a_manifest_digest_header_that_is_no_digest_is_not_followed(
     assert result.digest == image.digest
     assert not [p for p in asked if "climbed" in p]
     verify_image(dest_registry.url, destination.repository, image.digest)
+
+
+def test_a_blob_under_an_algorithm_armirror_cannot_hash_is_left_to_the_registry(
+    source_registry: Registry, dest_registry: Registry
+) -> None:
+    """A layer named by an algorithm hashlib lacks (the grammar allows any) cannot be
+    checked here, so the destination judges it: distribution refuses the algorithm (at
+    the HEAD asking whether it holds the blob), and the copy is a failed one that says
+    so, not a crash."""
+    layer = b"layer bytes"
+    config = b"{}"
+    config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
+    unknown = "blake3:" + "ab" * 32
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest, "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": unknown, "size": len(layer)}],
+    }).encode()  # fmt: skip
+    digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+    typed = {"Content-Type": OCI_MANIFEST, "Docker-Content-Digest": digest}
+    source = parse(f"docker.io/{unique('library/unknown-algorithm')}:1")
+    destination = destination_for(source, f"{dest_registry.host}/{unique('mirror')}")
+    with FaultProxy(source_registry.url) as canned:
+        for method in ("HEAD", "GET"):
+            canned.add(method, "/manifests/", "serve", body=manifest, headers=typed, times=100)
+        canned.add("GET", f"/blobs/{config_digest}$", "serve", body=config, times=100)
+        canned.add("GET", f"/blobs/{unknown}$", "serve", body=layer, times=100)
+
+        async def main() -> CopyResult:
+            async with copy_client(canned.url, dest_registry.host, dest_registry.url) as client:
+                return await Copier(client).copy(source, destination)
+
+        result = asyncio.run(asyncio.wait_for(main(), timeout=60))
+    assert result.status == "failed"
+    assert result.error is not None
+    assert result.error.startswith(f"HEAD blob {unknown} in {destination.name}")
