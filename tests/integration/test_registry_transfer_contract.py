@@ -27,12 +27,14 @@ from armirror.registry.resumable import MemoryUploadSessions
 from armirror.registry.retry import Backoffs, RetryPolicy
 from faultproxy import FaultProxy
 from registry_checks import credentials, fast_retry, skopeo_digest, unique, verify_image
+from standins import images
 from standins.images import OCI_MANIFEST
 from standins.registry import Registry
 from transfer_support import (
     DENIED,
     JSON,
     UPLOADS,
+    blob_path,
     closing_path,
     copy_chunked,
     copy_client,
@@ -362,3 +364,59 @@ def test_a_blob_under_an_algorithm_armirror_cannot_hash_is_left_to_the_registry(
     assert result.status == "failed"
     assert result.error is not None
     assert result.error.startswith(f"HEAD blob {unknown} in {destination.name}")
+
+
+# -- a blob streamed whole from the source -----------------------------------------------------
+
+
+def _stream_once(
+    source_url: str, dest_registry: Registry, image: images.Image
+) -> tuple[CopyResult, Reference]:
+    """Copy ``image`` from ``source_url`` in one attempt, every blob streamed whole."""
+    source, destination = mirror_refs(image, dest_registry.host)
+
+    async def main() -> CopyResult:
+        async with copy_client(
+            source_url, dest_registry.host, dest_registry.url, retry=fast_retry(1)
+        ) as client:
+            return await Copier(client).copy(source, destination)
+
+    return asyncio.run(asyncio.wait_for(main(), timeout=60)), destination
+
+
+def test_a_blob_the_source_sends_without_a_length_is_streamed_at_its_size(
+    source_registry: Registry, dest_registry: Registry
+) -> None:
+    """A source may answer a blob GET without Content-Length (the body ends when the
+    connection closes): the upload then declares the descriptor's size."""
+    image, layer = layered_image(source_registry, "blob-nolength", 19600)
+    content = b"".join(layer.chunks())
+    with FaultProxy(source_registry.url) as source_proxy:
+        source_proxy.add("GET", blob_path(layer.digest), "serve", body=content,
+                         headers={"Content-Length": ""})  # fmt: skip
+        result, destination = _stream_once(source_proxy.url, dest_registry, image)
+        served = source_proxy.count("GET", blob_path(layer.digest), "serve")
+    assert result.status == "copied", result.error
+    assert served == 1
+    verify_image(dest_registry.url, destination.repository, image.digest)
+
+
+@pytest.mark.parametrize("extra", [b"", b"x"])
+def test_a_blob_the_source_lacks_or_sends_long_is_a_failed_copy_that_says_which(
+    source_registry: Registry, dest_registry: Registry, extra: bytes
+) -> None:
+    image, layer = layered_image(source_registry, f"blob-wrong{len(extra)}", 19610 + len(extra))
+    with FaultProxy(source_registry.url) as source_proxy:
+        if extra:  # one byte more than the descriptor says, and a length to match
+            body = b"".join(layer.chunks()) + extra
+            source_proxy.add("GET", blob_path(layer.digest), "serve", body=body, times=100)
+        else:
+            source_proxy.add("GET", blob_path(layer.digest), "serve", status=404, times=100)
+        result, destination = _stream_once(source_proxy.url, dest_registry, image)
+    source = f"docker.io/{image.repository}"
+    what = f"blob {layer.digest} from {source} to {destination.name}"
+    assert result.status == "failed"
+    if extra:
+        assert result.error == f"{what}: got {layer.size + 1} bytes, expected {layer.size}"
+    else:
+        assert result.error == f"download {what}: not found at 127.0.0.1"
