@@ -420,3 +420,20 @@ def test_a_blob_the_source_lacks_or_sends_long_is_a_failed_copy_that_says_which(
         assert result.error == f"{what}: got {layer.size + 1} bytes, expected {layer.size}"
     else:
         assert result.error == f"download {what}: not found at 127.0.0.1"
+
+
+def test_a_blob_streamed_whole_goes_up_as_an_octet_stream_of_its_length(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
+) -> None:
+    image, layer = layered_image(source_registry, "blob-put-headers", 19620)
+    source, destination = mirror_refs(image, dest_registry.host)
+
+    async def main() -> CopyResult:
+        async with copy_client(source_registry.url, dest_registry.host, dest_proxy.url) as client:
+            return await Copier(client).copy(source, destination)
+
+    result = asyncio.run(asyncio.wait_for(main(), timeout=60))
+    assert result.status == "copied", result.error
+    (put,) = [h for m, p, h in dest_proxy.requests if m == "PUT" and layer.digest[7:] in p]
+    assert put["content-type"].lower() == "application/octet-stream"
+    assert put["content-length"] == str(layer.size)
