@@ -373,11 +373,19 @@ def _stream_once(
     source_url: str, dest_registry: Registry, image: images.Image
 ) -> tuple[CopyResult, Reference]:
     """Copy ``image`` from ``source_url`` in one attempt, every blob streamed whole."""
+    return _stream_once_to(source_url, dest_registry, None, image)
+
+
+def _stream_once_to(
+    source_url: str, dest_registry: Registry, dest_proxy: FaultProxy | None, image: images.Image
+) -> tuple[CopyResult, Reference]:
+    """The same, to the destination behind ``dest_proxy`` when one is given."""
     source, destination = mirror_refs(image, dest_registry.host)
+    dest_url = dest_proxy.url if dest_proxy else dest_registry.url
 
     async def main() -> CopyResult:
         async with copy_client(
-            source_url, dest_registry.host, dest_registry.url, retry=fast_retry(1)
+            source_url, dest_registry.host, dest_url, retry=fast_retry(1)
         ) as client:
             return await Copier(client).copy(source, destination)
 
@@ -437,3 +445,23 @@ def test_a_blob_streamed_whole_goes_up_as_an_octet_stream_of_its_length(
     (put,) = [h for m, p, h in dest_proxy.requests if m == "PUT" and layer.digest[7:] in p]
     assert put["content-type"].lower() == "application/octet-stream"
     assert put["content-length"] == str(layer.size)
+
+
+def test_a_blob_streamed_whole_is_read_with_one_get_and_taken_at_204(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
+) -> None:
+    """From a source that asks for no credentials, each blob costs one GET (no HEAD
+    first); 201 Created is what distribution answers to the PUT, 204 No Content is
+    taken too."""
+    image, layer = layered_image(source_registry, "blob-put-204", 19630)
+    dest_proxy.add("PUT", rf"{UPLOADS}.*digest={layer.digest.replace(':', '%3A')}",
+                   "restatus", status=204)  # fmt: skip
+    with FaultProxy(source_registry.url) as source_proxy:
+        result, destination = _stream_once_to(source_proxy.url, dest_registry, dest_proxy, image)
+        blob_requests = [(m, p) for _, m, p in source_proxy.arrivals if "/blobs/" in p]
+    assert result.status == "copied", result.error
+    assert dest_proxy.count("PUT", UPLOADS, "restatus") == 1
+    assert sorted(blob_requests) == sorted(
+        ("GET", f"/v2/{image.repository}/blobs/{blob.digest}") for blob in image.blobs
+    )
+    verify_image(dest_registry.url, destination.repository, image.digest)
