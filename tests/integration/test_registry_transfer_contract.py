@@ -465,3 +465,30 @@ def test_a_blob_streamed_whole_is_read_with_one_get_and_taken_at_204(
         ("GET", f"/v2/{image.repository}/blobs/{blob.digest}") for blob in image.blobs
     )
     verify_image(dest_registry.url, destination.repository, image.digest)
+
+
+def test_a_later_endpoint_first_reached_for_a_blob_gets_the_registrys_credentials(
+    source_registry: Registry, dest_registry: Registry, htpasswd_registry: Registry
+) -> None:
+    """docker.io is a pull-through mirror that has the image but lost a layer, then an
+    endpoint that wants the credentials kept under docker.io's name.  The transfer that
+    falls through to it is the first request it gets, and it sends them."""
+    image, layer = layered_image(source_registry, "fall-through-login", 19640)
+    images.push(htpasswd_registry.url, image, auth=httpx.BasicAuth("armirror", "s3cret"))
+    source, destination = mirror_refs(image, dest_registry.host)
+    with FaultProxy(source_registry.url) as mirror:
+        for method in ("HEAD", "GET"):
+            mirror.add(method, blob_path(layer.digest), "serve", status=404, times=100)
+
+        async def main() -> CopyResult:
+            async with RegistryClient(
+                upstreams={"docker.io": [mirror.url, htpasswd_registry.url],
+                           dest_registry.host: dest_registry.url},
+                credentials=credentials({"docker.io": ("armirror", "s3cret")}),
+                allow_private_hosts=True, retry=fast_retry(1),
+            ) as client:  # fmt: skip
+                return await Copier(client).copy(source, destination)
+
+        result = asyncio.run(asyncio.wait_for(main(), timeout=60))
+    assert result.status == "copied", result.error
+    verify_image(dest_registry.url, destination.repository, image.digest)
