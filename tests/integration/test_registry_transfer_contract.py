@@ -492,3 +492,36 @@ def test_a_later_endpoint_first_reached_for_a_blob_gets_the_registrys_credential
         result = asyncio.run(asyncio.wait_for(main(), timeout=60))
     assert result.status == "copied", result.error
     verify_image(dest_registry.url, destination.repository, image.digest)
+
+
+def test_blobs_from_a_token_source_use_the_token_the_manifests_earned(
+    source_registry: Registry, dest_registry: Registry, token_registry: Registry
+) -> None:
+    """A source that wants a token (pull for anyone): the manifest requests earn the
+    repository's pull token, and each blob transfer reuses it: one GET per blob, no
+    HEAD asking for it again."""
+    image, _ = layered_image(source_registry, "token-blobs", 19650)
+    source, pushed = mirror_refs(image, token_registry.host)
+    login = credentials({token_registry.host: ("armirror", "s3cret")})
+    with FaultProxy(token_registry.url) as ghcr:
+        ghcr_ref = parse(f"ghcr.io/{pushed.repository}:1")
+        destination = destination_for(ghcr_ref, f"{dest_registry.host}/{unique('mirror')}")
+
+        async def main() -> CopyResult:
+            async with RegistryClient(
+                upstreams={"docker.io": source_registry.url}, credentials=login,
+                retry=fast_retry(), allow_private_hosts=True,
+            ) as pushing:  # fmt: skip
+                pushed_result = await Copier(pushing).copy(source, pushed)
+                assert pushed_result.status == "copied", pushed_result.error
+            async with RegistryClient(
+                upstreams={"ghcr.io": ghcr.url}, credentials=credentials(),
+                retry=fast_retry(), allow_private_hosts=True,
+            ) as client:  # fmt: skip
+                return await Copier(client).copy(ghcr_ref, destination)
+
+        result = asyncio.run(asyncio.wait_for(main(), timeout=60))
+        blob_requests = [m for _, m, p in ghcr.arrivals if "/blobs/" in p]
+    assert result.status == "copied", result.error
+    assert blob_requests == ["GET"] * len(image.blobs)
+    verify_image(dest_registry.url, destination.repository, image.digest)
