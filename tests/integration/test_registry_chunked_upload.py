@@ -461,7 +461,7 @@ def test_a_chunked_download_earns_the_source_token_for_its_own_repository(
             assert pushed_result.status == "copied", pushed_result.error
         async with RegistryClient(
             upstreams={"ghcr.io": token_registry.url}, credentials=credentials(),
-            retry=fast_retry(), allow_private_hosts=True, resumable_min_size=layer.size,
+            retry=fast_retry(1), allow_private_hosts=True, resumable_min_size=layer.size,
         ) as client:  # fmt: skip
             other = parse(f"ghcr.io/{unique('library/other')}:1")
             assert not await client.blob_exists(other, layer.digest)  # challenged
