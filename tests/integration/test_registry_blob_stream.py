@@ -26,6 +26,8 @@ from standins import images
 from standins.images import OCI_MANIFEST
 from standins.registry import Registry
 from transfer_support import (
+    DENIED,
+    JSON,
     UPLOADS,
     blob_path,
     copy_client,
@@ -266,3 +268,40 @@ def test_blobs_from_a_token_source_use_the_token_the_manifests_earned(
     assert result.status == "copied", result.error
     assert blob_requests == ["GET"] * len(image.blobs)
     verify_image(dest_registry.url, destination.repository, image.digest)
+
+
+@pytest.mark.parametrize("status", [404, 403])
+def test_a_blob_no_endpoint_will_give_names_the_last_one_asked(
+    source_registry: Registry, dest_registry: Registry, status: int
+) -> None:
+    """docker.io is a mirror that lost a layer, then an endpoint that has no such blob
+    either (404) or refuses it (403): the failed copy names the blob and that endpoint's
+    answer to the HEAD that asked for it."""
+    image, layer = layered_image(source_registry, f"no-endpoint-{status}", 19660 + status)
+    source, destination = mirror_refs(image, dest_registry.host)
+    with FaultProxy(source_registry.url) as mirror, FaultProxy(source_registry.url) as later:
+        for method in ("HEAD", "GET"):
+            mirror.add(method, blob_path(layer.digest), "serve", status=404, times=100)
+            later.add(method, blob_path(layer.digest), "serve", status=status, times=100,
+                      body=DENIED if status == 403 else b"", headers=JSON)  # fmt: skip
+
+        async def main() -> CopyResult:
+            async with RegistryClient(
+                upstreams={"docker.io": [mirror.url, later.url],
+                           dest_registry.host: dest_registry.url},
+                credentials=credentials({"docker.io": ("armirror", "s3cret")}),
+                allow_private_hosts=True, retry=fast_retry(1),
+            ) as client:  # fmt: skip
+                return await Copier(client).copy(source, destination)
+
+        result = asyncio.run(asyncio.wait_for(main(), timeout=60))
+        later_url = later.url
+    assert result.status == "failed"
+    assert result.error is not None
+    if status == 404:
+        assert f"blob {layer.digest}: not found at {later_url}" in result.error
+    else:
+        # The endpoint is one of docker.io's, so docker.io's credentials went with it.
+        assert result.error.startswith(
+            f"HEAD blob {layer.digest} in {source.name}: docker.io refused the credentials given"
+        )
