@@ -37,6 +37,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,9 +227,29 @@ def _scratch(name: str, group: Group, *, resume: bool) -> tuple[Path, list[str],
         'markers = ["slow: large-blob tests (hundreds of MB)"]',
         "",
     ]
+    if resume:
+        _warn_if_tests_changed(scratch / "pyproject.toml", tests)
     (scratch / "pyproject.toml").write_text("\n".join(config))
     (scratch / "src" / "_mutate_children.py").write_text(_CHILDREN_PLUGIN)
     return scratch, files, tests
+
+
+def _warn_if_tests_changed(previous_config: Path, tests: list[str]) -> None:
+    """mutmut starts a run over (every verdict reset) when its test selection changes,
+    and the selection is the group's test files as they are now: a test file added to
+    a group's patterns during a whole run costs the run.  Say so before it happens."""
+    if not previous_config.exists():
+        return
+    before = tomllib.loads(previous_config.read_text()).get("tool", {}).get("mutmut", {})
+    earlier = set(before.get("pytest_add_cli_args_test_selection", []))
+    added, removed = sorted(set(tests) - earlier), sorted(earlier - set(tests))
+    if added or removed:
+        print(
+            f"mutate: the group's test files changed since this run began ({len(added)} added, "
+            f"{len(removed)} removed: {', '.join(added + removed)}); mutmut starts the run over. "
+            "Put new tests in files the run already has to keep its verdicts.",
+            file=sys.stderr,
+        )
 
 
 def _results(scratch: Path) -> dict[str, Counter[str]]:
