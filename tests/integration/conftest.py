@@ -1,4 +1,5 @@
-"""Fixtures the integration tests of the pipeline share."""
+"""Fixtures the integration tests share: the pipeline harness, and the registries behind
+the fault proxy."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from faultproxy import FaultProxy
 from pipeline_support import Harness
 from standins.registry import Registry
 
@@ -40,3 +42,17 @@ def harness(
     yield make
     for harness_ in made:
         harness_.close()
+
+
+@pytest.fixture
+def dest_proxy(dest_registry: Registry) -> Iterator[FaultProxy]:
+    """The destination behind the fault proxy, its upload locations pointing back at it."""
+    with FaultProxy(dest_registry.url, rewrite_location=True) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def source_proxy(source_registry: Registry) -> Iterator[FaultProxy]:
+    """The source behind the fault proxy."""
+    with FaultProxy(source_registry.url) as proxy:
+        yield proxy

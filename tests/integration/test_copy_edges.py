@@ -58,13 +58,6 @@ class Heard:
         self.events.append(("finished", result.source))
 
 
-@pytest.fixture
-def dest_proxy(dest_registry: Registry) -> Iterator[FaultProxy]:
-    """The destination behind the fault proxy, its upload locations pointing back at it."""
-    with FaultProxy(dest_registry.url, rewrite_location=True) as proxy:
-        yield proxy
-
-
 def _client(
     source_url: str | tuple[str, ...], dest_host: str, dest_url: str, **options: object
 ) -> RegistryClient:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -34,14 +33,6 @@ from transfer_support import (
     layered_image,
     mirror_refs,
 )  # fmt: skip
-
-
-@pytest.fixture
-def dest_proxy(dest_registry: Registry) -> Iterator[FaultProxy]:
-    """The destination behind the fault proxy, its upload locations pointing back at it."""
-    with FaultProxy(dest_registry.url, rewrite_location=True) as proxy:
-        yield proxy
-
 
 # -- what a registry's headers may not steer --------------------------------------------------
 
@@ -113,16 +104,11 @@ def test_a_blob_under_an_algorithm_armirror_cannot_hash_is_left_to_the_registry(
 
 
 def _stream_once(
-    source_url: str, dest_registry: Registry, image: images.Image
-) -> tuple[CopyResult, Reference]:
-    """Copy ``image`` from ``source_url`` in one attempt, every blob streamed whole."""
-    return _stream_once_to(source_url, dest_registry, None, image)
-
-
-def _stream_once_to(
-    source_url: str, dest_registry: Registry, dest_proxy: FaultProxy | None, image: images.Image
-) -> tuple[CopyResult, Reference]:
-    """The same, to the destination behind ``dest_proxy`` when one is given."""
+    source_url: str, dest_registry: Registry, image: images.Image,
+    dest_proxy: FaultProxy | None = None,
+) -> tuple[CopyResult, Reference]:  # fmt: skip
+    """Copy ``image`` from ``source_url`` in one attempt, every blob streamed whole, to
+    the destination (behind ``dest_proxy`` when one is given)."""
     source, destination = mirror_refs(image, dest_registry.host)
     dest_url = dest_proxy.url if dest_proxy else dest_registry.url
 
@@ -200,7 +186,7 @@ def test_a_blob_streamed_whole_is_read_with_one_get_and_taken_at_204(
     dest_proxy.add("PUT", rf"{UPLOADS}.*digest={layer.digest.replace(':', '%3A')}",
                    "restatus", status=204)  # fmt: skip
     with FaultProxy(source_registry.url) as source_proxy:
-        result, destination = _stream_once_to(source_proxy.url, dest_registry, dest_proxy, image)
+        result, destination = _stream_once(source_proxy.url, dest_registry, image, dest_proxy)
         blob_requests = [(m, p) for _, m, p in source_proxy.arrivals if "/blobs/" in p]
     assert result.status == "copied", result.error
     assert dest_proxy.count("PUT", UPLOADS, "restatus") == 1

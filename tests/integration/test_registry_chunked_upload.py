@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -39,14 +38,6 @@ from transfer_support import (
     partial_upload,
     place_all_but,
 )  # fmt: skip
-
-
-@pytest.fixture
-def dest_proxy(dest_registry: Registry) -> Iterator[FaultProxy]:
-    """The destination behind the fault proxy, its upload locations pointing back at it."""
-    with FaultProxy(dest_registry.url, rewrite_location=True) as proxy:
-        yield proxy
-
 
 # -- the chunks, and the check after the close -----------------------------------------------
 
@@ -185,12 +176,6 @@ def test_a_blob_of_two_chunks_goes_in_one_attempt_within_a_roomy_deadline(
 
 
 # -- what the source sends into a chunked upload ---------------------------------------------
-
-
-@pytest.fixture
-def source_proxy(source_registry: Registry) -> Iterator[FaultProxy]:
-    with FaultProxy(source_registry.url) as proxy:
-        yield proxy
 
 
 def _copy_via(

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -36,14 +35,6 @@ from transfer_support import (
     layered_image,
     mirror_refs,
 )  # fmt: skip
-
-
-@pytest.fixture
-def dest_proxy(dest_registry: Registry) -> Iterator[FaultProxy]:
-    """The destination behind the fault proxy, its upload locations pointing back at it."""
-    with FaultProxy(dest_registry.url, rewrite_location=True) as proxy:
-        yield proxy
-
 
 # -- closing a chunked upload --------------------------------------------------------------
 
