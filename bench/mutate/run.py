@@ -20,6 +20,10 @@ named as equivalent in bench/RESULTS.md.
 
 A run stopped by ``--minutes`` (or Ctrl-C) keeps its scratch copy; ``--resume`` goes on
 where it stopped, keeping every verdict mutmut already has for unchanged functions.
+Verdicts also outlive the scratch copy: every run records them, every five minutes and at
+the end, in ``bench/mutate/history/<group>.json`` (committed), and a run that starts a
+scratch copy afresh carries over from it the kills of unchanged functions and the
+survivors named as equivalent (see history.py); ``--fresh`` judges every mutant again.
 ``--mutants FILE`` runs only the mutants FILE names (one per line, as survivors.txt lists
 them): the survivors of an earlier run, judged again after new tests.
 mutmut runs the mutants it expects to be quickest first, so a partial run's rate leans
@@ -43,8 +47,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import history  # noqa: E402  (bench/mutate/history.py, beside this script)
+
 WORK = ROOT / "bench" / ".work" / "mutate"
 MUTMUT = Path(sys.executable).with_name("mutmut")
+RECORD_EVERY = 300.0  # seconds between recordings of a running group's verdicts
 
 
 @dataclass(frozen=True)
@@ -177,13 +185,22 @@ def _existing(patterns: tuple[str, ...], base: Path) -> list[str]:
     return found
 
 
-def _scratch(name: str, group: Group, *, resume: bool) -> tuple[Path, list[str], list[str]]:
+def _scratch(
+    name: str, group: Group, *, resume: bool, fresh: bool = False
+) -> tuple[Path, list[str], list[str]]:
     """A copy of the project with the package at src/armirror and a [tool.mutmut] table.
 
     With ``resume`` an earlier scratch copy keeps its ``mutants/`` (mutmut's verdicts)
-    and only has its copies of the project refreshed.
+    and only has its copies of the project refreshed, unless the group's test files
+    changed since (mutmut would reset every verdict): then, as without ``resume``, the
+    copy starts afresh from the group's history.  ``fresh`` forgets the history too.
     """
     scratch = WORK / name
+    tests = _existing(group.tests, ROOT)
+    if (scratch / "mutants").is_dir():  # an earlier run's verdicts, before they go
+        print(f"   {history.record_group(name, scratch)} verdicts recorded from {scratch}")
+    if resume and (fresh or _tests_changed(scratch / "pyproject.toml", tests)):
+        resume = False
     if not resume:
         shutil.rmtree(scratch, ignore_errors=True)
     else:
@@ -210,7 +227,6 @@ def _scratch(name: str, group: Group, *, resume: bool) -> tuple[Path, list[str],
         raise SystemExit(f"mutate: group {name!r} names files that do not exist: {missing}")
     excluded = set(group.exclude)
     files = [f"src/armirror/{f}" for f in _existing(group.files, package) if f not in excluded]
-    tests = _existing(group.tests, ROOT)
     if not files or not tests:
         raise SystemExit(f"mutate: group {name!r} has no files or no tests")
     config = [
@@ -227,29 +243,35 @@ def _scratch(name: str, group: Group, *, resume: bool) -> tuple[Path, list[str],
         'markers = ["slow: large-blob tests (hundreds of MB)"]',
         "",
     ]
-    if resume:
-        _warn_if_tests_changed(scratch / "pyproject.toml", tests)
     (scratch / "pyproject.toml").write_text("\n".join(config))
     (scratch / "src" / "_mutate_children.py").write_text(_CHILDREN_PLUGIN)
+    if fresh:
+        history.save(history.history_file(name), {})
+    elif not resume:
+        carried = history.seed(
+            scratch, history.load(history.history_file(name)), history.equivalent_names(name)
+        )
+        print(f"   {carried} verdicts carried over from {history.history_file(name)}")
     return scratch, files, tests
 
 
-def _warn_if_tests_changed(previous_config: Path, tests: list[str]) -> None:
+def _tests_changed(previous_config: Path, tests: list[str]) -> bool:
     """mutmut starts a run over (every verdict reset) when its test selection changes,
-    and the selection is the group's test files as they are now: a test file added to
-    a group's patterns during a whole run costs the run.  Say so before it happens."""
+    and the selection is the group's test files as they are now.  Say so: the run then
+    starts afresh from the history, which keeps the kills."""
     if not previous_config.exists():
-        return
+        return False
     before = tomllib.loads(previous_config.read_text()).get("tool", {}).get("mutmut", {})
     earlier = set(before.get("pytest_add_cli_args_test_selection", []))
     added, removed = sorted(set(tests) - earlier), sorted(earlier - set(tests))
     if added or removed:
         print(
             f"mutate: the group's test files changed since this run began ({len(added)} added, "
-            f"{len(removed)} removed: {', '.join(added + removed)}); mutmut starts the run over. "
-            "Put new tests in files the run already has to keep its verdicts.",
+            f"{len(removed)} removed: {', '.join(added + removed)}); mutmut would reset every "
+            "verdict, so the run starts afresh from the history (kills kept, survivors rerun).",
             file=sys.stderr,
         )
+    return bool(added or removed)
 
 
 def _results(scratch: Path) -> dict[str, Counter[str]]:
@@ -297,11 +319,33 @@ def _stop(mutmut: subprocess.Popen[bytes]) -> int:
         return mutmut.wait()
 
 
+def _wait_recording(
+    name: str, scratch: Path, mutmut: subprocess.Popen[bytes], seconds: float | None
+) -> int:
+    """Wait for mutmut (up to ``seconds``), recording its verdicts every five minutes so
+    that a session that ends mid-run keeps them."""
+    deadline = time.monotonic() + seconds if seconds else None
+    while True:
+        step = RECORD_EVERY if deadline is None else min(RECORD_EVERY, deadline - time.monotonic())
+        try:
+            return mutmut.wait(timeout=max(step, 0.1))
+        except subprocess.TimeoutExpired:
+            history.record_group(name, scratch)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise
+
+
 def run_group(
-    name: str, jobs: int, *, resume: bool, minutes: float | None, mutants: list[str]
+    name: str,
+    jobs: int,
+    *,
+    resume: bool,
+    minutes: float | None,
+    mutants: list[str],
+    fresh: bool = False,
 ) -> dict[str, Counter[str]]:
     group = GROUPS[name]
-    scratch, files, tests = _scratch(name, group, resume=resume)
+    scratch, files, tests = _scratch(name, group, resume=resume, fresh=fresh)
     print(f"== {name}: {len(files)} file(s), {len(tests)} test file(s)", flush=True)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     # The emulators' virtualenvs are the project's, not installed again in the scratch copy.
@@ -319,13 +363,18 @@ def run_group(
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         try:
-            returncode = mutmut.wait(timeout=minutes * 60 if minutes else None)
+            returncode = _wait_recording(name, scratch, mutmut, minutes * 60 if minutes else None)
         except (subprocess.TimeoutExpired, KeyboardInterrupt):
             returncode = _stop(mutmut)
             print(f"   stopped after {time.monotonic() - started:.0f} s", flush=True)
     if returncode not in (0, -signal.SIGINT, -signal.SIGKILL):
         tail = (scratch / "mutmut.log").read_text(errors="replace")[-3000:]
         raise SystemExit(f"mutate: mutmut failed for {name} ({returncode}):\n{tail}")
+    print(
+        f"   {history.record_group(name, scratch)} verdicts recorded in "
+        f"{history.history_file(name)}",
+        flush=True,
+    )
     per_module = _results(scratch)
     print(f"   {time.monotonic() - started:.0f} s", flush=True)
     return per_module
@@ -342,6 +391,11 @@ def main(argv: list[str] | None = None) -> int:
         "--resume", action="store_true", help="go on from a group's stopped run, keeping verdicts"
     )
     parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="judge every mutant again: forget the group's history (bench/mutate/history)",
+    )
+    parser.add_argument(
         "--mutants",
         type=Path,
         metavar="FILE",
@@ -355,7 +409,12 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict[str, dict[str, int | float]] = {}
     for name in args.groups:
         per_module = run_group(
-            name, args.jobs, resume=args.resume, minutes=args.minutes, mutants=named
+            name,
+            args.jobs,
+            resume=args.resume,
+            minutes=args.minutes,
+            mutants=named,
+            fresh=args.fresh,
         )
         group_counts: Counter[str] = Counter()
         for module, counts in sorted(per_module.items()):

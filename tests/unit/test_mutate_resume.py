@@ -1,5 +1,6 @@
-"""`make mutate --resume` says when mutmut will start a run over: its test selection
-(the group's test files as they are now) differs from the one the run began with."""
+"""`make mutate --resume` notices when mutmut would start a run over: its test selection
+(the group's test files as they are now) differs from the one the run began with.  It
+says so, and the run starts afresh from the group's history instead."""
 
 from __future__ import annotations
 
@@ -32,9 +33,9 @@ def test_a_test_file_added_since_the_run_began_is_named(
 ) -> None:
     run = _run_module()
     previous = _config(tmp_path / "pyproject.toml", ["tests/a.py", "tests/b.py"])
-    run._warn_if_tests_changed(previous, ["tests/a.py", "tests/b.py", "tests/c.py"])
+    assert run._tests_changed(previous, ["tests/a.py", "tests/b.py", "tests/c.py"])
     said = capsys.readouterr().err
-    assert "1 added, 0 removed: tests/c.py" in said and "starts the run over" in said
+    assert "1 added, 0 removed: tests/c.py" in said and "afresh from the history" in said
 
 
 def test_the_same_test_files_say_nothing(
@@ -42,6 +43,6 @@ def test_the_same_test_files_say_nothing(
 ) -> None:
     run = _run_module()
     previous = _config(tmp_path / "pyproject.toml", ["tests/a.py", "tests/b.py"])
-    run._warn_if_tests_changed(previous, ["tests/b.py", "tests/a.py"])
-    run._warn_if_tests_changed(tmp_path / "absent.toml", ["tests/a.py"])  # a first run
+    assert not run._tests_changed(previous, ["tests/b.py", "tests/a.py"])
+    assert not run._tests_changed(tmp_path / "absent.toml", ["tests/a.py"])  # a first run
     assert capsys.readouterr().err == ""
