@@ -15,6 +15,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 import secrets
 import threading
 import time
@@ -401,7 +402,9 @@ def test_basic_credentials_sent_are_never_repeated_in_a_message(
 
 
 def test_a_resumed_upload_whose_token_server_is_gone_is_a_failed_copy(
-    source_registry: Registry, tmp_path_factory: pytest.TempPathFactory
+    source_registry: Registry,
+    tmp_path_factory: pytest.TempPathFactory,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Resuming an upload earns its push token outside the auth flow (a transfer thread
     sends the chunks).  A token server that cannot be reached then is a failed, retryable
@@ -436,9 +439,12 @@ def test_a_resumed_upload_whose_token_server_is_gone_is_a_failed_copy(
                 server.stop()  # the push token the resumed upload needs cannot be had
                 return await Copier(client, sessions=sessions).copy(source, destination)
 
-        result = asyncio.run(asyncio.wait_for(main(), timeout=120))
+        with caplog.at_level(logging.INFO, logger="armirror.registry"):
+            result = asyncio.run(asyncio.wait_for(main(), timeout=120))
     assert result.status == "failed"  # type: ignore[attr-defined]
     assert result.retryable  # type: ignore[attr-defined]
     error: str = result.error  # type: ignore[attr-defined]
     assert destination.name in error
     assert error.endswith("ConnectError: All connection attempts failed")
+    # The retry the resumed upload's token request led to says which request it was.
+    assert f"resume an upload to {destination.name} (token request): ConnectError" in caplog.text
