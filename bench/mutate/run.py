@@ -135,13 +135,15 @@ GROUPS: dict[str, Group] = {
 # package too.  Set from inside the test run: a PYTHONPATH given to mutmut itself stops
 # its stats run from seeing any test reach a mutant.
 #
-# It also empties every lru_cache as a mutant's tests start, and caps Hypothesis at
+# It also empties every lru_cache, and the secrets redact has been told of, as a
+# mutant's tests start (see pytest_sessionstart), and caps Hypothesis at
 # MAX_EXAMPLES examples a test (the suite asks for up to 500): a mutant that only the
 # 200th example finds survives, so the kill rate errs low, and a group's run takes
 # minutes instead of hours.
 MAX_EXAMPLES = 25
 _CHILDREN_PLUGIN = f"""\
 import os
+import sys
 from pathlib import Path
 
 import hypothesis
@@ -172,6 +174,12 @@ def pytest_sessionstart(session):
     for obj in gc.get_objects():
         if isinstance(obj, functools._lru_cache_wrapper):
             obj.cache_clear()
+    # Likewise the secrets redact learnt there: a mutant that no longer remembers one
+    # would otherwise find it remembered already, and its tests see nothing shown.
+    redact = sys.modules.get("armirror.registry.redact")
+    if redact is not None:
+        with redact._known_lock:
+            redact._known.clear()
 """
 
 COPIED = ("tests", "infra", "functions", "bench", "terraform")

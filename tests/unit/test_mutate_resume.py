@@ -46,3 +46,24 @@ def test_the_same_test_files_say_nothing(
     assert not run._tests_changed(previous, ["tests/b.py", "tests/a.py"])
     assert not run._tests_changed(tmp_path / "absent.toml", ["tests/a.py"])  # a first run
     assert capsys.readouterr().err == ""
+
+
+def test_a_mutants_tests_start_with_no_secret_the_parent_process_learnt() -> None:
+    """mutmut forks each mutant's tests from a process that already ran them: a secret
+    the unmutated code remembered there would hide a mutant that forgets to remember it
+    (proxies.parse_proxy mutant 45 survived so).  The children plugin forgets them."""
+    from armirror.registry import redact
+
+    run = _run_module()
+    plugin: dict[str, object] = {}
+    exec(compile(run._CHILDREN_PLUGIN, "_mutate_children.py", "exec"), plugin)
+    secret = "proxy-user:s3cret-from-the-parent"
+    learnt = dict(redact._known)  # this process's, for the tests that run after this one
+    try:
+        redact.remember(secret)
+        assert secret not in redact.scrub(f"via {secret}")
+        plugin["pytest_sessionstart"](None)  # type: ignore[operator]
+        assert secret in redact.scrub(f"via {secret}")
+    finally:
+        with redact._known_lock:
+            redact._known.update(learnt)
