@@ -448,3 +448,39 @@ def test_a_resumed_upload_whose_token_server_is_gone_is_a_failed_copy(
     assert error.endswith("ConnectError: All connection attempts failed")
     # The retry the resumed upload's token request led to says which request it was.
     assert f"resume an upload to {destination.name} (token request): ConnectError" in caplog.text
+
+
+def test_a_refused_token_request_on_resuming_is_a_refusal_naming_that_request(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The session's earn (a resumed upload's push token, fetched before a transfer
+    thread sends the chunks) maps a token server's refusal as every request's auth flow
+    does: credentials refused, naming the request and the status, never a bare httpx
+    HTTPStatusError and never the password."""
+    root = tmp_path_factory.mktemp("rotating-token-server")
+    server = TokenServer(root / "token")
+    with start_registry(root, auth="token", token_server=server) as dest:
+        destination = parse(f"{dest.host}/{unique('mirror/app')}:1")
+        upload = httpx.URL(f"{dest.url}/v2/{destination.repository}/blobs/uploads/some-id")
+
+        async def main() -> None:
+            async with RegistryClient(
+                credentials=credentials({dest.host: CREDENTIAL}),
+                retry=fast_retry(2),
+                allow_private_hosts=True,
+            ) as client:
+                assert await client.head_manifest(destination) is None  # challenged, pulled
+                server.password = "rotated-since"  # the push token cannot be had now
+                await client.earn(
+                    destination.registry,
+                    "PATCH",
+                    upload,
+                    what=f"resume an upload to {destination.name}",
+                )
+
+        with pytest.raises(CredentialsRefused) as refused:
+            asyncio.run(asyncio.wait_for(main(), timeout=60))
+    said = str(refused.value)
+    assert f"resume an upload to {destination.name} (token request)" in said
+    assert "401" in said
+    assert CREDENTIAL[1] not in said
