@@ -482,5 +482,9 @@ def test_a_refused_token_request_on_resuming_is_a_refusal_naming_that_request(
             asyncio.run(asyncio.wait_for(main(), timeout=60))
     said = str(refused.value)
     assert f"resume an upload to {destination.name} (token request)" in said
-    assert "401" in said
+    token_host = urlsplit(server.realm).netloc
+    assert (
+        f"{destination.registry} refused the credentials given (explicit credentials): "
+        f"{token_host} answered 401 to GET /token"
+    ) in said
     assert CREDENTIAL[1] not in said
