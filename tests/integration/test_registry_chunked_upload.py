@@ -127,6 +127,26 @@ def test_a_closed_upload_reported_without_a_length_is_judged_by_its_digest(
     verify_image(dest_registry.url, destination.repository, image.digest)
 
 
+def test_a_check_after_the_close_that_fails_names_the_check(
+    source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
+) -> None:
+    """The close went through but the HEAD that checks the blob keeps failing: the copy
+    fails, retryable, saying it was the check of that blob that failed."""
+    image, layer = layered_image(source_registry, "close-check-500", 19460)
+    path = blob_path(layer.digest)
+    dest_proxy.add("HEAD", path, "headers", headers={})  # the check before the upload
+    dest_proxy.add("HEAD", path, "serve", status=500, times=100)
+    result, destination = copy_chunked(
+        source_registry, dest_registry, dest_proxy, image, layer, retry=fast_retry(1)
+    )
+    assert result.status == "failed" and result.retryable
+    assert result.error is not None
+    assert result.error.startswith(f"check {layer.digest} in {destination.name}: ")
+    assert result.error.endswith(
+        f" answered 500 to HEAD /v2/{destination.repository}/blobs/{layer.digest}"
+    )
+
+
 def test_a_chunk_whose_connection_breaks_names_the_blob_and_both_ends(
     source_registry: Registry, dest_registry: Registry, dest_proxy: FaultProxy
 ) -> None:
