@@ -39,6 +39,7 @@ bench: setup
 
 # Mutation testing of the core (slow: minutes for reference or rewrite, hours for every
 # group on two cores); not part of `make test`. MUTATE_ARGS="--groups events" runs some.
+# Verdicts carry over between runs through bench/mutate/history/ (--fresh: judge all).
 mutate: setup
 	$(BIN)/python bench/mutate/run.py $(MUTATE_ARGS)
 
